@@ -1,0 +1,93 @@
+"""Causal dilated 1-D convolution with an explicit FIFO state."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="keras_ar")
+class CausalConv1D(keras.layers.Layer):
+    """y_t = b + sum_{j<k} W_j x_{t - (k-1-j) d}: output t sees inputs <= t only.
+
+    The layer carries its left context explicitly, as a FIFO `buffer` of the last
+    `buffer_length = dilation_rate * (kernel_size - 1)` inputs, `[B, buffer_length, C_in]`.
+    A zero buffer equals Keras' `padding="causal"`.
+
+    * `call(x, buffer=None)` -> y `[B, T, filters]` (parallel, teacher forcing);
+    * `call_with_buffer(x, buffer)` -> (y, new_buffer): the parallel pass over `x` continuing
+      from `buffer` (prefill);
+    * `step(x_t, buffer)` -> (y_t `[B, filters]`, new_buffer): one position in O(k) taps
+      (concat + slice, which converts to TFLite and ONNX).
+    """
+
+    def __init__(self, filters, kernel_size=2, dilation_rate=1, use_bias=True,
+                 kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.dilation_rate = int(dilation_rate)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        if self.kernel_size < 1 or self.dilation_rate < 1:
+            raise ValueError(
+                f"kernel_size and dilation_rate must be >= 1; received {kernel_size}, "
+                f"{dilation_rate}.")
+
+    @property
+    def buffer_length(self):
+        return self.dilation_rate * (self.kernel_size - 1)
+
+    def build(self, input_shape):
+        in_channels = int(input_shape[-1])
+        self.kernel = self.add_weight(
+            name="kernel", shape=(self.kernel_size, in_channels, self.filters),
+            initializer=self.kernel_initializer)
+        self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+                     if self.use_bias else None)
+
+    def _conv_valid(self, x):
+        kernel = tf.cast(self.kernel, x.dtype)
+        y = tf.nn.convolution(x, kernel, padding="VALID", dilations=[self.dilation_rate])
+        if self.bias is not None:
+            y = y + tf.cast(self.bias, y.dtype)
+        return y
+
+    def call(self, x, buffer=None):
+        if self.buffer_length == 0:
+            return self._conv_valid(x)
+        if buffer is None:
+            x_full = tf.pad(x, [[0, 0], [self.buffer_length, 0], [0, 0]])
+        else:
+            x_full = tf.concat([tf.cast(buffer, x.dtype), x], axis=1)
+        return self._conv_valid(x_full)
+
+    def call_with_buffer(self, x, buffer):
+        if self.buffer_length == 0:
+            return self._conv_valid(x), buffer
+        x_full = tf.concat([tf.cast(buffer, x.dtype), x], axis=1)  # (B, L + T, C)
+        return self._conv_valid(x_full), x_full[:, -self.buffer_length:]
+
+    def step(self, x_t, buffer):
+        kernel = tf.cast(self.kernel, x_t.dtype)
+        if self.buffer_length == 0:
+            y = tf.matmul(x_t, kernel[0])
+            new_buffer = buffer
+        else:
+            window = tf.concat([tf.cast(buffer, x_t.dtype), x_t[:, None, :]], axis=1)
+            taps = window[:, ::self.dilation_rate, :]  # (B, k, C_in)
+            flat = tf.reshape(taps, [-1, self.kernel_size * kernel.shape[1]])
+            y = tf.matmul(flat, tf.reshape(kernel, [-1, self.filters]))
+            new_buffer = window[:, 1:, :]
+        if self.bias is not None:
+            y = y + tf.cast(self.bias, y.dtype)
+        return y, new_buffer
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters, kernel_size=self.kernel_size,
+            dilation_rate=self.dilation_rate, use_bias=self.use_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+        return config

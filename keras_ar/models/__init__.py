@@ -1,0 +1,6 @@
+"""Autoregressive models on the step protocol."""
+
+from keras_ar.models.autoregressive_model import AutoregressiveModel
+from keras_ar.models.wavenet import WaveNet
+
+__all__ = ["AutoregressiveModel", "WaveNet"]

@@ -1,0 +1,237 @@
+"""The base class of every keras-ar model: one step protocol for scoring and generation."""
+
+import keras
+import tensorflow as tf
+
+from keras_ar import contract
+from keras_ar.ops import validation
+from keras_ar.models import generation
+
+
+@keras.saving.register_keras_serializable(package="keras_ar")
+class AutoregressiveModel(keras.Model):
+    """An autoregressive model p(x) = prod_t p(x_t | x_<t, c).
+
+    Invariant: `params = model(inputs)` computes, for all positions in parallel
+    (teacher forcing), `params[:, t]` parameterising p(x_t | x_<t, c) through `self.head`.
+    Each model does its own causal shift, so datasets carry inputs only and the training loss
+    is `-mean(log_prob)`.
+
+    The step protocol (state is a flat dict of fixed-shape tensors with a leading batch
+    dimension, always holding `index: int32[B]`, passed in and returned, never kept in
+    variables):
+
+    * `init_state(batch_size, conditions)` -> state at index 0;
+    * `step(x_prev, state, conditions)` -> (params_t, state): step t receives x[:, t-1]
+      (`start_id` at t = 0) and returns `model(inputs)[:, t]`; pure, static shapes apart from
+      the batch, XLA-compilable;
+    * `prefill(x_prefix, state, conditions)` -> (params, state): the same as stepping through
+      `x_prefix[:, 0], x_prefix[:, 1], ...` as `x_prev` values, in one call;
+    * `sample_step(x_prev, state, noise, temperature, top_k, top_p, conditions)` ->
+      (x_t, params_t, state): the head draws x_t from uniform `noise` (`head.noise_spec`);
+    * `generate(...)`: a compiled `tf.while_loop` over `sample_step`.
+
+    Conditions use the keys of `inputs` (`global_condition`, `local_condition`). `init_state`,
+    `prefill` and `generate` take them whole, as in `inputs`; `step` and `sample_step` take
+    them per step (`step_conditions(conditions, state)` converts; see each model's docs).
+
+    Subclasses implement `call`, `_state_spec`, `_init_state`, `_step` and
+    `_validate_conditions`, and may override `_prefill` with a parallel pass (the default
+    scans `_step` in a `tf.while_loop`).
+    """
+
+    def __init__(self, head, start_id=0, **kwargs):
+        super().__init__(**kwargs)
+        self.head = head
+        self.start_id = start_id
+        self._generate_fn = None
+
+    # ----------------------------------------------------------------- subclass hooks
+    def _state_spec(self, batch_size):
+        raise NotImplementedError
+
+    def _init_state(self, batch_size, conditions):
+        raise NotImplementedError
+
+    def _step(self, x_prev, state, conditions):
+        raise NotImplementedError
+
+    def _validate_conditions(self, conditions, per_step=False):
+        """Return the conditions dict (possibly empty); raise ValueError on bad input."""
+        return {}
+
+    def _validate_x(self, x, name, allow_start=False):
+        """Validate values `[B, T, *event]` (start_id allowed if asked); return them."""
+        raise NotImplementedError
+
+    def step_conditions(self, conditions, state):
+        """Whole conditions (as in `inputs`) -> the per-step conditions `step` takes."""
+        return conditions
+
+    def decode(self, x):
+        """Map sampled values to their natural form (audio, images, ids)."""
+        return x
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def event_shape(self):
+        """Shape of one position's value, e.g. () for a class id, (C,) for a pixel."""
+        return self.head.event_shape
+
+    @property
+    def x_dtype(self):
+        return tf.int32
+
+    @property
+    def noise_spec(self):
+        return self.head.noise_spec
+
+    # ----------------------------------------------------------------- protocol
+    def state_spec(self, batch_size=None):
+        spec = dict(self._state_spec(batch_size))
+        spec[contract.INDEX_KEY] = tf.TensorSpec([batch_size], tf.int32, contract.INDEX_KEY)
+        return spec
+
+    def init_state(self, batch_size, conditions=None):
+        conditions = self._validate_conditions(_as_dict(conditions))
+        state = dict(self._init_state(batch_size, conditions))
+        state[contract.INDEX_KEY] = tf.zeros([batch_size], tf.int32)
+        return state
+
+    def step(self, x_prev, state, conditions=None):
+        x_prev = self._validate_x_prev(x_prev)
+        state = self._validate_state(state)
+        conditions = self._validate_conditions(_as_dict(conditions), per_step=True)
+        params, new_state = self._step(x_prev, state, conditions)
+        new_state = dict(new_state)
+        new_state[contract.INDEX_KEY] = state[contract.INDEX_KEY] + 1
+        return params, new_state
+
+    def prefill(self, x_prefix, state, conditions=None):
+        x_prefix = self._validate_x(x_prefix, "x_prefix", allow_start=True)
+        state = self._validate_state(state)
+        conditions = self._validate_conditions(_as_dict(conditions))
+        params, new_state = self._prefill(x_prefix, state, conditions)
+        new_state = dict(new_state)
+        new_state[contract.INDEX_KEY] = state[contract.INDEX_KEY] + tf.shape(x_prefix)[1]
+        return params, new_state
+
+    def _prefill(self, x_prefix, state, conditions):
+        """Default: scan `_step` over the prefix inside the graph."""
+        return generation.scan_prefill(self, x_prefix, state, conditions)
+
+    def sample_step(self, x_prev, state, noise, temperature=1.0, top_k=0, top_p=1.0,
+                    conditions=None):
+        params, new_state = self.step(x_prev, state, conditions)
+        batch = tf.shape(params)[0]
+        controls = generation.broadcast_controls(batch, temperature, top_k, top_p)
+        x_t = self.head.sample(params, tf.convert_to_tensor(noise, tf.float32), *controls)
+        return self._sample_to_x(x_t), params, new_state
+
+    def _sample_to_x(self, sample):
+        """Adapt the head's sample to this model's per-position value (hook)."""
+        return sample
+
+    # ----------------------------------------------------------------- scoring
+    def log_prob(self, inputs):
+        """log p(x | c) in nats, [B]."""
+        inputs = self._as_inputs(inputs)
+        params = self(inputs, training=False)
+        return self._log_prob_from_params(params, inputs)
+
+    def _log_prob_from_params(self, params, inputs):
+        per_position = self.head.log_prob(params, inputs[contract.X])
+        per_position = tf.reshape(per_position, [tf.shape(per_position)[0], -1])
+        if contract.LENGTHS in inputs:
+            positions = tf.range(tf.shape(per_position)[1])[None, :]
+            mask = positions < tf.cast(inputs[contract.LENGTHS], tf.int32)[:, None]
+            per_position = tf.where(mask, per_position, tf.zeros_like(per_position))
+        return tf.reduce_sum(per_position, axis=-1)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Negative mean log-likelihood (nats per example): `fit` needs inputs only."""
+        inputs = self._as_inputs(x)
+        if y_pred is None:
+            y_pred = self(inputs, training=training)
+        loss = -tf.reduce_mean(self._log_prob_from_params(y_pred, inputs))
+        for extra in self.losses:
+            loss += tf.cast(extra, loss.dtype)
+        return loss
+
+    def compile(self, optimizer="adam", **kwargs):
+        self._generate_fn = None
+        kwargs.setdefault("jit_compile", False)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def _as_inputs(self, inputs):
+        if isinstance(inputs, dict):
+            return dict(inputs)
+        return {contract.X: inputs}
+
+    # ----------------------------------------------------------------- generation
+    def generate(self, batch_size=1, num_steps=None, seed=0, prompt=None, conditions=None,
+                 temperature=1.0, top_k=0, top_p=1.0, stop_token=None, sampler=None):
+        """Sample `num_steps` new positions per row; returns {"x": ..., "lengths": [B]}.
+
+        The loop is one compiled `tf.while_loop` over `sample_step`; noise comes from a
+        stateless RNG seeded by `seed`, so a seed reproduces its samples. Sampling controls
+        are tensors: changing them does not retrace. `prompt` [B, P] primes the state with
+        `prefill`; `stop_token` ends each row at its first stop token (`lengths` counts the
+        values before it; later positions hold the stop token). `sampler` (a
+        `keras_ar.samplers` object or name) overrides temperature/top_k/top_p.
+        """
+        return generation.generate(
+            self, batch_size=batch_size, num_steps=num_steps, seed=seed, prompt=prompt,
+            conditions=conditions, temperature=temperature, top_k=top_k, top_p=top_p,
+            stop_token=stop_token, sampler=sampler)
+
+    def generate_from_noise(self, noise, prompt=None, conditions=None, temperature=1.0,
+                            top_k=0, top_p=1.0, stop_token=None):
+        """The generation loop from explicit noise `[B, num_steps, noise_size]` (exportable)."""
+        return generation.generate_from_noise(
+            self, noise, prompt=prompt, conditions=conditions, temperature=temperature,
+            top_k=top_k, top_p=top_p, stop_token=stop_token)
+
+    # ----------------------------------------------------------------- validation
+    def _validate_state(self, state):
+        if not isinstance(state, dict):
+            raise ValueError(
+                f"`state` must be the dict returned by init_state/step; received "
+                f"{type(state).__name__}.")
+        spec = self.state_spec()
+        missing = sorted(set(spec) - set(state))
+        extra = sorted(set(state) - set(spec))
+        if missing or extra:
+            raise ValueError(
+                f"`state` keys do not match this model's state_spec: missing {missing}, "
+                f"unexpected {extra}. Use the state returned by this model's init_state.")
+        out = {}
+        for key, value in state.items():
+            value = tf.convert_to_tensor(value)
+            expected = spec[key]
+            if value.dtype != expected.dtype or not expected.shape.is_compatible_with(
+                    value.shape):
+                raise ValueError(
+                    f"State entry `{key}` must be {expected.dtype.name}{expected.shape} "
+                    f"(batch first); received {value.dtype.name}{value.shape}.")
+            out[key] = value
+        return out
+
+    def _validate_x_prev(self, x_prev):
+        x_prev = tf.convert_to_tensor(x_prev)
+        validation.check_rank(x_prev, 1 + len(self.event_shape), "x_prev",
+                              "[batch, *event_shape]")
+        return self._validate_x(x_prev[:, None], "x_prev", allow_start=True)[:, 0]
+
+    def get_config(self):
+        return super().get_config()
+
+
+def _as_dict(conditions):
+    if conditions is None:
+        return {}
+    if not isinstance(conditions, dict):
+        raise ValueError(
+            f"`conditions` must be a dict with keys among {contract.CONDITION_KEYS}; received "
+            f"{type(conditions).__name__}.")
+    return {k: v for k, v in conditions.items() if v is not None}

@@ -1,0 +1,142 @@
+"""The generation loop every model shares: in-graph, cached, noise in, state passed along.
+
+    state = init_state(B, c)
+    x_prev = start_id                       (or: prefill(start, prompt[:-1]); x_prev = prompt[-1])
+    for t in range(num_steps):              (a tf.while_loop: TFLite WHILE, ONNX Loop)
+        x_t, _, state = sample_step(x_prev, state, noise[:, t], controls, c_t)
+        x_prev = x_t
+
+The output buffer is written with an equality mask (`where`), never a TensorArray, so the loop
+converts to TFLite and ONNX; the noise is an input, so runtimes agree sample for sample.
+"""
+
+import tensorflow as tf
+
+from keras_ar import contract
+
+
+def broadcast_controls(batch, temperature, top_k, top_p):
+    """Scalars or [B] tensors -> (temperature f32[B], top_k i32[B], top_p f32[B])."""
+    def as_batch(value, dtype, name):
+        value = tf.convert_to_tensor(value)
+        if value.dtype != dtype:
+            if value.dtype.is_floating and dtype.is_integer:
+                raise ValueError(f"`{name}` must be an integer; received {value.dtype.name}.")
+            value = tf.cast(value, dtype)
+        if value.shape.rank not in (None, 0, 1):
+            raise ValueError(f"`{name}` must be a scalar or [batch]; received {value.shape}.")
+        return tf.broadcast_to(value, [batch])
+
+    return (as_batch(temperature, tf.float32, contract.TEMPERATURE),
+            as_batch(top_k, tf.int32, contract.TOP_K),
+            as_batch(top_p, tf.float32, contract.TOP_P))
+
+
+def start_tokens(model, batch):
+    shape = tf.concat([[batch], tf.constant(model.event_shape, tf.int32)], 0)
+    return tf.fill(shape, tf.cast(model.start_id, model.x_dtype))
+
+
+def scan_prefill(model, x_prefix, state, conditions):
+    """Step through `x_prefix` ([B, T, *event]) in a while loop; params [B, T, P]."""
+    batch = tf.shape(x_prefix)[0]
+    length = tf.shape(x_prefix)[1]
+    params0 = tf.zeros([batch, length, model.head.num_params], tf.float32)
+
+    def body(t, state, params_buf):
+        x_prev = tf.gather(x_prefix, t, axis=1)
+        step_conditions = model.step_conditions(conditions, state)
+        params, new_state = model._step(x_prev, state, step_conditions)
+        new_state = dict(new_state)
+        new_state[contract.INDEX_KEY] = state[contract.INDEX_KEY] + 1
+        mask = tf.equal(tf.range(length), t)[None, :, None]
+        params_buf = tf.where(mask, tf.cast(params, tf.float32)[:, None, :], params_buf)
+        return t + 1, new_state, params_buf
+
+    _, state, params = tf.while_loop(
+        lambda t, *_: t < length, body, (tf.constant(0), dict(state), params0))
+    state = dict(state)
+    state.pop(contract.INDEX_KEY)  # the caller advances the index
+    return params, state
+
+
+def _write(buffer, t, value):
+    rank = buffer.shape.rank
+    positions = tf.range(tf.shape(buffer)[1])
+    mask = tf.reshape(tf.equal(positions, t), [1, -1] + [1] * (rank - 2))
+    return tf.where(mask, tf.expand_dims(value, 1), buffer)
+
+
+def generate_from_noise(model, noise, prompt=None, conditions=None, temperature=1.0,
+                        top_k=0, top_p=1.0, stop_token=None):
+    """Run the loop from explicit noise [B, num_steps, noise_size] -> {x, lengths}."""
+    noise = tf.convert_to_tensor(noise, tf.float32)
+    batch = tf.shape(noise)[0]
+    num_steps = tf.shape(noise)[1]
+    controls = broadcast_controls(batch, temperature, top_k, top_p)
+    state = model.init_state(batch, conditions)
+    x_prev = start_tokens(model, batch)
+    if prompt is not None:
+        prompt = tf.convert_to_tensor(prompt)
+        shifted = tf.concat([x_prev[:, None], prompt[:, :-1]], axis=1)
+        _, state = model.prefill(shifted, state, conditions)
+        x_prev = tf.cast(prompt[:, -1], model.x_dtype)
+    buffer_shape = tf.concat([[batch, num_steps], tf.constant(model.event_shape, tf.int32)], 0)
+    buffer = tf.zeros(buffer_shape, model.x_dtype)
+    done = tf.zeros([batch], tf.bool)
+    stop = None if stop_token is None else tf.cast(stop_token, model.x_dtype)
+
+    def body(t, x_prev, state, buffer, done):
+        step_noise = tf.gather(noise, t, axis=1)
+        step_conditions = model.step_conditions(conditions, state)
+        x_t, _, state = model.sample_step(
+            x_prev, state, step_noise, *controls, conditions=step_conditions)
+        if stop is not None:
+            x_t = tf.where(done, tf.fill(tf.shape(x_t), stop), x_t)
+            done = tf.logical_or(done, tf.equal(x_t, stop))
+        return t + 1, x_t, state, _write(buffer, t, x_t), done
+
+    def cond(t, x_prev, state, buffer, done):
+        return tf.logical_and(t < num_steps, tf.logical_not(tf.reduce_all(done)))
+
+    _, _, _, buffer, _ = tf.while_loop(
+        cond, body, (tf.constant(0), x_prev, state, buffer, done))
+    if stop is None:
+        return {contract.X: buffer, contract.LENGTHS: tf.fill([batch], num_steps)}
+    before_stop = tf.equal(tf.cumsum(tf.cast(tf.equal(buffer, stop), tf.int32), axis=1), 0)
+    lengths = tf.reduce_sum(tf.cast(before_stop, tf.int32), axis=1)
+    filled = tf.where(before_stop, buffer, tf.fill(tf.shape(buffer), stop))
+    return {contract.X: filled, contract.LENGTHS: lengths}
+
+
+def generate(model, batch_size, num_steps, seed, prompt, conditions, temperature, top_k,
+             top_p, stop_token, sampler):
+    """Seeded generation through one cached `tf.function` per model."""
+    if num_steps is None or int(num_steps) < 1:
+        raise ValueError(f"`num_steps` must be a positive integer; received {num_steps}.")
+    if sampler is not None:
+        from keras_ar import samplers
+
+        controls = samplers.get(sampler).controls()
+        temperature, top_k, top_p = (controls[contract.TEMPERATURE], controls[contract.TOP_K],
+                                     controls[contract.TOP_P])
+    if prompt is not None:
+        prompt = tf.convert_to_tensor(prompt)
+        batch_size = int(prompt.shape[0])
+    if model._generate_fn is None:
+        model._generate_fn = tf.function(_seeded_loop, reduce_retracing=True)
+    noise_size = int(model.noise_spec[0])
+    return model._generate_fn(
+        model, tf.constant(int(batch_size)), tf.constant(int(num_steps)),
+        tf.constant(int(seed), tf.int32), prompt, conditions or None,
+        tf.convert_to_tensor(temperature, tf.float32), tf.convert_to_tensor(top_k, tf.int32),
+        tf.convert_to_tensor(top_p, tf.float32), stop_token, noise_size)
+
+
+def _seeded_loop(model, batch_size, num_steps, seed, prompt, conditions, temperature, top_k,
+                 top_p, stop_token, noise_size):
+    noise = tf.random.stateless_uniform(
+        tf.stack([batch_size, num_steps, noise_size]), seed=tf.stack([seed, 0]))
+    return generate_from_noise(model, noise, prompt=prompt, conditions=conditions,
+                               temperature=temperature, top_k=top_k, top_p=top_p,
+                               stop_token=stop_token)

@@ -1,0 +1,279 @@
+"""WaveNet (van den Oord et al. 2016, arXiv 1609.03499) with an explicit generation cache."""
+
+import keras
+import tensorflow as tf
+
+from keras_ar import contract
+from keras_ar.heads import CategoricalHead, DiscretizedLogisticMixtureHead
+from keras_ar.layers import ContextStack, GatedResidualBlock, LocalUpsampler
+from keras_ar.models.autoregressive_model import AutoregressiveModel
+from keras_ar.ops import mu_law_decode, validation
+
+
+@keras.saving.register_keras_serializable(package="keras_ar")
+class WaveNet(AutoregressiveModel):
+    """p(x) = prod_t p(x_t | x_<t, g, l): causal dilated gated stacks over class ids.
+
+    `x` is int32 `[B, T]` in [0, num_classes) (mu-law encoded audio with the defaults). The
+    input stream is shifted inside the model: position t sees the embedding of x_{t-1}
+    (`start_id = num_classes`, an extra embedding row, at t = 0). Each `GatedResidualBlock`
+    adds conditioning V c to its gate, where c concatenates:
+
+    * global: `global_condition` int32 `[B]` speaker ids (`num_global_classes`) embedded to
+      `global_embedding_dim`, or a float vector `[B, global_condition_dim]`;
+    * local: `local_condition` float `[B, ceil(T / local_hop), local_condition_dim]`,
+      upsampled to the sample rate (`LocalUpsampler`, transposed convolution or repetition);
+    * context: the optional `ContextStack` over the history pooled by `context_hop`.
+
+    Output: relu(sum of skips) -> 1x1 -> relu -> 1x1 -> head params (256-way categorical by
+    default, or a discretized logistic mixture with `head="logistic_mixture"`).
+
+    Generation state: one FIFO buffer per block, `buffer_<i>: [B, dilation*(kernel-1), R]`
+    (plus the context stack's), so a step costs O(layers) matmuls whatever the sequence
+    length. Step conditions: `global_condition` as in `inputs`; `local_condition` is the frame
+    that covers the current step, `[B, local_condition_dim]` (frame index // local_hop;
+    `step_conditions` picks it from the whole sequence). `prefill` takes the whole frame
+    sequence from position 0 and gathers each row's frames at its own index.
+    """
+
+    def __init__(self, num_classes=256, dilations=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+                 kernel_size=2, residual_channels=64, skip_channels=128,
+                 num_global_classes=0, global_condition_dim=0, global_embedding_dim=16,
+                 local_condition_dim=0, local_hop=1, local_upsample="transposed",
+                 local_channels=None, context_hop=0, context_dilations=(),
+                 context_channels=32, head="categorical", num_mixtures=10, mu_law=True,
+                 **kwargs):
+        if head not in ("categorical", "logistic_mixture"):
+            raise ValueError(
+                f"`head` must be 'categorical' or 'logistic_mixture'; received {head!r}.")
+        if num_global_classes and global_condition_dim:
+            raise ValueError("Use either `num_global_classes` (ids) or `global_condition_dim` "
+                             "(vectors), not both.")
+        head_layer = (CategoricalHead(num_classes, name="head") if head == "categorical" else
+                      DiscretizedLogisticMixtureHead(num_mixtures, 1, num_classes, name="head"))
+        super().__init__(head=head_layer, start_id=int(num_classes), **kwargs)
+        self.num_classes = int(num_classes)
+        self.dilations = [int(d) for d in dilations]
+        self.kernel_size = int(kernel_size)
+        self.residual_channels = int(residual_channels)
+        self.skip_channels = int(skip_channels)
+        self.num_global_classes = int(num_global_classes)
+        self.global_condition_dim = int(global_condition_dim)
+        self.global_embedding_dim = int(global_embedding_dim)
+        self.local_condition_dim = int(local_condition_dim)
+        self.local_hop = int(local_hop)
+        self.local_upsample = local_upsample
+        self.local_channels = local_channels
+        self.context_hop = int(context_hop)
+        self.context_dilations = [int(d) for d in context_dilations]
+        self.context_channels = int(context_channels)
+        self.head_type = head
+        self.num_mixtures = int(num_mixtures)
+        self.mu_law = bool(mu_law)
+        self._make_layers()
+        self._build_all()
+
+    # ----------------------------------------------------------------- construction
+    def _make_layers(self):
+        r = self.residual_channels
+        self.embedding = keras.layers.Embedding(self.num_classes + 1, r, name="embedding")
+        self.global_embedding = (
+            keras.layers.Embedding(self.num_global_classes, self.global_embedding_dim,
+                                   name="global_embedding")
+            if self.num_global_classes else None)
+        self.upsampler = (
+            LocalUpsampler(self.local_hop, self.local_condition_dim, self.local_channels,
+                           self.local_upsample, name="local_upsampler")
+            if self.local_condition_dim else None)
+        self.context_stack = (
+            ContextStack(self.context_hop, self.context_dilations, r, self.context_channels,
+                         self.context_channels, self.kernel_size, name="context_stack")
+            if self.context_hop else None)
+        self.blocks = [
+            GatedResidualBlock(r, self.skip_channels, self.kernel_size, d,
+                               use_condition=self.condition_dim > 0, name=f"block_{i}")
+            for i, d in enumerate(self.dilations)]
+        self.output_hidden = keras.layers.Dense(self.skip_channels, name="output_hidden")
+        self.output_params = keras.layers.Dense(self.head.num_params, name="output_params")
+
+    @property
+    def condition_dim(self):
+        dim = self.global_embedding_dim if self.num_global_classes else self.global_condition_dim
+        if self.local_condition_dim:
+            dim += (self.local_condition_dim if self.local_upsample == "repeat"
+                    else int(self.local_channels or self.local_condition_dim))
+        if self.context_hop:
+            dim += self.context_channels
+        return dim
+
+    def _build_all(self):
+        r = self.residual_channels
+        self.embedding.build((None, None))
+        if self.global_embedding is not None:
+            self.global_embedding.build((None,))
+        if self.upsampler is not None:
+            self.upsampler.build()
+        if self.context_stack is not None:
+            self.context_stack.build()
+        for block in self.blocks:
+            block.build((None, None, r), (None, None, self.condition_dim))
+        self.output_hidden.build((None, None, self.skip_channels))
+        self.output_params.build((None, None, self.skip_channels))
+        self.built = True
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    @property
+    def receptive_field(self):
+        return 1 + sum(d * (self.kernel_size - 1) for d in self.dilations)
+
+    # ----------------------------------------------------------------- conditioning
+    def _validate_conditions(self, conditions, per_step=False):
+        from keras_ar.models import wavenet_conditions
+
+        return wavenet_conditions.validate(self, conditions, per_step)
+
+    def _global_features(self, conditions):
+        g = conditions.get(contract.GLOBAL_CONDITION)
+        if g is None:
+            return None
+        if self.global_embedding is not None:
+            return self.global_embedding(g)
+        return tf.cast(g, self.compute_dtype)
+
+    def step_conditions(self, conditions, state):
+        local = conditions.get(contract.LOCAL_CONDITION) if conditions else None
+        if local is None:
+            return conditions
+        frame = state[contract.INDEX_KEY] // self.local_hop
+        mask = tf.equal(tf.range(tf.shape(local)[1])[None, :], frame[:, None])[:, :, None]
+        out = dict(conditions)
+        out[contract.LOCAL_CONDITION] = tf.reduce_sum(
+            tf.where(mask, local, tf.zeros_like(local)), axis=1)
+        return out
+
+    def _sequence_condition(self, conditions, u, positions=None):
+        """Concatenated condition features [B, T, D_c] for a parallel pass (or None)."""
+        parts = []
+        length = tf.shape(u)[1]
+        g = self._global_features(conditions)
+        if g is not None:
+            parts.append(tf.tile(tf.cast(g, u.dtype)[:, None, :], [1, length, 1]))
+        local = conditions.get(contract.LOCAL_CONDITION)
+        if local is not None:
+            up = tf.cast(self.upsampler(tf.cast(local, u.dtype)), u.dtype)  # (B, F*hop, C)
+            if positions is None:
+                parts.append(up[:, :length])
+            else:
+                parts.append(tf.gather(up, positions, batch_dims=1))
+        if self.context_stack is not None:
+            parts.append(tf.cast(self.context_stack(u), u.dtype))
+        return tf.concat(parts, axis=-1) if parts else None
+
+    # ----------------------------------------------------------------- forward
+    def call(self, inputs, training=False):
+        inputs = self._as_inputs(inputs)
+        x = self._validate_x(inputs[contract.X], contract.X)
+        conditions = self._validate_conditions(
+            {k: inputs[k] for k in contract.CONDITION_KEYS if k in inputs})
+        start = tf.fill([tf.shape(x)[0], 1], self.start_id)
+        u = self.embedding(tf.concat([start, x[:, :-1]], axis=1))  # (B, T, R)
+        condition = self._sequence_condition(conditions, u)
+        h, skips = u, 0.0
+        for block in self.blocks:
+            h, skip, _ = block(h, condition)
+            skips = skips + skip
+        return self._output(skips)
+
+    def _output(self, skips):
+        hidden = tf.nn.relu(self.output_hidden(tf.nn.relu(skips)))
+        return self.output_params(hidden)
+
+    @property
+    def event_shape(self):
+        return ()
+
+    def _sample_to_x(self, sample):
+        return sample[:, 0] if self.head_type == "logistic_mixture" else sample
+
+    def decode(self, x):
+        """Class ids -> float audio in [-1, 1] (mu-law or linear quantisation)."""
+        if self.mu_law:
+            return mu_law_decode(x, self.num_classes)
+        return 2.0 * tf.cast(x, tf.float32) / (self.num_classes - 1) - 1.0
+
+    # ----------------------------------------------------------------- step protocol
+    def _state_spec(self, batch_size):
+        spec = {f"buffer_{i}": tf.TensorSpec(
+            [batch_size, block.buffer_length, self.residual_channels], tf.float32)
+            for i, block in enumerate(self.blocks)}
+        if self.context_stack is not None:
+            spec.update(self.context_stack.state_spec(batch_size))
+        return spec
+
+    def _init_state(self, batch_size, conditions):
+        return {key: tf.zeros([batch_size] + spec.shape[1:].as_list(), spec.dtype)
+                for key, spec in self._state_spec(None).items()}
+
+    def _step(self, x_prev, state, conditions):
+        u_t = self.embedding(tf.cast(x_prev, tf.int32))  # (B, R)
+        index = state[contract.INDEX_KEY]
+        new_state = {}
+        parts = []
+        g = self._global_features(conditions)
+        if g is not None:
+            parts.append(tf.cast(g, u_t.dtype))
+        if self.upsampler is not None:
+            frame = tf.cast(conditions[contract.LOCAL_CONDITION], u_t.dtype)
+            parts.append(tf.cast(self.upsampler.step(frame, index), u_t.dtype))
+        if self.context_stack is not None:
+            ctx_state = {k: state[k] for k in self.context_stack.state_spec(None)}
+            feature, ctx_new = self.context_stack.step(u_t, ctx_state, index)
+            parts.append(tf.cast(feature, u_t.dtype))
+            new_state.update(ctx_new)
+        condition = tf.concat(parts, axis=-1) if parts else None
+        h, skips = u_t, 0.0
+        for i, block in enumerate(self.blocks):
+            h, skip, buffer = block.step(h, condition, state[f"buffer_{i}"])
+            new_state[f"buffer_{i}"] = tf.cast(buffer, tf.float32)
+            skips = skips + skip
+        return self._output(skips), new_state
+
+    def _prefill(self, x_prefix, state, conditions):
+        if self.context_stack is not None:
+            return super()._prefill(x_prefix, state, conditions)
+        u = self.embedding(tf.cast(x_prefix, tf.int32))  # (B, T, R)
+        length = tf.shape(u)[1]
+        positions = state[contract.INDEX_KEY][:, None] + tf.range(length)[None, :]
+        condition = self._sequence_condition(conditions, u, positions)
+        h, skips, new_state = u, 0.0, {}
+        for i, block in enumerate(self.blocks):
+            h, skip, buffer = block(h, condition, buffer=state[f"buffer_{i}"])
+            new_state[f"buffer_{i}"] = tf.cast(buffer, tf.float32)
+            skips = skips + skip
+        return self._output(skips), new_state
+
+    # ----------------------------------------------------------------- validation
+    def _validate_x(self, x, name, allow_start=False):
+        x = tf.convert_to_tensor(x)
+        validation.check_rank(x, 2, name, "[batch, time] class ids")
+        validation.check_integer(x, name)
+        limit = self.num_classes + (1 if allow_start else 0)
+        validation.check_ids_in_range(x, limit, name)
+        return tf.cast(x, tf.int32)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_classes=self.num_classes, dilations=self.dilations,
+            kernel_size=self.kernel_size, residual_channels=self.residual_channels,
+            skip_channels=self.skip_channels, num_global_classes=self.num_global_classes,
+            global_condition_dim=self.global_condition_dim,
+            global_embedding_dim=self.global_embedding_dim,
+            local_condition_dim=self.local_condition_dim, local_hop=self.local_hop,
+            local_upsample=self.local_upsample, local_channels=self.local_channels,
+            context_hop=self.context_hop, context_dilations=self.context_dilations,
+            context_channels=self.context_channels, head=self.head_type,
+            num_mixtures=self.num_mixtures, mu_law=self.mu_law)
+        return config
