@@ -20,10 +20,10 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=[
         "keras_ar", "keras_ar.heads", "keras_ar.layers", "keras_ar.models", "keras_ar.ops",
-        "keras_ar.samplers", "keras_ar.testing", "keras_ar.cli",
-        "pipelines", "export", "serving",
+        "keras_ar.samplers", "keras_ar.testing",
+        "pipelines", "export", "serving", "bench",
     ],
     install_requires=_requirements("lock.txt"),
     extras_require={"test": _requirements("test.txt")},
-    entry_points={"console_scripts": ["keras-ar=keras_ar.cli.main:main"]},
+    entry_points={"console_scripts": ["keras-ar=pipelines.cli:main"]},
 )

@@ -89,6 +89,7 @@ class DiscretizedLogisticMixtureHead(DistributionHead):
 
     def log_prob(self, params, x):
         logits, means, log_scales, coeffs = self.unpack(params)
+        x = tf.convert_to_tensor(x)
         if self.num_channels == 1 and x.shape.rank == params.shape.rank - 1:
             x = x[..., None]
         y = self._to_unit(x)

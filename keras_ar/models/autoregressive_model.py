@@ -68,6 +68,15 @@ class AutoregressiveModel(keras.Model):
         """Whole conditions (as in `inputs`) -> the per-step conditions `step` takes."""
         return conditions
 
+    def to_sequence(self, x):
+        """Values in `inputs` layout -> generation order `[B, T, *event_shape]` (images:
+        raster order). Identity for sequence models."""
+        return x
+
+    def params_to_sequence(self, params):
+        """`model(inputs)` -> `[B, T, num_params]` in generation order."""
+        return params
+
     def decode(self, x):
         """Map sampled values to their natural form (audio, images, ids)."""
         return x

@@ -1,0 +1,32 @@
+# keras-ar: `make run` runs the main job, `make test` runs the tests (each sets up .venv first).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test test-fast bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements/lock.txt requirements/test.txt requirements/debian.txt setup.py
+	bash scripts/install_system_packages.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements/lock.txt -r requirements/test.txt
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip check
+	touch $(STAMP)
+
+run: venv
+	$(BIN)/keras-ar pipeline run pipelines/configs/speech_wavenet.yaml --pipeline-root runs/speech
+
+test: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+bench: venv
+	$(BIN)/keras-ar bench --out bench/results
+
+clean:
+	rm -rf $(VENV) runs bench/results
