@@ -64,6 +64,16 @@ class AutoregressiveModel(keras.Model):
         """Validate values `[B, T, *event]` (start_id allowed if asked); return them."""
         raise NotImplementedError
 
+    def condition_specs(self, per_step=False):
+        """`{name: tf.TensorSpec}` of the conditions this model takes (batch dim None), whole
+        (as in `inputs`) or, with `per_step=True`, as `step` takes them. Exporters build
+        signatures from it; models without conditions return {}."""
+        return {}
+
+    def x_spec(self):
+        """`tf.TensorSpec` of `inputs["x"]` with dynamic batch and length (exporters)."""
+        return tf.TensorSpec([None, None, *self.event_shape], self.x_dtype, contract.X)
+
     def step_conditions(self, conditions, state):
         """Whole conditions (as in `inputs`) -> the per-step conditions `step` takes."""
         return conditions
@@ -80,6 +90,16 @@ class AutoregressiveModel(keras.Model):
     def decode(self, x):
         """Map sampled values to their natural form (audio, images, ids)."""
         return x
+
+    #: True when the head samples a per-step stop flag ("the sequence ends after x_t"):
+    #: `generate` then ends each row at its first flag (`stop_flags`), counts that step in
+    #: `lengths` and pads the rest with zeros. False: rows end at `stop_token`, if given.
+    samples_stop = False
+
+    def stop_flags(self, x_t, params, noise, temperature):
+        """[B] bool: which rows end after x_t (hook for models with `samples_stop`)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not sample stop flags; use `stop_token`.")
 
     # ----------------------------------------------------------------- properties
     @property

@@ -142,6 +142,19 @@ class WaveNet(AutoregressiveModel):
             return self.global_embedding(g)
         return tf.cast(g, self.compute_dtype)
 
+    def condition_specs(self, per_step=False):
+        specs = {}
+        if self.num_global_classes:
+            specs[contract.GLOBAL_CONDITION] = tf.TensorSpec([None], tf.int32)
+        elif self.global_condition_dim:
+            specs[contract.GLOBAL_CONDITION] = tf.TensorSpec(
+                [None, self.global_condition_dim], tf.float32)
+        if self.local_condition_dim:
+            shape = [None] + ([] if per_step else [None]) + [self.local_condition_dim]
+            specs[contract.LOCAL_CONDITION] = tf.TensorSpec(shape, tf.float32)
+        return {name: tf.TensorSpec(spec.shape, spec.dtype, name)
+                for name, spec in specs.items()}
+
     def step_conditions(self, conditions, state):
         local = conditions.get(contract.LOCAL_CONDITION) if conditions else None
         if local is None:
@@ -177,6 +190,11 @@ class WaveNet(AutoregressiveModel):
         x = self._validate_x(inputs[contract.X], contract.X)
         conditions = self._validate_conditions(
             {k: inputs[k] for k in contract.CONDITION_KEYS if k in inputs})
+        if contract.LOCAL_CONDITION in conditions:
+            from keras_ar.models import wavenet_conditions
+
+            wavenet_conditions.check_local_length(
+                self, conditions[contract.LOCAL_CONDITION], x.shape[1])
         start = tf.fill([tf.shape(x)[0], 1], self.start_id)
         u = self.embedding(tf.concat([start, x[:, :-1]], axis=1))  # (B, T, R)
         condition = self._sequence_condition(conditions, u)

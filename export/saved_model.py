@@ -1,0 +1,63 @@
+"""Export to a TensorFlow SavedModel with every step-protocol signature.
+
+Built with `keras.export.ExportArchive` (the Keras 3 way that works for subclassed models
+with multi-input calls): one endpoint per signature with named `tf.TensorSpec`s, and
+`generate_seeded` registered again as `serving_default`, so TF Serving clients that name no
+signature get whole sequences from a seed. The SavedModel needs no keras_ar to load: its
+graphs use TensorFlow ops only. The manifest goes to `assets/generation_spec.json` and beside
+it at the top of the directory.
+"""
+
+import pathlib
+import shutil
+
+import keras
+
+from export import manifest as manifest_lib
+from export import signatures as signatures_lib
+from export.atomic import atomic_directory
+from keras_ar import contract
+
+SERVING_DEFAULT = "serving_default"
+
+
+def export_saved_model(model, path, signatures=signatures_lib.ALL_SIGNATURES,
+                       stop_token=None, training=None, overwrite=False):
+    """Write the SavedModel at `path` (atomically); return the manifest dict.
+
+    `signatures`: names to export (default all); `stop_token`: ends `generate` rows at it;
+    `training`: {"data_fingerprint": ..., "metrics": {...}} recorded in the manifest.
+    """
+    built = signatures_lib.build_signatures(model, signatures, stop_token=stop_token)
+    manifest = manifest_lib.build_manifest(model, built, "savedmodel", stop_token=stop_token,
+                                           training=training)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    default = (contract.GENERATE_SEEDED if contract.GENERATE_SEEDED in built
+               else next(iter(built)))
+    for name, signature in built.items():
+        archive.add_endpoint(name, signature.function.python_function,
+                              input_signature=signature.inputs)
+    archive.add_endpoint(SERVING_DEFAULT, built[default].function.python_function,
+                         input_signature=built[default].inputs)
+    manifest["serving_default"] = default
+    with atomic_directory(path, overwrite) as tmp:
+        out = tmp / "savedmodel"
+        archive.write_out(str(out), verbose=False)
+        (out / "assets").mkdir(exist_ok=True)
+        manifest_lib.write_manifest(manifest, out / "assets")
+        manifest_lib.write_manifest(manifest, out)
+        for child in out.iterdir():
+            shutil.move(str(child), tmp / child.name)
+        out.rmdir()
+    return manifest
+
+
+def load(path):
+    """Load an exported SavedModel with plain TensorFlow; returns the loaded object."""
+    import tensorflow as tf
+
+    path = pathlib.Path(path)
+    if not (path / "saved_model.pb").is_file():
+        raise FileNotFoundError(f"No SavedModel at {str(path)!r} (saved_model.pb missing).")
+    return tf.saved_model.load(str(path))
