@@ -8,6 +8,11 @@
 
 The output buffer is written with an equality mask (`where`), never a TensorArray, so the loop
 converts to TFLite and ONNX; the noise is an input, so runtimes agree sample for sample.
+
+Stopping: token models end a row at its first `stop_token` (not counted in `lengths`); a model
+with `samples_stop` (a head that samples "the sequence ends after x_t") ends a row at the first
+step whose `model.stop_flags(x_t, params, noise_t, temperature)` fires, counts that step in
+`lengths`, and pads the rest of the row with zeros.
 """
 
 import tensorflow as tf
@@ -84,23 +89,38 @@ def generate_from_noise(model, noise, prompt=None, conditions=None, temperature=
     buffer_shape = tf.concat([[batch, num_steps], tf.constant(model.event_shape, tf.int32)], 0)
     buffer = tf.zeros(buffer_shape, model.x_dtype)
     done = tf.zeros([batch], tf.bool)
+    sampled_stop = bool(getattr(model, "samples_stop", False))
+    if sampled_stop and stop_token is not None:
+        raise ValueError(
+            f"This model samples its own stop flag; `stop_token` must be None; received "
+            f"{stop_token!r}.")
     stop = None if stop_token is None else tf.cast(stop_token, model.x_dtype)
+    lengths = tf.fill([batch], num_steps)
 
-    def body(t, x_prev, state, buffer, done):
+    def body(t, x_prev, state, buffer, done, lengths):
         step_noise = tf.gather(noise, t, axis=1)
         step_conditions = model.step_conditions(conditions, state)
-        x_t, _, state = model.sample_step(
+        x_t, params, state = model.sample_step(
             x_prev, state, step_noise, *controls, conditions=step_conditions)
-        if stop is not None:
+        if sampled_stop:
+            rank = x_t.shape.rank
+            x_t = tf.where(tf.reshape(done, [-1] + [1] * (rank - 1)), tf.zeros_like(x_t), x_t)
+            fired = tf.logical_and(tf.logical_not(done), model.stop_flags(
+                x_t, params, step_noise, controls[0]))
+            lengths = tf.where(fired, t + 1, lengths)
+            done = tf.logical_or(done, fired)
+        elif stop is not None:
             x_t = tf.where(done, tf.fill(tf.shape(x_t), stop), x_t)
             done = tf.logical_or(done, tf.equal(x_t, stop))
-        return t + 1, x_t, state, _write(buffer, t, x_t), done
+        return t + 1, x_t, state, _write(buffer, t, x_t), done, lengths
 
-    def cond(t, x_prev, state, buffer, done):
+    def cond(t, x_prev, state, buffer, done, lengths):
         return tf.logical_and(t < num_steps, tf.logical_not(tf.reduce_all(done)))
 
-    _, _, _, buffer, _ = tf.while_loop(
-        cond, body, (tf.constant(0), x_prev, state, buffer, done))
+    _, _, _, buffer, _, lengths = tf.while_loop(
+        cond, body, (tf.constant(0), x_prev, state, buffer, done, lengths))
+    if sampled_stop:
+        return {contract.X: buffer, contract.LENGTHS: lengths}
     if stop is None:
         return {contract.X: buffer, contract.LENGTHS: tf.fill([batch], num_steps)}
     before_stop = tf.equal(tf.cumsum(tf.cast(tf.equal(buffer, stop), tf.int32), axis=1), 0)

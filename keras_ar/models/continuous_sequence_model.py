@@ -1,0 +1,278 @@
+"""Variable-length sequences of real vectors: a causal gated conv stack + mixture density head."""
+
+import keras
+import tensorflow as tf
+
+from keras_ar import contract
+from keras_ar.heads.mixture_density_head import MixtureDensityHead
+from keras_ar.layers import GatedResidualBlock
+from keras_ar.models import continuous_sequence_validation as checks
+from keras_ar.models.autoregressive_model import AutoregressiveModel
+from keras_ar.ops import validation
+
+
+@keras.saving.register_keras_serializable(package="keras_ar")
+class ContinuousSequenceModel(AutoregressiveModel):
+    """p(x, n | c) = prod_{t<n} p(x_t | x_<t, c) P(s_t = [t = n-1] | x_<t, c).
+
+    `inputs`: `x` float32 `[B, T, feature_dim]`, `lengths` int32 `[B]` with
+    1 <= lengths <= T (default: all T), optional `global_condition` (int32 `[B]` class ids with
+    `num_global_classes`, or float32 `[B, global_condition_dim]`) and `local_condition`
+    (float32 `[B, T, local_condition_dim]`, one feature vector per step, known in advance).
+    Values past a row's length are padding: masked to zero before the network and out of the
+    likelihood (they may hold anything, NaN included).
+
+    Network: position t sees x_{t-1} (zeros at t = 0, the start), a start flag [t = 0] and t /
+    max_length (so the stop probability can depend on elapsed time), projected by a Dense
+    layer to `hidden_dim`, then `num_layers` WaveNet gated residual blocks (causal dilated
+    convolutions, dilation 2^(i mod dilation_cycle)) conditioned on the embedded global and
+    the local features; relu(sum of skips) -> Dense -> relu -> Dense -> `MixtureDensityHead`
+    params (K Gaussians or logistics over x_t and a stop logit, see that head). The loss is
+    -log p(x, n | c): the value densities over the valid steps plus the Bernoulli stop terms
+    (no stop before the last valid step, stop at it).
+
+    Generation state: one FIFO buffer per block, `buffer_<i>: [B, dilation*(kernel-1), H]`.
+    Step conditions: `global_condition` as in `inputs`; `local_condition` the current step's
+    vector `[B, local_condition_dim]` (`step_conditions` picks it). `generate` stops each row
+    at its first sampled stop flag (`samples_stop`); `lengths` includes that step, later
+    values are zeros. Noise per step: `[u_component, value uniforms..., u_stop]`.
+    """
+
+    samples_stop = True
+
+    def __init__(self, feature_dim, num_mixtures=5, num_layers=4, hidden_dim=32,
+                 max_length=256, kernel_size=2, dilation_cycle=8, component="gaussian",
+                 num_global_classes=0, global_condition_dim=0, global_embedding_dim=16,
+                 local_condition_dim=0, **kwargs):
+        if num_global_classes and global_condition_dim:
+            raise ValueError("Use either `num_global_classes` (ids) or `global_condition_dim` "
+                             "(vectors), not both.")
+        for arg, value in (("feature_dim", feature_dim), ("num_layers", num_layers),
+                           ("hidden_dim", hidden_dim), ("max_length", max_length),
+                           ("kernel_size", kernel_size), ("dilation_cycle", dilation_cycle)):
+            if int(value) < 1:
+                raise ValueError(f"`{arg}` must be >= 1; received {value}.")
+        head = MixtureDensityHead(feature_dim, num_mixtures, component, name="head")
+        super().__init__(head=head, start_id=0, **kwargs)
+        self.feature_dim = int(feature_dim)
+        self.num_mixtures = int(num_mixtures)
+        self.num_layers = int(num_layers)
+        self.hidden_dim = int(hidden_dim)
+        self.max_length = int(max_length)
+        self.kernel_size = int(kernel_size)
+        self.dilation_cycle = int(dilation_cycle)
+        self.component = component
+        self.num_global_classes = int(num_global_classes)
+        self.global_condition_dim = int(global_condition_dim)
+        self.global_embedding_dim = int(global_embedding_dim)
+        self.local_condition_dim = int(local_condition_dim)
+        self._make_layers()
+        self._build_all()
+
+    # ----------------------------------------------------------------- construction
+    @property
+    def dilations(self):
+        return [2 ** (i % self.dilation_cycle) for i in range(self.num_layers)]
+
+    @property
+    def receptive_field(self):
+        return 1 + sum(d * (self.kernel_size - 1) for d in self.dilations)
+
+    @property
+    def condition_dim(self):
+        dim = self.global_embedding_dim if self.num_global_classes else self.global_condition_dim
+        return dim + self.local_condition_dim
+
+    def _make_layers(self):
+        h = self.hidden_dim
+        self.input_proj = keras.layers.Dense(h, name="input_proj")
+        self.global_embedding = (
+            keras.layers.Embedding(self.num_global_classes, self.global_embedding_dim,
+                                   name="global_embedding")
+            if self.num_global_classes else None)
+        self.blocks = [
+            GatedResidualBlock(h, h, self.kernel_size, d, use_condition=self.condition_dim > 0,
+                               name=f"block_{i}")
+            for i, d in enumerate(self.dilations)]
+        self.output_hidden = keras.layers.Dense(h, name="output_hidden")
+        self.output_params = keras.layers.Dense(self.head.num_params, name="output_params")
+
+    def _build_all(self):
+        h = self.hidden_dim
+        self.input_proj.build((None, None, self.feature_dim + 2))
+        if self.global_embedding is not None:
+            self.global_embedding.build((None,))
+        for block in self.blocks:
+            block.build((None, None, h), (None, None, self.condition_dim))
+        self.output_hidden.build((None, None, h))
+        self.output_params.build((None, None, h))
+        self.built = True
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def event_shape(self):
+        return (self.feature_dim,)
+
+    @property
+    def x_dtype(self):
+        return tf.float32
+
+    def stop_flags(self, x_t, params, noise, temperature):
+        """[B] bool: the head's stop draw, noise[:, -1] < P(stop | x_<t)."""
+        return self.head.sample_stop(params, noise, temperature)
+
+    def condition_specs(self, per_step=False):
+        specs = {}
+        if self.num_global_classes:
+            specs[contract.GLOBAL_CONDITION] = tf.TensorSpec([None], tf.int32)
+        elif self.global_condition_dim:
+            specs[contract.GLOBAL_CONDITION] = tf.TensorSpec(
+                [None, self.global_condition_dim], tf.float32)
+        if self.local_condition_dim:
+            shape = [None] + ([] if per_step else [None]) + [self.local_condition_dim]
+            specs[contract.LOCAL_CONDITION] = tf.TensorSpec(shape, tf.float32)
+        return {name: tf.TensorSpec(spec.shape, spec.dtype, name)
+                for name, spec in specs.items()}
+
+    # ----------------------------------------------------------------- conditioning
+    def _validate_conditions(self, conditions, per_step=False):
+        return checks.validate_conditions(self, conditions, per_step)
+
+    def step_conditions(self, conditions, state):
+        local = conditions.get(contract.LOCAL_CONDITION) if conditions else None
+        if local is None:
+            return conditions
+        index = state[contract.INDEX_KEY]
+        mask = tf.equal(tf.range(tf.shape(local)[1])[None, :], index[:, None])[:, :, None]
+        out = dict(conditions)
+        out[contract.LOCAL_CONDITION] = tf.reduce_sum(
+            tf.where(mask, local, tf.zeros_like(local)), axis=1)
+        return out
+
+    def _condition_features(self, conditions, positions):
+        """Condition features `[B, T, D_c]` at `positions` [B, T] (or `[B, D_c]` for a step,
+        positions None, local already per step); None without conditions."""
+        parts = []
+        g = conditions.get(contract.GLOBAL_CONDITION)
+        if g is not None:
+            g = self.global_embedding(g) if self.global_embedding is not None else g
+            g = tf.cast(g, tf.float32)
+            if positions is not None:
+                g = tf.tile(g[:, None, :], [1, tf.shape(positions)[1], 1])
+            parts.append(g)
+        local = conditions.get(contract.LOCAL_CONDITION)
+        if local is not None:
+            if positions is not None:
+                local = tf.gather(local, positions, batch_dims=1)  # (B, T, D_l)
+            parts.append(local)
+        return tf.concat(parts, axis=-1) if parts else None
+
+    # ----------------------------------------------------------------- forward
+    def _features(self, x_prev, positions):
+        """[..., d] previous values, int positions [...] -> [..., d + 2] network inputs."""
+        pos = tf.cast(positions, tf.float32)[..., None]
+        is_start = tf.cast(tf.equal(positions, 0), tf.float32)[..., None]
+        return tf.concat([tf.cast(x_prev, tf.float32), is_start, pos / self.max_length], -1)
+
+    def _output(self, skips):
+        return self.output_params(tf.nn.relu(self.output_hidden(tf.nn.relu(skips))))
+
+    def _stack(self, x_prev, positions, conditions, state=None):
+        """Parallel pass over an x_prev stream `[B, T, d]`; returns (params, new buffers)."""
+        h = self.input_proj(self._features(x_prev, positions))  # (B, T, H)
+        condition = self._condition_features(conditions, positions)
+        skips, buffers = 0.0, {}
+        for i, block in enumerate(self.blocks):
+            buffer = None if state is None else state[f"buffer_{i}"]
+            h, skip, new_buffer = block(h, condition, buffer=buffer)
+            buffers[f"buffer_{i}"] = new_buffer
+            skips = skips + skip
+        return self._output(skips), buffers
+
+    def call(self, inputs, training=False):
+        inputs = self._as_inputs(inputs)
+        x = checks.validate_x(self, inputs[contract.X], contract.X)
+        conditions = self._validate_conditions(
+            {k: inputs[k] for k in contract.CONDITION_KEYS if k in inputs})
+        if contract.LOCAL_CONDITION in conditions:
+            checks.check_local_covers(conditions[contract.LOCAL_CONDITION], x.shape[1])
+        lengths = self._lengths(inputs, x)
+        x = checks.check_finite_within(x, lengths, contract.X)
+        batch, length = tf.shape(x)[0], tf.shape(x)[1]
+        x_prev = tf.concat([tf.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+        positions = tf.tile(tf.range(length)[None, :], [batch, 1])
+        params, _ = self._stack(x_prev, positions, conditions)
+        return params
+
+    def _lengths(self, inputs, x):
+        if inputs.get(contract.LENGTHS) is None:
+            return tf.fill([tf.shape(x)[0]], tf.shape(x)[1])
+        return checks.validate_lengths(inputs[contract.LENGTHS], x)
+
+    # ----------------------------------------------------------------- scoring
+    def _log_prob_from_params(self, params, inputs):
+        """sum_{t<n} [log p(x_t) + log P(s_t = [t = n-1])] per row, n = lengths."""
+        x = tf.cast(inputs[contract.X], tf.float32)
+        lengths = self._lengths(inputs, x)
+        valid = checks.valid_mask(lengths, tf.shape(x)[1])  # (B, T)
+        x = tf.where(valid[:, :, None], x, tf.zeros_like(x))
+        last = tf.equal(tf.range(tf.shape(x)[1])[None, :], lengths[:, None] - 1)
+        per_step = (self.head.value_log_prob(params, x)
+                    + self.head.stop_log_prob(params, last))
+        return tf.reduce_sum(tf.where(valid, per_step, tf.zeros_like(per_step)), axis=-1)
+
+    # ----------------------------------------------------------------- step protocol
+    def _state_spec(self, batch_size):
+        return {f"buffer_{i}": tf.TensorSpec(
+            [batch_size, block.buffer_length, self.hidden_dim], tf.float32)
+            for i, block in enumerate(self.blocks)}
+
+    def _init_state(self, batch_size, conditions):
+        return {key: tf.zeros([batch_size] + spec.shape[1:].as_list(), spec.dtype)
+                for key, spec in self._state_spec(None).items()}
+
+    def _step(self, x_prev, state, conditions):
+        h = self.input_proj(self._features(x_prev, state[contract.INDEX_KEY]))  # (B, H)
+        condition = self._condition_features(conditions, None)
+        skips, new_state = 0.0, {}
+        for i, block in enumerate(self.blocks):
+            h, skip, buffer = block.step(h, condition, state[f"buffer_{i}"])
+            new_state[f"buffer_{i}"] = tf.cast(buffer, tf.float32)
+            skips = skips + skip
+        return self._output(skips), new_state
+
+    def _prefill(self, x_prefix, state, conditions):
+        length = tf.shape(x_prefix)[1]
+        positions = state[contract.INDEX_KEY][:, None] + tf.range(length)[None, :]
+        params, buffers = self._stack(x_prefix, positions, conditions, state)
+        return params, {k: tf.cast(v, tf.float32) for k, v in buffers.items()}
+
+    def _validate_x(self, x, name, allow_start=False):
+        x = checks.validate_x(self, x, name)
+        validation.check_finite(x, name)
+        return x
+
+    # ----------------------------------------------------------------- generation
+    def generate(self, batch_size=1, num_steps=None, seed=0, prompt=None, conditions=None,
+                 temperature=1.0, top_k=0, top_p=1.0, stop_token=None, sampler=None):
+        """As `AutoregressiveModel.generate`; `num_steps` defaults to `max_length`. Returns
+        {"x": [B, num_steps, feature_dim] (zeros after each row's end), "lengths": [B]}."""
+        return super().generate(
+            batch_size=batch_size, num_steps=self.max_length if num_steps is None else num_steps,
+            seed=seed, prompt=prompt, conditions=conditions, temperature=temperature,
+            top_k=top_k, top_p=top_p, stop_token=stop_token, sampler=sampler)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            feature_dim=self.feature_dim, num_mixtures=self.num_mixtures,
+            num_layers=self.num_layers, hidden_dim=self.hidden_dim, max_length=self.max_length,
+            kernel_size=self.kernel_size, dilation_cycle=self.dilation_cycle,
+            component=self.component, num_global_classes=self.num_global_classes,
+            global_condition_dim=self.global_condition_dim,
+            global_embedding_dim=self.global_embedding_dim,
+            local_condition_dim=self.local_condition_dim)
+        return config

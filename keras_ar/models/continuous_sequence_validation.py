@@ -1,0 +1,133 @@
+"""Input checks of `ContinuousSequenceModel`: each error names what was received and what is
+expected. Static problems raise `ValueError` at once; value problems (NaN, lengths) raise
+`ValueError` eagerly and `tf.debugging` asserts inside compiled graphs (off while exporting,
+see `keras_ar.ops.validation.runtime_checks`)."""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_ar import contract
+from keras_ar.ops import validation
+
+
+def validate_x(model, x, name):
+    """float32 values `[B, T, feature_dim]` (finiteness is checked separately)."""
+    x = tf.convert_to_tensor(x)
+    layout = f"[batch, time, feature_dim={model.feature_dim}] float32 values"
+    validation.check_rank(x, 3, name, layout)
+    validation.check_dim(x, 2, model.feature_dim, name, layout)
+    validation.check_float(x, name)
+    length = x.shape[1]
+    if length is not None and length > model.max_length:
+        raise ValueError(
+            f"`{name}` has {length} steps; this model was built with max_length="
+            f"{model.max_length}. Crop the sequences or build the model with a larger "
+            "max_length.")
+    return tf.cast(x, tf.float32)
+
+
+def validate_lengths(lengths, x):
+    """int `[B]` lengths with 1 <= lengths <= T = x.shape[1]; returns int32."""
+    lengths = tf.convert_to_tensor(lengths)
+    name = contract.LENGTHS
+    validation.check_rank(lengths, 1, name, "[batch] number of valid steps per sequence")
+    if not lengths.dtype.is_integer:
+        raise ValueError(f"`{name}` must be int32 step counts; received dtype "
+                         f"{lengths.dtype.name}.")
+    batch, x_batch = lengths.shape[0], x.shape[0]
+    if batch is not None and x_batch is not None and batch != x_batch:
+        raise ValueError(f"`{name}` has {batch} entries; `x` has batch size {x_batch}.")
+    lengths = tf.cast(lengths, tf.int32)
+    if not validation.runtime_checks_enabled():
+        return lengths
+    time = tf.shape(x)[1]
+    if tf.executing_eagerly():
+        values, limit = np.asarray(lengths), int(time)
+        if values.size and (values.min() < 1 or values.max() > limit):
+            raise ValueError(
+                f"`{name}` must lie in [1, {limit}] (1 <= length <= the time axis of `x`); "
+                f"received values in [{values.min()}, {values.max()}]. Drop empty sequences "
+                "and pad `x` to the longest one.")
+        return lengths
+    tf.debugging.assert_greater_equal(
+        lengths, 1, message=f"`{name}` must be >= 1 (empty sequences are not allowed)")
+    tf.debugging.assert_less_equal(
+        lengths, time, message=f"`{name}` must be <= the time axis of `x`")
+    return lengths
+
+
+def valid_mask(lengths, time):
+    """[B, T] bool: position t < lengths[b]."""
+    return tf.range(time)[None, :] < lengths[:, None]
+
+
+def check_finite_within(x, lengths, name):
+    """Values within `lengths` must be finite (padding may hold anything, even NaN)."""
+    mask = valid_mask(lengths, tf.shape(x)[1])[:, :, None]
+    validation.check_finite(tf.where(mask, x, tf.zeros_like(x)), name)
+    return tf.where(mask, x, tf.zeros_like(x))
+
+
+def validate_conditions(model, conditions, per_step):
+    """Check keys, ranks, dtypes and sizes; return the converted conditions dict."""
+    allowed = set(model.condition_specs(per_step))
+    unexpected = sorted(set(conditions) - allowed)
+    if unexpected:
+        raise ValueError(
+            f"This ContinuousSequenceModel takes no {unexpected} (configured conditions: "
+            f"{sorted(allowed)}). Set num_global_classes/global_condition_dim or "
+            "local_condition_dim to use them.")
+    missing = sorted(allowed - set(conditions))
+    if missing:
+        raise ValueError(
+            f"This ContinuousSequenceModel requires conditions {missing}; received only "
+            f"{sorted(conditions)}. Pass them in `inputs` / `conditions`.")
+    out = {}
+    if contract.GLOBAL_CONDITION in conditions:
+        out[contract.GLOBAL_CONDITION] = _global(model, conditions[contract.GLOBAL_CONDITION])
+    if contract.LOCAL_CONDITION in conditions:
+        out[contract.LOCAL_CONDITION] = _local(model, conditions[contract.LOCAL_CONDITION],
+                                               per_step)
+    return out
+
+
+def _global(model, value):
+    value = tf.convert_to_tensor(value)
+    name = contract.GLOBAL_CONDITION
+    if model.num_global_classes:
+        validation.check_rank(value, 1, name, "[batch] class ids")
+        validation.check_integer(value, name)
+        validation.check_ids_in_range(value, model.num_global_classes, name)
+        return tf.cast(value, tf.int32)
+    layout = f"[batch, global_condition_dim={model.global_condition_dim}]"
+    validation.check_rank(value, 2, name, layout)
+    validation.check_dim(value, 1, model.global_condition_dim, name, layout)
+    validation.check_float(value, name)
+    validation.check_finite(value, name)
+    return tf.cast(value, tf.float32)
+
+
+def _local(model, value, per_step):
+    value = tf.convert_to_tensor(value)
+    name = contract.LOCAL_CONDITION
+    dim = model.local_condition_dim
+    if per_step:
+        layout = f"[batch, local_condition_dim={dim}]: the features of the current step"
+        validation.check_rank(value, 2, name, layout)
+        validation.check_dim(value, 1, dim, name, layout)
+    else:
+        layout = f"[batch, time, local_condition_dim={dim}], one feature vector per step"
+        validation.check_rank(value, 3, name, layout)
+        validation.check_dim(value, 2, dim, name, layout)
+    validation.check_float(value, name)
+    validation.check_finite(value, name)
+    return tf.cast(value, tf.float32)
+
+
+def check_local_covers(local, length):
+    """`local_condition` must have at least `length` steps (static check)."""
+    steps = local.shape[1]
+    if steps is not None and isinstance(length, int) and steps < length:
+        raise ValueError(
+            f"`local_condition` has {steps} steps; `x` has {length}: give one feature vector "
+            "per step.")
