@@ -1,0 +1,119 @@
+"""gRPC: `tensorflow.serving.PredictionService` (Predict, GetModelMetadata) and
+`tensorflow.serving.ModelService` (GetModelStatus) on the official tensorflow-serving-api
+stubs. Classify, Regress, MultiInference and HandleReloadConfigRequest answer UNIMPLEMENTED
+(the generated base classes do)."""
+
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
+                                     model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from serving import tensor_proto
+from serving.errors import ServingError
+
+SIGNATURE_DEF = "signature_def"
+
+
+def _lookup(manager, spec):
+    version = spec.version.value if spec.HasField("version") else None
+    label = spec.version_label or None
+    return manager.get(spec.name, version=version, label=label)
+
+
+def _abort(context, error):
+    context.abort(error.grpc_code(), error.message)
+
+
+def metadata_response(servable, signature_name=""):
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.name = servable.name
+    response.model_spec.version.value = servable.version
+    response.model_spec.signature_name = signature_name
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for key, value in servable.signature_defs.items():
+        signature_map.signature_def[key].CopyFrom(value)
+    response.metadata[SIGNATURE_DEF].Pack(signature_map)
+    return response
+
+
+def status_response(manager, name, version=None):
+    versions = manager.loaded_versions(name)
+    if version is not None:
+        if version not in versions:
+            raise ServingError("NOT_FOUND", f"Could not find version {version} of model "
+                                            f"{name!r}; loaded: {versions}.")
+        versions = [version]
+    if not versions:
+        raise ServingError("NOT_FOUND", f"Model {name!r} has no loaded version.")
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for v in versions:
+        status = response.model_version_status.add()
+        status.version = v
+        status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        status.status.error_code = 0
+    return response
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, manager):
+        self.manager = manager
+
+    def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+        try:
+            servable = _lookup(self.manager, request.model_spec)
+            feeds = {}
+            for key, proto in request.inputs.items():
+                try:
+                    feeds[key] = tensor_proto.to_ndarray(proto)
+                except Exception as error:  # malformed TensorProto from the client
+                    raise ServingError("INVALID_ARGUMENT",
+                                       f"Input `{key}` is not a valid TensorProto: "
+                                       f"{error}") from None
+            outputs, signature = servable.predict(
+                request.model_spec.signature_name, feeds, list(request.output_filter))
+        except ServingError as error:
+            return _abort(context, error)
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = servable.name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = signature
+        for key, value in outputs.items():
+            response.outputs[key].CopyFrom(tensor_proto.to_tensor_proto(value))
+        return response
+
+    def GetModelMetadata(self, request, context):  # noqa: N802
+        try:
+            fields = list(request.metadata_field)
+            if not fields:
+                raise ServingError("INVALID_ARGUMENT",
+                                   "GetModelMetadataRequest must specify at least one "
+                                   "metadata_field (\"signature_def\").")
+            unsupported = [f for f in fields if f != SIGNATURE_DEF]
+            if unsupported:
+                raise ServingError("INVALID_ARGUMENT",
+                                   f"Metadata field {unsupported[0]} is not supported; use "
+                                   f"\"signature_def\".")
+            servable = _lookup(self.manager, request.model_spec)
+            return metadata_response(servable, request.model_spec.signature_name)
+        except ServingError as error:
+            return _abort(context, error)
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, manager):
+        self.manager = manager
+
+    def GetModelStatus(self, request, context):  # noqa: N802
+        spec = request.model_spec
+        try:
+            version = spec.version.value if spec.HasField("version") else None
+            if spec.version_label:
+                version = self.manager.get(spec.name, label=spec.version_label).version
+            return status_response(self.manager, spec.name, version)
+        except ServingError as error:
+            return _abort(context, error)
+
+
+def add_services(server, manager):
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(manager), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)

@@ -1,0 +1,186 @@
+"""Models under management: version discovery, version policies, polling, loading, warm-up.
+
+Layout, as TF Serving has it: `BASE_PATH/<integer version>/saved_model.pb`. Version policies
+(`model_version_policy` in a ModelServerConfig): `latest { num_versions: N }` (default, N=1),
+`all {}`, `specific { versions: ... }`. New versions are loaded before old ones are unloaded
+(availability preserving); a version directory should be published atomically (write it
+elsewhere, then rename it into place).
+"""
+
+import logging
+import pathlib
+import re
+import threading
+
+from serving.errors import ServingError
+from serving.servable import Servable
+
+LOG = logging.getLogger("keras_ar.serving")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+VERSION_DIR = re.compile(r"^[0-9]{1,18}$")
+MAX_LOAD_ATTEMPTS = 3
+
+
+class ModelConfig:
+    """One model: name, base path, version policy and version labels."""
+
+    def __init__(self, name, base_path, policy="latest", num_versions=1, versions=(),
+                 labels=None):
+        if not MODEL_NAME.match(name or ""):
+            raise ValueError(f"Model name {name!r} must match {MODEL_NAME.pattern}.")
+        if policy not in ("latest", "all", "specific"):
+            raise ValueError(f"Version policy must be latest/all/specific; got {policy!r}.")
+        self.name = name
+        self.base_path = pathlib.Path(base_path).resolve()
+        self.policy, self.num_versions = policy, max(1, int(num_versions))
+        self.versions = sorted(int(v) for v in versions)
+        self.labels = {str(k): int(v) for k, v in (labels or {}).items()}
+
+    @classmethod
+    def from_proto(cls, proto):
+        policy, num, versions = "latest", 1, ()
+        which = proto.model_version_policy.WhichOneof("policy_choice")
+        if which == "all":
+            policy = "all"
+        elif which == "specific":
+            policy, versions = "specific", list(proto.model_version_policy.specific.versions)
+        elif which == "latest":
+            num = proto.model_version_policy.latest.num_versions or 1
+        if proto.model_platform not in ("", "tensorflow"):
+            raise ValueError(f"Model {proto.name!r}: only model_platform \"tensorflow\" is "
+                             f"served; got {proto.model_platform!r}.")
+        return cls(proto.name, proto.base_path, policy, num, versions,
+                   dict(proto.version_labels))
+
+    def aspired(self, available):
+        """The versions to serve, from the sorted integer versions found on disk."""
+        if self.policy == "all":
+            return list(available)
+        if self.policy == "specific":
+            return [v for v in available if v in self.versions]
+        return list(available)[-self.num_versions:]
+
+
+def read_config_file(path):
+    """A text-format ModelServerConfig file -> [ModelConfig]."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    text_format.Parse(pathlib.Path(path).read_text(), config)
+    if config.WhichOneof("config") != "model_config_list":
+        raise ValueError(f"{path}: only model_config_list is supported.")
+    models = [ModelConfig.from_proto(m) for m in config.model_config_list.config]
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: model names must be unique; got {names}.")
+    return models
+
+
+def versions_on_disk(base_path):
+    """Sorted integer versions under `base_path` that hold a saved_model.pb."""
+    if not base_path.is_dir():
+        return []
+    found = []
+    for child in base_path.iterdir():
+        if VERSION_DIR.match(child.name) and (child / "saved_model.pb").is_file():
+            found.append(int(child.name))
+    return sorted(found)
+
+
+class ModelManager:
+    """Keeps each model's aspired versions loaded; `poll()` reconciles with the disk."""
+
+    def __init__(self, configs, enable_warmup=True):
+        self.configs = {c.name: c for c in configs}
+        self.enable_warmup = enable_warmup
+        self._servables = {c.name: {} for c in configs}  # name -> {version: Servable}
+        self._failures = {}  # (name, version) -> attempts
+        self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
+
+    # ----------------------------------------------------------------- lookup
+    def get(self, name, version=None, label=None):
+        """The servable for `name` at `version` / `label` (latest served when neither)."""
+        if name not in self.configs:
+            raise ServingError("NOT_FOUND", f"Servable not found for request: model "
+                                            f"{name!r} is not served; served: "
+                                            f"{sorted(self.configs)}.")
+        config = self.configs[name]
+        with self._lock:
+            loaded = dict(self._servables[name])
+        if label is not None:
+            if label not in config.labels:
+                raise ServingError("NOT_FOUND", f"Unrecognized servable version label "
+                                                f"{label!r} for model {name!r}.")
+            version = config.labels[label]
+        if version is None:
+            if not loaded:
+                raise ServingError("NOT_FOUND", f"Model {name!r} has no loaded version yet "
+                                                f"(looked under {config.base_path}).")
+            return loaded[max(loaded)]
+        if int(version) not in loaded:
+            raise ServingError("NOT_FOUND", f"Servable not found for request: Specific("
+                                            f"{name}, {int(version)}); loaded versions: "
+                                            f"{sorted(loaded)}.")
+        return loaded[int(version)]
+
+    def loaded_versions(self, name):
+        if name not in self.configs:
+            raise ServingError("NOT_FOUND", f"Model {name!r} is not served.")
+        with self._lock:
+            return sorted(self._servables[name])
+
+    # ----------------------------------------------------------------- polling
+    def poll(self):
+        """Load newly aspired versions, then unload versions no longer aspired."""
+        with self._poll_lock:
+            for config in self.configs.values():
+                self._reconcile(config)
+
+    def _reconcile(self, config):
+        aspired = config.aspired(versions_on_disk(config.base_path))
+        with self._lock:
+            current = set(self._servables[config.name])
+        for version in aspired:
+            if version not in current:
+                self._load(config, version)
+        with self._lock:
+            for version in list(self._servables[config.name]):
+                if version not in aspired:
+                    LOG.info("Unloading %s version %d", config.name, version)
+                    del self._servables[config.name][version]
+
+    def _load(self, config, version):
+        key = (config.name, version)
+        if self._failures.get(key, 0) >= MAX_LOAD_ATTEMPTS:
+            return
+        path = config.base_path / str(version)
+        try:
+            servable = Servable(config.name, version, path)
+            if self.enable_warmup:
+                count = servable.warm_up()
+                if count:
+                    LOG.info("Warmed up %s version %d with %d requests", config.name,
+                             version, count)
+        except Exception as error:  # a bad version must not take the server down
+            self._failures[key] = self._failures.get(key, 0) + 1
+            LOG.error("Loading %s version %d from %s failed (attempt %d): %s", config.name,
+                      version, path, self._failures[key], error)
+            return
+        with self._lock:
+            self._servables[config.name][version] = servable
+        LOG.info("Loaded %s version %d from %s", config.name, version, path)
+
+    def start_polling(self, interval_s, stop_event):
+        """Poll every `interval_s` seconds in a daemon thread until `stop_event` is set."""
+        def loop():
+            while not stop_event.wait(interval_s):
+                try:
+                    self.poll()
+                except Exception:  # keep polling whatever one pass hit
+                    LOG.exception("File system poll failed")
+
+        thread = threading.Thread(target=loop, name="fs-poll", daemon=True)
+        thread.start()
+        return thread

@@ -1,0 +1,150 @@
+"""One loaded model version: its SignatureDefs and a thread-safe `predict` by tensor name.
+
+The SavedModel is loaded with `tf.saved_model.load` and run only through its signatures, by
+input/output tensor names, as TF Serving runs it: no Python code from the model's package is
+imported and nothing from a request is ever deserialised as code.
+"""
+
+import pathlib
+
+import numpy as np
+
+from serving.errors import ServingError
+
+DEFAULT_SIGNATURE = "serving_default"
+WARMUP_FILE = pathlib.Path("assets.extra") / "tf_serving_warmup_requests"
+MAX_WARMUP_RECORDS = 1000
+_INTERNAL_SIGNATURES = ("__saved_model_init_op",)
+
+
+class TensorInfo:
+    """An input or output of a signature: name, numpy dtype, shape (None = any)."""
+
+    def __init__(self, key, dtype, shape):
+        self.key, self.dtype, self.shape = key, np.dtype(dtype), shape
+
+    def check(self, array, what):
+        if array.dtype != self.dtype:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"{what} `{self.key}` expects dtype {self.dtype.name}; received "
+                f"{array.dtype.name}.")
+        if self.shape is None:
+            return
+        ok = len(array.shape) == len(self.shape) and all(
+            e is None or e == a for e, a in zip(self.shape, array.shape))
+        if not ok:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"{what} `{self.key}` expects shape {_shape_text(self.shape)}; received "
+                f"{list(array.shape)}.")
+
+
+def _shape_text(shape):
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _tensor_info(key, proto):
+    import tensorflow as tf
+
+    dtype = tf.as_dtype(proto.dtype)
+    np_dtype = object if dtype == tf.string else dtype.as_numpy_dtype
+    shape = None
+    if not proto.tensor_shape.unknown_rank:
+        shape = [None if d.size < 0 else int(d.size) for d in proto.tensor_shape.dim]
+    return TensorInfo(key, np_dtype, shape)
+
+
+def read_signature_defs(path):
+    """`{name: SignatureDef}` from `path/saved_model.pb` (serving tag set)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((pathlib.Path(path) / "saved_model.pb").read_bytes())
+    for meta_graph in saved_model.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            return {k: v for k, v in meta_graph.signature_def.items()
+                    if k not in _INTERNAL_SIGNATURES}
+    raise ServingError("NOT_FOUND", f"No MetaGraph with the 'serve' tag in {path}.")
+
+
+class Servable:
+    """A SavedModel version under `path`, loaded and ready to answer predict requests."""
+
+    def __init__(self, name, version, path):
+        import tensorflow as tf
+
+        self.name, self.version, self.path = name, int(version), pathlib.Path(path)
+        self.signature_defs = read_signature_defs(self.path)
+        self._loaded = tf.saved_model.load(str(self.path), tags=["serve"])
+        self._functions = {k: self._loaded.signatures[k] for k in self.signature_defs}
+        self.inputs = {k: {n: _tensor_info(n, t) for n, t in s.inputs.items()}
+                       for k, s in self.signature_defs.items()}
+        self.outputs = {k: {n: _tensor_info(n, t) for n, t in s.outputs.items()}
+                        for k, s in self.signature_defs.items()}
+
+    def signature(self, signature_name):
+        name = signature_name or DEFAULT_SIGNATURE
+        if name not in self.signature_defs:
+            raise ServingError(
+                "FAILED_PRECONDITION",
+                f"Serving signature key \"{name}\" not found; model {self.name!r} version "
+                f"{self.version} has {sorted(self.signature_defs)}.")
+        return name
+
+    def predict(self, signature_name, feeds, output_filter=()):
+        """Run signature `signature_name` on `feeds` ({input name: numpy array}) ->
+        ({output name: numpy array}, resolved signature name)."""
+        import tensorflow as tf
+
+        name = self.signature(signature_name)
+        specs = self.inputs[name]
+        missing, extra = sorted(set(specs) - set(feeds)), sorted(set(feeds) - set(specs))
+        if missing or extra:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"Signature \"{name}\" takes inputs {sorted(specs)}: missing {missing}, "
+                f"unexpected {extra}.")
+        for key, array in feeds.items():
+            specs[key].check(array, "Input")
+        unknown = sorted(set(output_filter) - set(self.outputs[name]))
+        if unknown:
+            raise ServingError("INVALID_ARGUMENT",
+                               f"output_filter names unknown outputs {unknown}; signature "
+                               f"\"{name}\" has {sorted(self.outputs[name])}.")
+        try:
+            tensors = {k: tf.constant(v) for k, v in feeds.items()}
+            result = self._functions[name](**tensors)
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
+            raise ServingError("INVALID_ARGUMENT", _first_line(error)) from None
+        except tf.errors.OpError as error:
+            raise ServingError("INTERNAL", _first_line(error)) from None
+        keys = output_filter or sorted(result)
+        return {k: result[k].numpy() for k in keys}, name
+
+    def warm_up(self):
+        """Replay `assets.extra/tf_serving_warmup_requests` (PredictionLog TFRecords);
+        returns the number replayed. A failing record fails the load, as in TF Serving."""
+        import tensorflow as tf
+        from tensorflow_serving.apis import prediction_log_pb2
+
+        path = self.path / WARMUP_FILE
+        if not path.exists():
+            return 0
+        count = 0
+        for record in tf.data.TFRecordDataset(str(path)).take(MAX_WARMUP_RECORDS):
+            log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            if log.WhichOneof("log_type") != "predict_log":
+                raise ServingError("UNIMPLEMENTED",
+                                   f"Warm-up supports predict_log records only; {path} has "
+                                   f"{log.WhichOneof('log_type')}.")
+            request = log.predict_log.request
+            feeds = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+            self.predict(request.model_spec.signature_name, feeds)
+            count += 1
+        return count
+
+
+def _first_line(error):
+    text = getattr(error, "message", None) or str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

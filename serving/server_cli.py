@@ -1,0 +1,82 @@
+"""`keras-ar serve`: flags mirror tensorflow_model_server's, so scripts switch unchanged.
+
+    keras-ar serve --port=8500 --rest_api_port=8501 --model_name=wavenet \
+        --model_base_path=/models/wavenet
+    keras-ar serve --port=8500 --model_config_file=models.config
+
+Prints one line `READY grpc=HOST:PORT rest=HOST:PORT` on stdout once the initial versions are
+loaded and the ports are open (tests and scripts wait for it).
+"""
+
+import logging
+import signal
+import sys
+
+from serving.server import DEFAULT_MAX_REQUEST_BYTES
+
+
+def add_arguments(parser):
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
+    parser.add_argument("--rest_api_port", type=int, default=0,
+                        help="REST port; 0 disables REST (as in tensorflow_model_server)")
+    parser.add_argument("--model_name", default="default", help="name of the single model")
+    parser.add_argument("--model_base_path", default="",
+                        help="BASE with integer version subdirectories (single model)")
+    parser.add_argument("--model_config_file", default="",
+                        help="text-format ModelServerConfig (several models, version policies "
+                             "and labels); overrides --model_name/--model_base_path")
+    parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
+                        help="seconds between polls for new versions; 0 polls once at start")
+    parser.add_argument("--rest_api_num_threads", type=int, default=16)
+    parser.add_argument("--grpc_max_threads", type=int, default=16)
+    parser.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+                        help="largest accepted request body (REST) / message (gRPC)")
+    parser.add_argument("--enable_model_warmup", type=_bool, default=True,
+                        help="replay assets.extra/tf_serving_warmup_requests on load")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (loopback by default; 0.0.0.0 exposes the server)")
+
+
+def _bool(text):
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+def build_configs(args):
+    from serving.model_manager import ModelConfig, read_config_file
+
+    if args.model_config_file:
+        return read_config_file(args.model_config_file)
+    if not args.model_base_path:
+        raise SystemExit("keras-ar serve: give --model_base_path (with --model_name) or "
+                         "--model_config_file.")
+    return [ModelConfig(args.model_name, args.model_base_path)]
+
+
+def run(args):
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from serving.model_manager import ModelManager
+    from serving.server import ModelServer
+
+    manager = ModelManager(build_configs(args), enable_warmup=args.enable_model_warmup)
+    server = ModelServer(manager, grpc_port=args.port, rest_port=args.rest_api_port,
+                         host=args.host, poll_wait_seconds=args.file_system_poll_wait_seconds,
+                         grpc_threads=args.grpc_max_threads,
+                         rest_threads=args.rest_api_num_threads,
+                         max_request_bytes=args.max_request_bytes)
+    server.start()
+    rest = f"{args.host}:{server.rest_port}" if server.rest_port else "off"
+    print(f"READY grpc={args.host}:{server.grpc_port} rest={rest}", flush=True)
+
+    def _stop(signum, frame):
+        server._stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    server.wait()
+    server.stop()
+    return 0
