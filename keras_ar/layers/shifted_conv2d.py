@@ -1,0 +1,81 @@
+"""Down- and down-right-shifted convolutions (PixelCNN++, Salimans et al. 2017, sec. 2.4)."""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="keras_ar")
+class ShiftedConv2D(keras.layers.Layer):
+    """A convolution whose output (i, j) sees only rows <= i (and, down-right, cols <= j).
+
+    * `shift="down"`, kernel `(kh, kw)` (kw odd): input zero-padded kh - 1 rows on top and
+      (kw - 1) / 2 columns each side, VALID: output (i, j) sees rows i-kh+1..i, cols
+      j-(kw-1)/2..j+(kw-1)/2.
+    * `shift="down_right"`: padded kh - 1 on top and kw - 1 on the left: rows i-kh+1..i, cols
+      j-kw+1..j.
+    * `strides=2` subsamples; `transpose=True` is the matching upsampling (a VALID transposed
+      convolution cropped as in the reference implementation), which keeps the same causal
+      direction.
+
+    `row_step(window)` computes one output row from the kh input rows it sees,
+    `[B, kh, W, C]` -> `[B, W, filters]` (stride 1, used for row caches).
+    """
+
+    def __init__(self, filters, kernel_size=(2, 3), shift="down", strides=1, transpose=False,
+                 kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        if shift not in ("down", "down_right"):
+            raise ValueError(f"`shift` must be 'down' or 'down_right'; received {shift!r}.")
+        self.filters = int(filters)
+        self.kernel_size = tuple(int(k) for k in kernel_size)
+        if shift == "down" and self.kernel_size[1] % 2 == 0:
+            raise ValueError(f"A 'down' kernel needs an odd width; received {kernel_size}.")
+        self.shift = shift
+        self.strides = int(strides)
+        self.transpose = bool(transpose)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        in_channels = int(input_shape[-1])
+        shape = (self.kernel_size + (self.filters, in_channels) if self.transpose
+                 else self.kernel_size + (in_channels, self.filters))
+        self.kernel = self.add_weight(name="kernel", shape=shape,
+                                      initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def _horizontal_pad(self):
+        kw = self.kernel_size[1]
+        return [(kw - 1) // 2] * 2 if self.shift == "down" else [kw - 1, 0]
+
+    def call(self, x):
+        kernel = tf.cast(self.kernel, x.dtype)
+        kh, kw = self.kernel_size
+        if self.transpose:
+            shape = tf.shape(x)
+            s = self.strides
+            out_shape = tf.stack([shape[0], shape[1] * s + kh - 1, shape[2] * s + kw - 1,
+                                  self.filters])
+            y = tf.nn.conv2d_transpose(x, kernel, out_shape, strides=s, padding="VALID")
+            left = (kw - 1) // 2 if self.shift == "down" else 0
+            y = y[:, :shape[1] * s, left:left + shape[2] * s, :]
+        else:
+            x = tf.pad(x, [[0, 0], [kh - 1, 0], self._horizontal_pad(), [0, 0]])
+            y = tf.nn.conv2d(x, kernel, strides=self.strides, padding="VALID")
+        return y + tf.cast(self.bias, y.dtype)
+
+    def row_step(self, window):
+        """window `[B, kh, W, C]` (rows i-kh+1..i) -> output row i `[B, W, filters]`."""
+        x = tf.pad(window, [[0, 0], [0, 0], self._horizontal_pad(), [0, 0]])
+        y = tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), strides=1, padding="VALID")
+        return y[:, 0] + tf.cast(self.bias, y.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters, kernel_size=self.kernel_size, shift=self.shift,
+            strides=self.strides, transpose=self.transpose,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+        return config
