@@ -31,19 +31,12 @@ def export_saved_model(model, path, signatures=signatures_lib.ALL_SIGNATURES,
     built = signatures_lib.build_signatures(model, signatures, stop_token=stop_token)
     manifest = manifest_lib.build_manifest(model, built, "savedmodel", stop_token=stop_token,
                                            training=training)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
     default = (contract.GENERATE_SEEDED if contract.GENERATE_SEEDED in built
                else next(iter(built)))
-    for name, signature in built.items():
-        archive.add_endpoint(name, signature.function.python_function,
-                              input_signature=signature.inputs)
-    archive.add_endpoint(SERVING_DEFAULT, built[default].function.python_function,
-                         input_signature=built[default].inputs)
     manifest["serving_default"] = default
     with atomic_directory(path, overwrite) as tmp:
         out = tmp / "savedmodel"
-        archive.write_out(str(out), verbose=False)
+        write_archive(model, built, out, serving_default=default)
         (out / "assets").mkdir(exist_ok=True)
         manifest_lib.write_manifest(manifest, out / "assets")
         manifest_lib.write_manifest(manifest, out)
@@ -51,6 +44,20 @@ def export_saved_model(model, path, signatures=signatures_lib.ALL_SIGNATURES,
             shutil.move(str(child), tmp / child.name)
         out.rmdir()
     return manifest
+
+
+def write_archive(model, built, path, serving_default=None):
+    """Write the signatures `built` ({name: Signature}) of `model` as a SavedModel at `path`
+    with ExportArchive; `serving_default` names the signature aliased as serving_default."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for name, signature in built.items():
+        archive.add_endpoint(name, signature.function.python_function,
+                             input_signature=signature.inputs)
+    if serving_default is not None:
+        archive.add_endpoint(SERVING_DEFAULT, built[serving_default].function.python_function,
+                             input_signature=built[serving_default].inputs)
+    archive.write_out(str(path), verbose=False)
 
 
 def load(path):

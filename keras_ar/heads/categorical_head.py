@@ -51,7 +51,7 @@ class CategoricalHead(DistributionHead):
 
     def log_prob(self, params, x):
         logp = tf.nn.log_softmax(self._logits(params), axis=-1)
-        mask = tf.equal(tf.cast(x, tf.int32)[..., None], tf.range(self.num_classes))
+        mask = tf.equal(tf.expand_dims(tf.cast(x, tf.int32), -1), tf.range(self.num_classes))
         value = tf.reduce_sum(tf.where(mask, logp, tf.zeros_like(logp)), axis=-1)
         if self.num_channels is not None:
             value = tf.reduce_sum(value, axis=-1)

@@ -91,7 +91,7 @@ class DiscretizedLogisticMixtureHead(DistributionHead):
         logits, means, log_scales, coeffs = self.unpack(params)
         x = tf.convert_to_tensor(x)
         if self.num_channels == 1 and x.shape.rank == params.shape.rank - 1:
-            x = x[..., None]
+            x = tf.expand_dims(x, -1)
         y = self._to_unit(x)
         means = self._coupled_means(means, coeffs, y)
         centered = y[..., None] - means  # (..., C, M)

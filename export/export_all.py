@@ -1,0 +1,70 @@
+"""Export a model to several targets under one directory, then run the parity gate.
+
+    <out>/savedmodel/   export_saved_model
+    <out>/tflite/       export_tflite
+    <out>/onnx/         export_onnx
+    <out>/generation_spec.json   the SavedModel's manifest (also beside each artifact)
+    <out>/parity.txt    the gate's table
+
+The whole directory is written atomically: if a conversion or the gate fails, `<out>` is
+left as it was (absent, or the previous export when overwriting).
+"""
+
+import pathlib
+import shutil
+import time
+
+from export import manifest as manifest_lib
+from export import onnx as onnx_export
+from export import saved_model, tflite, verify
+from export.atomic import atomic_directory, check_target
+
+TARGETS = ("savedmodel", "tflite", "onnx")
+
+
+def parse_targets(targets):
+    """"a,b" or a sequence -> tuple of known targets (ValueError names the unknown ones)."""
+    if isinstance(targets, str):
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    targets = tuple(targets)
+    unknown = sorted(set(targets) - set(TARGETS))
+    if unknown or not targets:
+        raise ValueError(f"Unknown export targets {unknown or targets!r}; choose among "
+                         f"{list(TARGETS)} (comma-separated).")
+    return targets
+
+
+def export_all(model, out, targets=TARGETS, overwrite=False, quantize=(), stop_token=None,
+               training=None, verify_parity=True, num_steps=64):
+    """Export `model` to `targets` under `out` and gate on parity; return a report dict
+    {"targets": {target: {"seconds": s, "bytes": n}}, "parity": rows}."""
+    targets = parse_targets(targets)
+    out = pathlib.Path(out)
+    check_target(out, overwrite)
+    report = {"targets": {}, "parity": []}
+    common = dict(stop_token=stop_token, training=training)
+    with atomic_directory(out, overwrite) as tmp:
+        for target in targets:
+            start = time.perf_counter()
+            if target == "savedmodel":
+                manifest = saved_model.export_saved_model(model, tmp / target, **common)
+                manifest_lib.write_manifest(manifest, tmp)
+            elif target == "tflite":
+                tflite.export_tflite(model, tmp / target, quantize=quantize, **common)
+            else:
+                onnx_export.export_onnx(model, tmp / target, **common)
+            report["targets"][target] = {"seconds": round(time.perf_counter() - start, 2),
+                                         "bytes": _size(tmp / target)}
+        if verify_parity:
+            rows = verify.verify(model, tmp, targets, num_steps=num_steps)
+            report["parity"] = rows
+            (tmp / "parity.txt").write_text(verify.table(rows) + "\n")
+    return report
+
+
+def _size(path):
+    return sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file())
+
+
+def remove(path):
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,107 @@
+"""Export to ONNX: one `<signature>.onnx` per signature (tf2onnx, opset 17).
+
+    <path>/<signature>.onnx        init_state, prefill, step, sample_step, log_prob, generate
+    <path>/generation_spec.json    the manifest, also in each file's metadata_props
+                                   ["generation_spec"]
+
+tf2onnx writes a broken file and exits 0 when it meets an op it cannot convert, so every file
+is checked before the export counts: `onnx.checker.check_model(full_check=True)`, an
+onnxruntime session, and a numeric comparison of its outputs with the TensorFlow function on
+example inputs (`check_atol`). The batch dimension (tf2onnx's `unk__N`) is renamed `batch`.
+"""
+
+import numpy as np
+import onnx
+
+from export import manifest as manifest_lib
+from export import signatures as signatures_lib
+from export.atomic import atomic_directory
+from keras_ar import contract
+
+OPSET = 17
+ONNX_SIGNATURES = contract.ENDPOINTS
+
+
+def export_onnx(model, path, signatures=ONNX_SIGNATURES, stop_token=None, training=None,
+                overwrite=False, check_atol=1e-5, example_feeds=None):
+    """Write the ONNX directory `path` (atomically); return the manifest dict.
+
+    `example_feeds`: {signature: {input: array}} used for the post-conversion numeric check
+    (default: `export.verify.example_feeds(model)`).
+    """
+    import tf2onnx
+
+    bad = sorted(set(signatures) - set(ONNX_SIGNATURES))
+    if bad:
+        raise ValueError(f"Signatures {bad} cannot be exported to ONNX; choose from "
+                         f"{list(ONNX_SIGNATURES)}.")
+    built = signatures_lib.build_signatures(model, signatures, stop_token=stop_token)
+    files = {name: f"{name}.onnx" for name in built}
+    manifest = manifest_lib.build_manifest(model, built, "onnx", files=files,
+                                           stop_token=stop_token, training=training)
+    if example_feeds is None:
+        from export import verify
+
+        example_feeds = verify.example_feeds(model, names=list(built))
+    text = manifest_lib.dumps(manifest)
+    with atomic_directory(path, overwrite) as tmp:
+        for name, signature in built.items():
+            proto, _ = tf2onnx.convert.from_function(
+                signature.function, input_signature=signature.inputs, opset=OPSET)
+            rename_batch_dim(proto)
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = manifest_lib.EMBEDDED_KEY, text
+            file = tmp / files[name]
+            onnx.save(proto, str(file))
+            check(file, signature, example_feeds.get(name), check_atol)
+        manifest_lib.write_manifest(manifest, tmp)
+    return manifest
+
+
+def rename_batch_dim(proto, name="batch"):
+    """Name the leading (batch) dim_param of every graph input and output `name`."""
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].dim_param = name
+
+
+def session(file):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+
+
+def check(file, signature, feeds, atol):
+    """Checker, onnxruntime session and (with `feeds`) a numeric comparison with TF."""
+    try:
+        onnx.checker.check_model(onnx.load(str(file)), full_check=True)
+        sess = session(file)
+    except Exception as error:
+        raise RuntimeError(
+            f"ONNX export of signature {signature.name!r} is broken ({file.name}): tf2onnx "
+            f"wrote a graph that fails the checker or onnxruntime.\n{error}") from error
+    if feeds is None:
+        return
+    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    want = {k: np.asarray(v) for k, v in signature.function(
+        *[feeds[s.name] for s in signature.inputs]).items()}
+    for key, expected in want.items():
+        if key not in got:
+            raise RuntimeError(f"ONNX {signature.name!r} lacks output {key!r}; has "
+                               f"{sorted(got)}.")
+        diff = _max_diff(expected, got[key])
+        if diff > atol:
+            raise RuntimeError(f"ONNX {signature.name!r} output {key!r} differs from "
+                               f"TensorFlow by {diff:.3g} (> {atol}).")
+
+
+def _max_diff(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return float("inf")
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))

@@ -1,0 +1,272 @@
+"""The parity gate: every target gives Keras' numbers, or the export stops with a diff table.
+
+For each exported signature and each target (SavedModel, TFLite, ONNX) the same inputs must
+give float outputs (params, state, log_prob, decoded audio) within `atol` (+ `rtol` x |Keras|)
+of the Keras model run eagerly, and integer outputs (x_next, x, lengths, index) exactly.
+Then `sample_step` is driven for `num_steps` (>= 64) steps on every runtime, each feeding
+back its own `x_next` and `new_state_*`, from the same noise: the samples must be identical.
+
+Runners share one interface, `run(signature, feeds: {name: ndarray}) -> {name: ndarray}`;
+`runners_for(directory)` opens whatever `export_all` wrote there.
+"""
+
+import pathlib
+
+import numpy as np
+
+from export import manifest as manifest_lib
+from keras_ar import contract
+
+
+class ParityError(AssertionError):
+    """Raised with the diff table when a target disagrees with Keras."""
+
+
+# --------------------------------------------------------------------------------- inputs
+def _fill(spec, batch, length, rng, model):
+    shape = [batch if i == 0 else (length if d is None else d)
+             for i, d in enumerate(spec.shape.as_list())]
+    if spec.dtype.is_floating:
+        return rng.normal(size=shape).astype(spec.dtype.as_numpy_dtype)
+    classes = int(getattr(model, "num_global_classes", 0) or 1)
+    return (np.arange(int(np.prod(shape))) % classes).reshape(shape).astype(
+        spec.dtype.as_numpy_dtype)
+
+
+def _numpy(tree):
+    return {k: np.asarray(v) for k, v in tree.items()}
+
+
+def example_conditions(model, batch, length, seed=0):
+    rng = np.random.default_rng(seed)
+    return {name: _fill(spec, batch, length, rng, model)
+            for name, spec in sorted(model.condition_specs(False).items())}
+
+
+def _controls(batch):
+    temperature = np.where(np.arange(batch) % 2 == 0, 1.0, 0.8).astype("float32")
+    top_k = np.where(np.arange(batch) % 2 == 0, 0, 3).astype("int32")
+    top_p = np.where(np.arange(batch) % 2 == 0, 1.0, 0.9).astype("float32")
+    return {contract.TEMPERATURE: temperature, contract.TOP_K: top_k,
+            contract.TOP_P: top_p}
+
+
+def _noise(model, shape, rng):
+    return rng.uniform(size=tuple(shape) + tuple(model.noise_spec)).astype("float32")
+
+
+def example_feeds(model, names=contract.ENDPOINTS, batch=2, length=8, seed=0):
+    """{signature: {input: ndarray}}: valid inputs drawn from the model itself."""
+    rng = np.random.default_rng(seed)
+    whole = example_conditions(model, batch, length, seed)
+    controls = _controls(batch)
+    x = np.asarray(model.generate_from_noise(
+        _noise(model, [batch, length], rng), conditions=whole or None, **controls)[contract.X])
+    start = np.full((batch, 1) + x.shape[2:], model.start_id, x.dtype)
+    stream = np.concatenate([start, x[:, :-1]], axis=1)
+    keras_state = model.init_state(batch, whole or None)
+    init_feeds = whole or {contract.BATCH_TEMPLATE: np.zeros([batch], "int32")}
+    half = length // 2
+    _, mid_state = model.prefill(stream[:, :half], keras_state, whole or None)
+    state_feeds = {contract.state_input_name(k): np.asarray(v) for k, v in mid_state.items()}
+    per_step = _numpy(model.step_conditions(whole, mid_state)) if whole else {}
+    x_prev = {contract.X_PREV: stream[:, half]}
+    feeds = {
+        contract.INIT_STATE: init_feeds,
+        contract.PREFILL: {contract.X: stream, **_state_zero(model, batch, whole), **whole},
+        contract.STEP: {**x_prev, **state_feeds, **per_step},
+        contract.SAMPLE_STEP: {**x_prev, **state_feeds, **per_step, **controls,
+                               contract.NOISE: _noise(model, [batch], rng)},
+        contract.LOG_PROB: {contract.X: x, **whole},
+        contract.GENERATE: {contract.NOISE: _noise(model, [batch, length], rng), **controls,
+                            **whole},
+    }
+    return {name: feeds[name] for name in names if name in feeds}
+
+
+def _state_zero(model, batch, whole):
+    state = model.init_state(batch, whole or None)
+    return {contract.state_input_name(k): np.asarray(v) for k, v in state.items()}
+
+
+# -------------------------------------------------------------------------------- runners
+def keras_runner(model):
+    """Eager Keras (runtime checks on) through the same signature bodies the exports use."""
+    from export import signatures as signatures_lib
+
+    built = signatures_lib.build_signatures(model, signatures_lib.ALL_SIGNATURES)
+
+    def run(name, feeds):
+        signature = built[name]
+        return _numpy(signature.function.python_function(
+            *[feeds[s.name] for s in signature.inputs]))
+
+    return run
+
+
+def saved_model_runner(path):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+
+    def run(name, feeds):
+        fn = loaded.signatures[name]
+        return _numpy(fn(**{k: tf.constant(v) for k, v in feeds.items()}))
+
+    run.loaded = loaded
+    return run
+
+
+def tflite_runner(path, file="model.tflite"):
+    from ai_edge_litert.interpreter import Interpreter
+
+    file = pathlib.Path(path) / file if pathlib.Path(path).is_dir() else pathlib.Path(path)
+    interpreter = Interpreter(model_path=str(file))
+    runners = {}
+
+    def run(name, feeds):
+        if name not in runners:
+            runners[name] = interpreter.get_signature_runner(name)
+        return _numpy(runners[name](**feeds))
+
+    return run
+
+
+def onnx_runner(path):
+    from export import onnx as onnx_export
+
+    sessions = {}
+
+    def run(name, feeds):
+        if name not in sessions:
+            sessions[name] = onnx_export.session(pathlib.Path(path) / f"{name}.onnx")
+        sess = sessions[name]
+        names = [o.name for o in sess.get_outputs()]
+        return dict(zip(names, sess.run(None, feeds)))
+
+    return run
+
+
+RUNNERS = {"savedmodel": saved_model_runner, "tflite": tflite_runner, "onnx": onnx_runner}
+
+
+def runners_for(directory, targets=None):
+    """{target: run} for the artifacts `export_all` wrote under `directory`."""
+    directory = pathlib.Path(directory)
+    found = {t: RUNNERS[t](directory / t) for t in RUNNERS
+             if (directory / t).is_dir() and (targets is None or t in targets)}
+    if not found:
+        raise FileNotFoundError(f"No exported targets under {str(directory)!r} (expected "
+                                f"sub-directories among {sorted(RUNNERS)}).")
+    return found
+
+
+# --------------------------------------------------------------------------------- checks
+def compare(reference, got, atol, rtol):
+    """[(output, max_abs_diff, ok)] for every reference output."""
+    rows = []
+    for key, want in sorted(reference.items()):
+        have = got.get(key)
+        if have is None or np.shape(have) != np.shape(want):
+            rows.append((key, float("inf"), False))
+            continue
+        want, have = np.asarray(want), np.asarray(have)
+        if want.size == 0:
+            rows.append((key, 0.0, True))
+            continue
+        diff = np.abs(want.astype(np.float64) - have.astype(np.float64))
+        if np.issubdtype(want.dtype, np.floating):
+            ok = bool(np.all(diff <= atol + rtol * np.abs(want)))
+        else:
+            ok = bool(np.all(diff == 0))
+        rows.append((key, float(diff.max()), ok))
+    return rows
+
+
+def signature_parity(model, runners, names, batch=2, atol=1e-5, rtol=1e-6, seed=0):
+    """Rows (target, signature, output, max diff, ok) for every signature and target."""
+    keras_run = keras_runner(model)
+    feeds = example_feeds(model, names, batch=batch, seed=seed)
+    rows = []
+    for name, signature_feeds in feeds.items():
+        reference = keras_run(name, signature_feeds)
+        for target, run in runners.items():
+            if name not in getattr(run, "signatures", names):
+                continue
+            got = run(name, signature_feeds)
+            rows += [(target, name) + row for row in compare(reference, got, atol, rtol)]
+    return rows
+
+
+def sample_parity(model, runners, num_steps=64, batch=2, seed=1, atol=1e-5):
+    """Drive sample_step for `num_steps` on Keras and every target from the same noise.
+
+    Returns rows (target, "sample_step x64", output, max diff, ok): x_next must be identical
+    at every step, params within `atol`.
+    """
+    rng = np.random.default_rng(seed)
+    whole = example_conditions(model, batch, num_steps, seed)
+    noise = _noise(model, [batch, num_steps], rng)
+    controls = _controls(batch)
+    keras_run = keras_runner(model)
+    init = whole or {contract.BATCH_TEMPLATE: np.zeros([batch], "int32")}
+    start = np.full((batch,) + tuple(model.event_shape), model.start_id,
+                    np.dtype(model.x_dtype.as_numpy_dtype))
+    runs = {"keras": keras_run, **runners}
+    states = {t: _as_inputs(run(contract.INIT_STATE, init)) for t, run in runs.items()}
+    x_prev = {t: start for t in runs}
+    samples = {t: [] for t in runs}
+    params_diff = {t: 0.0 for t in runners}
+    for step in range(num_steps):
+        key_state = {contract.state_key_from_name(k): v for k, v in states["keras"].items()}
+        per_step = _numpy(model.step_conditions(whole, key_state)) if whole else {}
+        outputs = {}
+        for target, run in runs.items():
+            feeds = {contract.X_PREV: x_prev[target], contract.NOISE: noise[:, step],
+                     **states[target], **controls, **per_step}
+            outputs[target] = run(contract.SAMPLE_STEP, feeds)
+            x_prev[target] = outputs[target][contract.X_NEXT]
+            states[target] = _as_inputs(outputs[target])
+            samples[target].append(x_prev[target])
+        for target in runners:
+            params_diff[target] = max(params_diff[target], float(np.max(np.abs(
+                outputs[target][contract.PARAMS] - outputs["keras"][contract.PARAMS]))))
+    reference = np.stack(samples["keras"], 1)
+    rows = []
+    for target in runners:
+        got = np.stack(samples[target], 1)
+        mismatches = int(np.sum(got != reference))
+        rows.append((target, f"sample_step x{num_steps}", contract.X_NEXT, float(mismatches),
+                     mismatches == 0))
+        rows.append((target, f"sample_step x{num_steps}", contract.PARAMS,
+                     params_diff[target], params_diff[target] <= atol))
+    return rows
+
+
+def _as_inputs(outputs):
+    return {contract.state_input_name(contract.state_key_from_name(k)): v
+            for k, v in outputs.items() if k.startswith(contract.STATE_OUTPUT_PREFIX)}
+
+
+def table(rows):
+    lines = [f"{'target':10s} {'signature':18s} {'output':22s} {'max diff':>10s}  ok"]
+    lines += [f"{t:10s} {s:18s} {o:22s} {d:10.3g}  {'yes' if ok else 'NO'}"
+              for t, s, o, d, ok in rows]
+    return "\n".join(lines)
+
+
+def verify(model, directory, targets=None, num_steps=64, batch=2, atol=1e-5):
+    """Run the gate on the artifacts under `directory`; raise ParityError with the table on
+    any failure; return the rows."""
+    directory = pathlib.Path(directory)
+    runners = runners_for(directory, targets)
+    for target, run in runners.items():
+        run.signatures = list(manifest_lib.read_manifest(directory / target)["signatures"])
+    names = [n for n in contract.ENDPOINTS]
+    rows = signature_parity(model, runners, names, batch=batch, atol=atol)
+    rows += sample_parity(model, runners, num_steps=num_steps, batch=batch, atol=atol)
+    if not all(row[-1] for row in rows):
+        raise ParityError("Export parity gate failed (a target differs from Keras):\n"
+                          + table([r for r in rows if not r[-1]]) + "\n\nfull table:\n"
+                          + table(rows))
+    return rows
