@@ -1,0 +1,221 @@
+"""Gated conditional PixelCNN (van den Oord et al. 2016, arXiv 1606.05328) with row caches."""
+
+import keras
+import tensorflow as tf
+
+from keras_ar import contract
+from keras_ar.heads import CategoricalHead
+from keras_ar.layers.masked_conv2d import MaskedConv2D
+from keras_ar.layers.shifted_conv2d import ShiftedConv2D
+from keras_ar.models.image_model import ImageAutoregressiveModel, _select
+
+
+def _gate(pre):
+    filt, gate = tf.split(pre, 2, axis=-1)
+    return tf.tanh(filt) * tf.sigmoid(gate)
+
+
+def _down_shift(x):
+    return tf.pad(x, [[0, 0], [1, 0], [0, 0], [0, 0]])[:, :-1]
+
+
+@keras.saving.register_keras_serializable(package="keras_ar")
+class GatedPixelCNN(ImageAutoregressiveModel):
+    """Vertical + horizontal gated stacks; no blind spot; class/vector/spatial conditioning.
+
+    With k = kernel_size (odd >= 3), half = k // 2 and gate(a) = tanh(a_f) * sigmoid(a_g):
+
+    * vertical stack (rows strictly above): v_0 = down_shift(x),
+      v_l = gate(V_l * v_{l-1} + A_l g), `*` a (half + 1) x k convolution over rows
+      i - half .. i (`ShiftedConv2D`, "down"), so v_l at row i sees every column of the rows
+      above it within its cone and nothing of row i;
+    * horizontal stack (current row, left): h_l = h_{l-1} + P_l gate(H_l * h_{l-1}
+      + L_l v_l + B_l g + S_l s), `*` a 1 x k masked convolution (mask A for l = 1, where h_0 =
+      x and there is no residual; colour masks for C = 3), `s` the optional spatial
+      conditioning map at the pixel;
+    * params = MaskB_1x1(relu(MaskB_1x1(relu(h_L)))), a softmax over num_levels per channel.
+
+    Caches: `fifo_<l>` holds the horizontal convolution's inputs at the last `half` pixels;
+    the vertical stack is computed a whole row at a time when a row starts (one `tf.cond`,
+    amortised over the W pixels of the row) from `vrows_<l>` (the last `half` rows of v_l,
+    `[B, half, W, C_l]`, v_0 being the previous image rows), `xrow` (the row being generated)
+    and `vtop` (the current row of v_L). Per-pixel cost is flat in H x W.
+    """
+
+    def __init__(self, image_shape=(28, 28, 1), num_levels=256, num_layers=5, filters=32,
+                 kernel_size=3, output_filters=None, num_global_classes=0,
+                 global_condition_dim=0, global_embedding_dim=16, local_condition_dim=0,
+                 **kwargs):
+        super().__init__(
+            head=CategoricalHead(int(num_levels), num_channels=int(image_shape[-1]),
+                                 name="head"),
+            image_shape=image_shape, num_levels=num_levels,
+            num_global_classes=num_global_classes, global_condition_dim=global_condition_dim,
+            global_embedding_dim=global_embedding_dim, local_condition_dim=local_condition_dim,
+            **kwargs)
+        self.num_layers = int(num_layers)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.output_filters = int(output_filters or filters)
+        if self.kernel_size < 3 or self.kernel_size % 2 == 0 or self.num_layers < 1:
+            raise ValueError(f"Need an odd kernel_size >= 3 and num_layers >= 1; received "
+                             f"{kernel_size}, {num_layers}.")
+        self._make_layers()
+
+    @property
+    def lagged(self):
+        return self.channels > 1
+
+    @property
+    def half(self):
+        return self.kernel_size // 2
+
+    def _dense(self, units, in_dim, name, use_bias=False):
+        layer = keras.layers.Dense(units, use_bias=use_bias, name=name)
+        layer.build((None, in_dim))
+        return layer
+
+    def _make_layers(self):
+        c, f, k = self.channels, self.filters, self.kernel_size
+        self.v_convs, self.h_convs, self.links, self.h_outs = [], [], [], []
+        self.v_conds, self.h_conds, self.h_locals = [], [], []
+        for i in range(self.num_layers):
+            in_dim = c if i == 0 else f
+            v_conv = ShiftedConv2D(2 * f, (self.half + 1, k), "down", name=f"v_conv_{i}")
+            v_conv.build((None, None, None, in_dim))
+            h_conv = MaskedConv2D(2 * f, (1, k), "A" if i == 0 else "B", c, num_splits=2,
+                                  name=f"h_conv_{i}")
+            h_conv.build((None, None, None, in_dim))
+            h_out = MaskedConv2D(f, 1, "B", c, name=f"h_out_{i}")
+            h_out.build((None, None, None, f))
+            self.v_convs.append(v_conv)
+            self.h_convs.append(h_conv)
+            self.h_outs.append(h_out)
+            self.links.append(self._dense(2 * f, f, f"link_{i}", use_bias=True))
+            if self.global_feature_dim:
+                self.v_conds.append(self._dense(2 * f, self.global_feature_dim, f"v_cond_{i}"))
+                self.h_conds.append(self._dense(2 * f, self.global_feature_dim, f"h_cond_{i}"))
+            if self.local_condition_dim:
+                self.h_locals.append(self._dense(2 * f, self.local_condition_dim,
+                                                 f"h_local_{i}"))
+        self.output_hidden = MaskedConv2D(self.output_filters, 1, "B", c, name="output_hidden")
+        self.output_hidden.build((None, None, None, f))
+        self.output_params = MaskedConv2D(self.head.num_params, 1, "B", c,
+                                          name="output_params")
+        self.output_params.build((None, None, None, self.output_filters))
+        self.built = True
+
+    # ----------------------------------------------------------------- parallel pass
+    def _fifo_layers(self):
+        return {f"fifo_{i}": conv for i, conv in enumerate(self.h_convs)}
+
+    def _v_bias(self, i, g):
+        return 0.0 if g is None else self.v_conds[i](g)
+
+    def _h_bias(self, i, g, local):
+        bias = 0.0 if g is None else self.h_conds[i](g)
+        if local is not None:
+            bias = bias + self.h_locals[i](local)
+        return bias
+
+    def _forward(self, feats, conditions, training=False):
+        g = self.global_features(conditions)
+        local = conditions.get(contract.LOCAL_CONDITION)
+        v, h = _down_shift(feats), feats
+        vs, inputs = [v], {}
+        for i in range(self.num_layers):
+            v_bias = self._v_bias(i, g)
+            h_bias = 0.0 if g is None else self.h_conds[i](g)[:, None, None, :]
+            if g is not None:
+                v_bias = v_bias[:, None, None, :]
+            if local is not None:
+                h_bias = h_bias + self.h_locals[i](local)
+            v = _gate(self.v_convs[i](v) + v_bias)
+            vs.append(v)
+            inputs[f"fifo_{i}"] = h
+            out = self.h_outs[i](_gate(self.h_convs[i](h) + self.links[i](v) + h_bias))
+            h = out if i == 0 else h + out
+        return self._output(h), inputs, vs
+
+    def _output(self, h):
+        return self.output_params(tf.nn.relu(self.output_hidden(tf.nn.relu(h))))
+
+    # ----------------------------------------------------------------- caches
+    def _extra_state_spec(self, batch_size):
+        w, f, half = self.width, self.filters, self.half
+        spec = {"xrow": tf.TensorSpec([batch_size, w, self.channels], tf.float32),
+                "vtop": tf.TensorSpec([batch_size, w, f], tf.float32)}
+        for i in range(self.num_layers):
+            dim = self.channels if i == 0 else f
+            spec[f"vrows_{i}"] = tf.TensorSpec([batch_size, half, w, dim], tf.float32)
+        return spec
+
+    def _row_update(self, state, x_prev_feats, index, cond):
+        width = self.width
+        write = tf.logical_and(
+            tf.equal(tf.range(width)[None, :], ((index - 1) % width)[:, None]),
+            (index > 0)[:, None])
+        xrow = tf.where(write[:, :, None], x_prev_feats[:, None, :], state["xrow"])
+        start = tf.equal(index % width, 0)
+        keys = [f"vrows_{i}" for i in range(self.num_layers)] + ["vtop"]
+        old = {key: state[key] for key in keys}
+
+        def burst():
+            new, window = {}, tf.concat([state["vrows_0"], xrow[:, None]], axis=1)
+            for i, conv in enumerate(self.v_convs):
+                bias = self._v_bias(i, cond["global"])
+                if cond["global"] is not None:
+                    bias = bias[:, None, :]
+                v_row = _gate(conv.row_step(window) + bias)  # (B, W, F)
+                new[f"vrows_{i}"] = window[:, 1:]
+                if i + 1 < self.num_layers:
+                    window = tf.concat([state[f"vrows_{i + 1}"], v_row[:, None]], axis=1)
+                else:
+                    new["vtop"] = v_row
+            return {key: tf.where(tf.reshape(start, [-1] + [1] * (new[key].shape.rank - 1)),
+                                  new[key], old[key]) for key in keys}
+
+        updated = dict(tf.cond(tf.reduce_any(start), burst, lambda: old))
+        updated["xrow"] = xrow
+        return updated
+
+    def _v_row(self, state, i):
+        """The current row of v_{i+1}, `[B, W, F]`."""
+        return state[f"vrows_{i + 1}"][:, -1] if i + 1 < self.num_layers else state["vtop"]
+
+    def _pixel(self, state, x_cur, index, cond):
+        col = index % self.width
+        h, fifos = x_cur, {}
+        for i in range(self.num_layers):
+            key = f"fifo_{i}"
+            v_p = _select(self._v_row(state, i), col)  # (B, F)
+            y, fifos[key] = self.h_convs[i].step(h, state[key], index, self.width)
+            pre = y + self.links[i](v_p) + self._h_bias(i, cond["global"], cond["local"])
+            out, _ = self.h_outs[i].step(_gate(pre), None, index, self.width)
+            h = out if i == 0 else h + out
+        hidden, _ = self.output_hidden.step(tf.nn.relu(h), None, index, self.width)
+        params, _ = self.output_params.step(tf.nn.relu(hidden), None, index, self.width)
+        return params, fifos
+
+    def _extra_prefill_state(self, feats, vs, last):
+        row, col = last // self.width, last % self.width
+        rows = row - self.half + 1 + tf.range(self.half)
+        state = {}
+        for i in range(self.num_layers):
+            values = tf.gather(vs[i], tf.maximum(rows, 0), axis=1)
+            state[f"vrows_{i}"] = tf.where((rows >= 0)[None, :, None, None], values,
+                                           tf.zeros_like(values))
+        state["vtop"] = tf.gather(vs[-1], row, axis=1)
+        current = tf.gather(feats, row, axis=1)
+        previous = tf.gather(_down_shift(feats), row, axis=1)
+        left = (tf.range(self.width) < col)[None, :, None]
+        state["xrow"] = tf.where(left, current, previous)
+        return state
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_levels=self.num_levels, num_layers=self.num_layers, filters=self.filters,
+            kernel_size=self.kernel_size, output_filters=self.output_filters,
+            local_condition_dim=self.local_condition_dim)
+        return config
