@@ -39,6 +39,9 @@ class DistributionHead(keras.layers.Layer):
         """Shape of the per-step noise without the batch dimension."""
         return (self.noise_size,)
 
+    def build(self, input_shape=None):
+        self.built = True
+
     def call(self, params):
         return params
 

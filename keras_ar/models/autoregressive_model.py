@@ -43,6 +43,8 @@ class AutoregressiveModel(keras.Model):
     def __init__(self, head, start_id=0, **kwargs):
         super().__init__(**kwargs)
         self.head = head
+        if not head.built:
+            head.build(None)
         self.start_id = start_id
         self._generate_fn = None
 
