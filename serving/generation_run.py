@@ -1,0 +1,94 @@
+"""The host-side state of one generation: model state, previous values, output buffer,
+noise, controls and per-row progress. It can be saved to an `.npz` file and resumed, and
+a resumed run produces exactly what the uninterrupted run would have."""
+
+import dataclasses
+import json
+
+import numpy as np
+
+from keras_ar import contract
+
+_FORMAT = "keras_ar.generation_run.v1"
+
+
+@dataclasses.dataclass
+class GenerationRun:
+    """`state` {key: array}, `x_prev` [B, *event], `x` [B, T, *event] (pad after the end),
+    `noise` [B, T, *noise], `limits` [B] (values each row may emit), `done` [B], `lengths`
+    [B] (values emitted before a stop token or the limit), `t` (next step)."""
+
+    state: dict
+    x_prev: np.ndarray
+    x: np.ndarray
+    noise: np.ndarray
+    controls: dict
+    conditions: dict
+    limits: np.ndarray
+    done: np.ndarray
+    lengths: np.ndarray
+    t: int = 0
+    stop_token: int = None
+    pad_value: int = 0
+
+    @property
+    def batch_size(self):
+        return int(self.x.shape[0])
+
+    @property
+    def num_steps(self):
+        return int(self.x.shape[1])
+
+    @property
+    def finished(self):
+        return self.t >= self.num_steps or bool(np.all(self.done))
+
+    def record(self, x_t):
+        """Write step `t`'s values, update stops and lengths; return the written values."""
+        x_t = np.array(x_t, dtype=self.x.dtype)
+        flat = x_t.reshape(self.batch_size, -1)
+        hit_stop = (np.zeros(self.batch_size, bool) if self.stop_token is None
+                    else np.any(flat == self.stop_token, axis=1))
+        ended = self.done | hit_stop | (self.t >= self.limits)
+        write = np.where(_expand(ended, x_t), self.pad_value, x_t)
+        self.x[:, self.t] = write
+        self.lengths = self.lengths + (~ended).astype(np.int32)
+        self.done = ended | (self.t + 1 >= self.limits)
+        self.x_prev = x_t
+        self.t += 1
+        return write
+
+    def save(self, path):
+        """Write the run to `path` (.npz; plain arrays and a JSON header, no pickles)."""
+        arrays = {f"state/{k}": v for k, v in self.state.items()}
+        arrays.update({f"controls/{k}": v for k, v in self.controls.items()})
+        arrays.update({f"conditions/{k}": v for k, v in self.conditions.items()})
+        header = {"format": _FORMAT, "t": self.t, "stop_token": self.stop_token,
+                  "pad_value": self.pad_value}
+        np.savez(path, header=np.array(json.dumps(header)), x_prev=self.x_prev, x=self.x,
+                 noise=self.noise, limits=self.limits, done=self.done, lengths=self.lengths,
+                 **arrays)
+
+    @classmethod
+    def load(cls, path):
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            if header.get("format") != _FORMAT:
+                raise ValueError(f"{path} is not a saved generation run (format "
+                                 f"{header.get('format')!r}, expected {_FORMAT!r}).")
+
+            def group(prefix):
+                return {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix)}
+
+            run = cls(state=group("state/"), x_prev=data["x_prev"], x=data["x"],
+                      noise=data["noise"], controls=group("controls/"),
+                      conditions=group("conditions/"), limits=data["limits"],
+                      done=data["done"], lengths=data["lengths"], t=int(header["t"]),
+                      stop_token=header["stop_token"], pad_value=header["pad_value"])
+        if contract.INDEX_KEY not in run.state:
+            raise ValueError(f"{path}: the saved state has no `{contract.INDEX_KEY}`.")
+        return run
+
+
+def _expand(mask, like):
+    return mask.reshape((-1,) + (1,) * (np.ndim(like) - 1))

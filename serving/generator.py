@@ -1,0 +1,193 @@
+"""One generation loop for every runtime: the step protocol driven from the host.
+
+    state = init_state(conditions | batch_template)
+    x_prev = start_id                    (a prompt: prefill([start, prompt[:-1]]); x_prev = prompt[-1])
+    for t in range(num_steps):
+        x_t, state = sample_step(x_prev, state, noise[:, t], temperature, top_k, top_p, c_t)
+
+`noise` is `np.random.default_rng(seed).random([B, num_steps, *noise_shape], float32)`, the
+same array on every backend, so a seed gives identical samples on SavedModel, TFLite, ONNX
+and TF Serving (and from the in-graph `generate` signature, `use_graph_loop=True`). Rows end
+at a stop token or their own length; later positions hold the stop token (or `pad_value`).
+"""
+
+import numpy as np
+
+from keras_ar import contract
+from serving.generation_run import GenerationRun
+from serving.generation_spec import GenerationSpec
+
+
+class Generator:
+    """Drive an exported model on `backend` (a `serving.backend.Backend`)."""
+
+    def __init__(self, backend, spec=None, start_id=None):
+        self.backend = backend
+        if spec is None:
+            manifest = backend.manifest()
+            if manifest is not None:
+                spec = GenerationSpec.from_manifest(manifest)
+            elif start_id is not None:
+                spec = GenerationSpec.from_signatures(backend.signatures, start_id)
+            else:
+                raise ValueError(f"No manifest for the {backend.name} backend: pass the "
+                                 f"artifact's generation_spec.json or a start_id.")
+        self.spec = spec
+
+    # ----------------------------------------------------------------- public API
+    def generate(self, num_steps, batch_size=1, seed=0, callback=None, progress=False,
+                 use_graph_loop=False, **options):
+        """Sample up to `num_steps` values per row -> {"x": [B, T, *event], "lengths": [B]}.
+
+        Options: `prompt` [B, P, *event], `conditions` {name: array}, `temperature`,
+        `top_k`, `top_p` (scalars or [B]), `stop_token`, `lengths` (per-row limits [B]),
+        `pad_value`. `callback(t, x_t, run)` is called after every step."""
+        if use_graph_loop:
+            return self._graph_loop(num_steps, batch_size, seed, **options)
+        run = self.start(num_steps, batch_size, seed, **options)
+        return self.finish(run, callback=callback, progress=progress)
+
+    def stream(self, num_steps, batch_size=1, seed=0, **options):
+        """Yield `(t, x_t [B, *event])` after every step; `x_t` holds pads for ended rows."""
+        run = self.start(num_steps, batch_size, seed, **options)
+        while not run.finished:
+            t = run.t
+            yield t, self.step(run)
+
+    def start(self, num_steps, batch_size=1, seed=0, prompt=None, conditions=None,
+              temperature=1.0, top_k=0, top_p=1.0, stop_token=None, lengths=None,
+              pad_value=None):
+        """A fresh `GenerationRun` (state initialised and the prompt prefilled)."""
+        spec = self.spec
+        if prompt is not None:
+            prompt = np.asarray(prompt, spec.x_dtype)
+            batch_size = prompt.shape[0]
+        conditions = {k: np.asarray(v) for k, v in (conditions or {}).items()}
+        batch = int(batch_size)
+        limits = (np.full(batch, num_steps, np.int32) if lengths is None
+                  else np.minimum(np.asarray(lengths, np.int32).reshape(batch), num_steps))
+        noise = noise_for(seed, batch, num_steps, spec.noise_shape)
+        controls = {contract.TEMPERATURE: _batch(temperature, np.float32, batch),
+                    contract.TOP_K: _batch(top_k, np.int32, batch),
+                    contract.TOP_P: _batch(top_p, np.float32, batch)}
+        state = self._init_state(batch, conditions)
+        x_prev = np.full((batch,) + spec.event_shape, spec.start_id, spec.x_dtype)
+        if prompt is not None and prompt.shape[1] > 0:
+            shifted = np.concatenate([x_prev[:, None], prompt[:, :-1]], axis=1)
+            out = self.backend.run(contract.PREFILL, {
+                contract.X: shifted, **_state_inputs(state), **self._whole(conditions,
+                                                                           contract.PREFILL)})
+            state = _state_outputs(out, spec.state_keys)
+            x_prev = prompt[:, -1]
+        pad = pad_value if pad_value is not None else (stop_token if stop_token is not None
+                                                       else 0)
+        x = np.full((batch, int(num_steps)) + spec.event_shape, pad, spec.x_dtype)
+        return GenerationRun(state=state, x_prev=x_prev, x=x, noise=noise, controls=controls,
+                             conditions=conditions, limits=limits,
+                             done=limits <= 0, lengths=np.zeros(batch, np.int32),
+                             stop_token=stop_token, pad_value=int(pad))
+
+    def step(self, run):
+        """One `sample_step` round trip; returns the values written at step `run.t`."""
+        feeds = {contract.X_PREV: run.x_prev, contract.NOISE: run.noise[:, run.t],
+                 **run.controls, **_state_inputs(run.state),
+                 **self.spec.step_conditions_at(run.conditions,
+                                                run.state[contract.INDEX_KEY])}
+        out = self.backend.run(contract.SAMPLE_STEP, feeds)
+        run.state = _state_outputs(out, self.spec.state_keys)
+        return run.record(out[contract.X_NEXT])
+
+    def finish(self, run, callback=None, progress=False, max_steps=None):
+        """Step `run` until it ends (or `max_steps` more steps: pause; `run.save` it)."""
+        bar = _progress(run, progress)
+        taken = 0
+        while not run.finished and (max_steps is None or taken < max_steps):
+            t = run.t
+            x_t = self.step(run)
+            taken += 1
+            if bar is not None:
+                bar.update(1)
+            if callback is not None:
+                callback(t, x_t, run)
+        if bar is not None:
+            bar.close()
+        return {contract.X: run.x, contract.LENGTHS: run.lengths}
+
+    def resume(self, path, **kwargs):
+        """Load a run saved with `GenerationRun.save` and finish it."""
+        return self.finish(GenerationRun.load(path), **kwargs)
+
+    # ----------------------------------------------------------------- helpers
+    def _init_state(self, batch, conditions):
+        feeds = self._whole(conditions, contract.INIT_STATE)
+        if contract.BATCH_TEMPLATE in self.backend.signatures[contract.INIT_STATE]["inputs"]:
+            feeds[contract.BATCH_TEMPLATE] = np.zeros(batch, np.int32)
+        return _state_outputs(self.backend.run(contract.INIT_STATE, feeds),
+                              self.spec.state_keys)
+
+    def _whole(self, conditions, signature):
+        wanted = self.backend.signatures[signature]["inputs"]
+        return {k: v for k, v in conditions.items() if k in wanted}
+
+    def _graph_loop(self, num_steps, batch_size, seed, conditions=None, temperature=1.0,
+                    top_k=0, top_p=1.0, stop_token=None, lengths=None, pad_value=None,
+                    prompt=None):
+        """The in-graph `generate` signature on the same noise; stops and per-row lengths
+        are applied on the host, so results equal the step loop's."""
+        if prompt is not None:
+            raise ValueError("The `generate` signature takes no prompt; use the step loop "
+                             "(use_graph_loop=False) for prompts.")
+        batch = int(batch_size)
+        conditions = {k: np.asarray(v) for k, v in (conditions or {}).items()}
+        feeds = {contract.NOISE: noise_for(seed, batch, num_steps, self.spec.noise_shape),
+                 contract.TEMPERATURE: _batch(temperature, np.float32, batch),
+                 contract.TOP_K: _batch(top_k, np.int32, batch),
+                 contract.TOP_P: _batch(top_p, np.float32, batch),
+                 **self._whole(conditions, contract.GENERATE)}
+        x = self.backend.run(contract.GENERATE, feeds)[contract.X]
+        return truncate(x, stop_token, lengths, pad_value)
+
+
+def truncate(x, stop_token=None, lengths=None, pad_value=None):
+    """Apply stop tokens and per-row limits to whole sequences x [B, T, *event]."""
+    x = np.array(x)
+    batch, steps = x.shape[:2]
+    flat = x.reshape(batch, steps, -1)
+    ends = np.full(batch, steps, np.int64)
+    if stop_token is not None:
+        hits = np.any(flat == stop_token, axis=2)
+        ends = np.where(hits.any(axis=1), hits.argmax(axis=1), steps)
+    if lengths is not None:
+        ends = np.minimum(ends, np.asarray(lengths).reshape(batch))
+    pad = pad_value if pad_value is not None else (stop_token if stop_token is not None else 0)
+    keep = np.arange(steps)[None, :] < ends[:, None]
+    x[~keep] = pad
+    return {contract.X: x, contract.LENGTHS: ends.astype(np.int32)}
+
+
+def noise_for(seed, batch, num_steps, noise_shape):
+    """The uniforms every backend consumes for `seed`: [B, num_steps, *noise_shape]."""
+    rng = np.random.default_rng(int(seed))
+    return rng.random((int(batch), int(num_steps)) + tuple(noise_shape), dtype=np.float32)
+
+
+def _batch(value, dtype, batch):
+    return np.broadcast_to(np.asarray(value, dtype), (batch,)).copy()
+
+
+def _state_inputs(state):
+    return {contract.state_input_name(k): v for k, v in state.items()}
+
+
+def _state_outputs(outputs, keys):
+    return {k: outputs[contract.state_output_name(k)] for k in keys}
+
+
+def _progress(run, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=run.num_steps, initial=run.t, unit="step", leave=False)
