@@ -1,0 +1,200 @@
+"""PixelCNN++ (Salimans et al. 2017, arXiv 1701.05517) on the step protocol."""
+
+import keras
+import tensorflow as tf
+
+from keras_ar import contract
+from keras_ar.heads import DiscretizedLogisticMixtureHead
+from keras_ar.layers.shifted_conv2d import ShiftedConv2D
+from keras_ar.models.image_model import ImageAutoregressiveModel, _select
+
+CANVAS = "canvas"
+
+
+def concat_elu(x):
+    return tf.nn.elu(tf.concat([x, -x], axis=-1))
+
+
+def _shift(x, axis):
+    pad = [[0, 0]] * 4
+    pad[axis] = [1, 0]
+    size = tf.shape(x)[axis]
+    return tf.gather(tf.pad(x, pad), tf.range(size), axis=axis)
+
+
+class _GatedResnet(keras.layers.Layer):
+    """x + a * sigmoid(b), [a, b] = conv2(dropout(concat_elu(conv1(concat_elu(x))
+    + nin(concat_elu(aux))))) + W h (sec. 2.4 of the paper; the reference's gated_resnet)."""
+
+    def __init__(self, filters, kernel_size, shift, aux_channels=0, condition_dim=0,
+                 dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.conv1 = ShiftedConv2D(filters, kernel_size, shift, name="conv1")
+        self.conv1.build((None, None, None, 2 * filters))
+        self.conv2 = ShiftedConv2D(2 * filters, kernel_size, shift, name="conv2")
+        self.conv2.build((None, None, None, 2 * filters))
+        self.nin = None
+        if aux_channels:
+            self.nin = keras.layers.Dense(filters, name="nin")
+            self.nin.build((None, None, None, 2 * aux_channels))
+        self.condition = None
+        if condition_dim:
+            self.condition = keras.layers.Dense(2 * filters, use_bias=False, name="condition")
+            self.condition.build((None, condition_dim))
+        self.dropout = keras.layers.Dropout(dropout)
+        self.built = True
+
+    def call(self, x, aux=None, h=None, training=False):
+        c1 = self.conv1(concat_elu(x))
+        if self.nin is not None:
+            c1 = c1 + self.nin(concat_elu(aux))
+        c2 = self.conv2(self.dropout(concat_elu(c1), training=training))
+        if self.condition is not None:
+            c2 = c2 + self.condition(h)[:, None, None, :]
+        a, b = tf.split(c2, 2, axis=-1)
+        return x + a * tf.sigmoid(b)
+
+
+@keras.saving.register_keras_serializable(package="keras_ar")
+class PixelCNNPlusPlus(ImageAutoregressiveModel):
+    """PixelCNN++: discretized logistic mixture over two shifted streams with a U-net.
+
+    x (levels) -> y in [-1, 1] plus a channel of ones (to tell the image from the padding);
+    u = down_shift(conv_2x3(y)) sees the rows above; ul = down_shift(conv_1x3(y)) +
+    right_shift(conv_2x1^{down-right}(y)) sees the rows above and the pixels to the left.
+    Up pass: per scale `num_layers` gated resnets (concat_elu, dropout, class conditioning
+    W h), ul's taking u as auxiliary input, then stride-2 shifted convolutions to the next
+    scale (`num_scales` scales); down pass: the mirror with stride-2 shifted transposed
+    convolutions and the up-pass activations as shortcut inputs (u <- u_skip; ul <- [u,
+    ul_skip]). params = NiN(elu(ul)) -> the reference layout of
+    `DiscretizedLogisticMixtureHead(num_mixtures, C, num_levels)`. Every path is shifted,
+    so the params of a pixel depend on no channel of that pixel: the RGB coupling lives in
+    the head, and `step` is exact for C = 3 too.
+
+    H and W must be divisible by 2 ** (num_scales - 1).
+
+    Generation state (what is left to do, plainly): this model does NOT yet keep per-layer
+    row caches at the coarser rates (Fast PixelCNN++). Its state is the image generated so
+    far, `canvas: [B, H * W, C]` (pixel features, zero where unknown); `step` writes x_prev
+    into it with an equality mask and re-runs the network on the canvas, so a step costs a
+    full forward pass (O(H x W)). It is exact, stateless between calls and exportable;
+    `prefill` is one parallel pass.
+    """
+
+    def __init__(self, image_shape=(32, 32, 3), num_levels=256, num_mixtures=5,
+                 num_layers=2, filters=32, num_scales=3, dropout=0.5, num_global_classes=0,
+                 global_condition_dim=0, global_embedding_dim=16, **kwargs):
+        super().__init__(
+            head=DiscretizedLogisticMixtureHead(int(num_mixtures), int(image_shape[-1]),
+                                                int(num_levels), name="head"),
+            image_shape=image_shape, num_levels=num_levels,
+            num_global_classes=num_global_classes, global_condition_dim=global_condition_dim,
+            global_embedding_dim=global_embedding_dim, **kwargs)
+        self.num_mixtures = int(num_mixtures)
+        self.num_layers = int(num_layers)
+        self.filters = int(filters)
+        self.num_scales = int(num_scales)
+        self.dropout = float(dropout)
+        factor = 2 ** (self.num_scales - 1)
+        if self.num_scales < 1 or self.height % factor or self.width % factor:
+            raise ValueError(
+                f"image height and width must be divisible by 2 ** (num_scales - 1) = "
+                f"{factor}; received image_shape={self.image_shape}, num_scales={num_scales}.")
+        self._make_layers()
+
+    def _conv(self, kernel, shift, name, in_dim, **kwargs):
+        layer = ShiftedConv2D(self.filters, kernel, shift, name=name, **kwargs)
+        layer.build((None, None, None, in_dim))
+        return layer
+
+    def _resnets(self, prefix, count, u_aux, ul_aux):
+        f, cond = self.filters, self.global_feature_dim
+        u = [_GatedResnet(f, (2, 3), "down", u_aux, cond, self.dropout, name=f"{prefix}_u_{i}")
+             for i in range(count)]
+        ul = [_GatedResnet(f, (2, 2), "down_right", ul_aux, cond, self.dropout,
+                           name=f"{prefix}_ul_{i}") for i in range(count)]
+        return u, ul
+
+    def _make_layers(self):
+        f, c = self.filters, self.channels + 1
+        self.init_u = self._conv((2, 3), "down", "init_u", c)
+        self.init_ul_down = self._conv((1, 3), "down", "init_ul_down", c)
+        self.init_ul_right = self._conv((2, 1), "down_right", "init_ul_right", c)
+        self.up_blocks, self.down_blocks, self.downsample, self.upsample = [], [], [], []
+        for s in range(self.num_scales):
+            self.up_blocks.append(self._resnets(f"up{s}", self.num_layers, 0, f))
+            if s + 1 < self.num_scales:
+                self.downsample.append((
+                    self._conv((2, 3), "down", f"down{s}_u", f, strides=2),
+                    self._conv((2, 2), "down_right", f"down{s}_ul", f, strides=2)))
+        for s in range(self.num_scales):
+            count = self.num_layers + (0 if s == 0 else 1)
+            self.down_blocks.append(self._resnets(f"dn{s}", count, f, 2 * f))
+            if s + 1 < self.num_scales:
+                self.upsample.append((
+                    self._conv((2, 3), "down", f"up{s}_u", f, strides=2, transpose=True),
+                    self._conv((2, 2), "down_right", f"up{s}_ul", f, strides=2,
+                               transpose=True)))
+        self.output_params = keras.layers.Dense(self.head.num_params, name="output_params")
+        self.output_params.build((None, None, None, f))
+        self.built = True
+
+    def _forward(self, feats, conditions, training=False):
+        h = self.global_features(conditions)
+        y = tf.concat([feats, tf.ones_like(feats[..., :1])], axis=-1)
+        u_list = [_shift(self.init_u(y), 1)]
+        ul_list = [_shift(self.init_ul_down(y), 1) + _shift(self.init_ul_right(y), 2)]
+        for s, (u_blocks, ul_blocks) in enumerate(self.up_blocks):
+            for u_block, ul_block in zip(u_blocks, ul_blocks):
+                u_list.append(u_block(u_list[-1], h=h, training=training))
+                ul_list.append(ul_block(ul_list[-1], u_list[-1], h, training=training))
+            if s + 1 < self.num_scales:
+                u_list.append(self.downsample[s][0](u_list[-1]))
+                ul_list.append(self.downsample[s][1](ul_list[-1]))
+        u, ul = u_list.pop(), ul_list.pop()
+        for s, (u_blocks, ul_blocks) in enumerate(self.down_blocks):
+            if s > 0:
+                u = self.upsample[s - 1][0](u)
+                ul = self.upsample[s - 1][1](ul)
+            for u_block, ul_block in zip(u_blocks, ul_blocks):
+                u = u_block(u, u_list.pop(), h, training=training)
+                ul = ul_block(ul, tf.concat([u, ul_list.pop()], axis=-1), h, training=training)
+        return self.output_params(tf.nn.elu(ul)), {}, None
+
+    # ----------------------------------------------------------------- step protocol
+    def _fifo_layers(self):
+        return {}
+
+    def _extra_state_spec(self, batch_size):
+        return {CANVAS: tf.TensorSpec([batch_size, self.num_pixels, self.channels],
+                                      tf.float32)}
+
+    def _canvas_params(self, canvas, conditions):
+        feats = tf.reshape(canvas, [-1, self.height, self.width, self.channels])
+        params, _, _ = self._forward(feats, conditions)
+        return self.params_to_sequence(params)  # (B, HW, P)
+
+    def _step(self, x_prev, state, conditions):
+        index = state[contract.INDEX_KEY]
+        canvas = state[CANVAS]
+        write = tf.logical_and(
+            tf.equal(tf.range(self.num_pixels)[None, :], (index - 1)[:, None]),
+            (index > 0)[:, None])
+        canvas = tf.where(write[:, :, None], self.features(x_prev)[:, None, :], canvas)
+        params = _select(self._canvas_params(canvas, conditions), index)
+        return params, {CANVAS: canvas}
+
+    def _parallel_prefill(self, x_prefix, conditions):
+        length = tf.shape(x_prefix)[1]
+        known = self.features(x_prefix[:, 1:])  # (B, T-1, C)
+        canvas = tf.pad(known, [[0, 0], [0, self.num_pixels - (length - 1)], [0, 0]])
+        params = self._canvas_params(canvas, conditions)[:, :length]
+        return params, {CANVAS: canvas}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_levels=self.num_levels, num_mixtures=self.num_mixtures,
+            num_layers=self.num_layers, filters=self.filters, num_scales=self.num_scales,
+            dropout=self.dropout)
+        return config
