@@ -1,0 +1,60 @@
+"""`keras-ar bench`: run benchmarks, write JSON results and a markdown table.
+
+Each benchmark module exposes `run(quick: bool) -> list[dict]`; every row has at least
+`benchmark`, `case`, `metric`, `value` and `unit`. Ratios are computed inside one module run
+(this machine is shared and noisy), never across runs.
+"""
+
+import importlib
+import json
+import os
+import platform
+import time
+
+BENCHMARKS = {
+    "wavenet": "bench.wavenet_bench",
+    "transformer": "bench.transformer_bench",
+}
+
+
+def add_arguments(parser):
+    parser.add_argument("--only", default=",".join(BENCHMARKS),
+                        help=f"comma-separated subset of {sorted(BENCHMARKS)}")
+    parser.add_argument("--out", default="bench/results", help="directory for JSON + markdown")
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+
+
+def run(args):
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        raise SystemExit(f"unknown benchmarks {unknown}; choose from {sorted(BENCHMARKS)}")
+    os.makedirs(args.out, exist_ok=True)
+    rows = []
+    for name in names:
+        module = importlib.import_module(BENCHMARKS[name])
+        print(f"== {name}", flush=True)
+        for row in module.run(quick=args.quick):
+            print("  ", _format_row(row), flush=True)
+            rows.append(row)
+    meta = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "quick": bool(args.quick), "benchmarks": names}
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(markdown_table(rows))
+    print(f"wrote {args.out}/results.json and results.md")
+    return 0
+
+
+def _format_row(row):
+    return f"{row['benchmark']:12s} {row['case']:48s} {row['metric']:22s} " \
+           f"{row['value']:.4g} {row['unit']}"
+
+
+def markdown_table(rows):
+    lines = ["| benchmark | case | metric | value | unit |", "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['benchmark']} | {row['case']} | {row['metric']} | "
+                     f"{row['value']:.4g} | {row['unit']} |")
+    return "\n".join(lines) + "\n"

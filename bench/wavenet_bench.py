@@ -1,0 +1,101 @@
+"""WaveNet generation: cached step loop vs naive recomputation of the receptive field.
+
+Model: 2 stacks x 10 layers (dilations 1..512), kernel 2, 64 residual channels (receptive
+field 2047), 256-way mu-law categorical head. Both paths are in-graph `tf.while_loop`s:
+
+* cached: `model.generate` (FIFO buffers, O(layers) per sample);
+* naive: each sample runs the full teacher-forced network over the last 2047 inputs and
+  reads the last position (what a model without a cache must do).
+
+The naive path costs the same for every sample once the window is full, so its per-sample
+time is measured over fewer samples. Also: per-step latency of `model.step` eager vs
+`tf.function` vs `jit_compile=True` for a 10 x 64 WaveNet.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from bench.common import best_time
+from keras_ar.models import WaveNet
+
+
+def big_wavenet():
+    return WaveNet(num_classes=256, dilations=[2 ** i for i in range(10)] * 2, kernel_size=2,
+                   residual_channels=64, skip_channels=128)
+
+
+def naive_generator(model):
+    rf = model.receptive_field
+
+    @tf.function(reduce_retracing=True)
+    def naive(noise):
+        batch, steps = tf.shape(noise)[0], tf.shape(noise)[1]
+        window = tf.fill([batch, rf], model.num_classes // 2)
+
+        def body(t, window):
+            params = model({"x": window}, training=False)[:, -1]
+            ones = tf.ones([batch])
+            x_t = model.head.sample(params, noise[:, t], ones, tf.zeros([batch], tf.int32), ones)
+            return t + 1, tf.concat([window[:, 1:], x_t[:, None]], axis=1)
+
+        return tf.while_loop(lambda t, w: t < steps, body, (tf.constant(0), window))[1]
+
+    return naive
+
+
+def run(quick=False):
+    rows = []
+    model = big_wavenet()
+    assert model.receptive_field == 2047
+    naive = naive_generator(model)
+    lengths = [1000, 16000] if not quick else [200, 800]
+    naive_steps = 40 if not quick else 5
+    for batch in (1, 16):
+        per_sample = {}
+        for length in lengths:
+            seconds = best_time(lambda: model.generate(batch_size=batch, num_steps=length),
+                                repeats=1 if length > 4000 else 2)
+            per_sample[length] = seconds / length
+            rows.append(_row(f"cached generate, batch {batch}, {length} samples",
+                             "seconds per sample", per_sample[length], "s"))
+            rows.append(_row(f"cached generate, batch {batch}, {length} samples",
+                             "samples/s (all rows)", batch * length / seconds, "samples/s"))
+        noise = tf.random.uniform([batch, naive_steps, 1])
+        naive_seconds = best_time(lambda: naive(noise), repeats=1)
+        naive_per_sample = naive_seconds / naive_steps
+        rows.append(_row(f"naive (RF recompute), batch {batch}", "seconds per sample",
+                         naive_per_sample, "s"))
+        rows.append(_row(f"cached vs naive, batch {batch}, {lengths[-1]} samples",
+                         "speed-up", naive_per_sample / per_sample[lengths[-1]], "x"))
+        rows.append(_row(f"cached per-sample time, batch {batch}",
+                         f"ratio {lengths[-1]} / {lengths[0]} samples",
+                         per_sample[lengths[-1]] / per_sample[lengths[0]], "x"))
+    rows.extend(step_latency(quick))
+    return rows
+
+
+def step_latency(quick):
+    model = WaveNet(num_classes=256, dilations=[2 ** i for i in range(10)],
+                    residual_channels=64, skip_channels=64)
+    state = model.init_state(1)
+    x = tf.constant([3])
+    graph = tf.function(model.step)
+    xla = tf.function(model.step, jit_compile=True)
+    calls = 20 if quick else 200
+    rows = []
+    for name, fn, n in (("eager", model.step, max(5, calls // 20)), ("tf.function", graph, calls),
+                        ("jit_compile=True", xla, calls)):
+        seconds = best_time(lambda: [fn(x, state) for _ in range(n)], repeats=2)
+        rows.append(_row(f"step latency 10x64, batch 1, {name}", "ms per step",
+                         1000 * seconds / n, "ms"))
+    return rows
+
+
+def _row(case, metric, value, unit):
+    return {"benchmark": "wavenet", "case": case, "metric": metric, "value": float(value),
+            "unit": unit}
+
+
+if __name__ == "__main__":
+    for r in run(quick=True):
+        print(r)
