@@ -52,7 +52,7 @@ class LocalUpsampler(keras.layers.Layer):
         y = tf.reshape(tf.matmul(frame, tf.cast(self.kernel, frame.dtype)),
                        [-1, self.hop, self.channels])  # (B, hop, C)
         phase = tf.math.floormod(index, self.hop)
-        mask = tf.equal(tf.range(self.hop)[None, :], phase[:, None])[:, :, None]
+        mask = tf.expand_dims(tf.equal(tf.range(self.hop)[None, :], phase[:, None]), -1)
         y = tf.reduce_sum(tf.where(mask, y, tf.zeros_like(y)), axis=1)
         return y + tf.cast(self.bias, y.dtype)
 

@@ -18,6 +18,7 @@ step whose `model.stop_flags(x_t, params, noise_t, temperature)` fires, counts t
 import tensorflow as tf
 
 from keras_ar import contract
+from keras_ar.ops import validation
 
 
 def broadcast_controls(batch, temperature, top_k, top_p):
@@ -54,7 +55,8 @@ def scan_prefill(model, x_prefix, state, conditions):
         params, new_state = model._step(x_prev, state, step_conditions)
         new_state = dict(new_state)
         new_state[contract.INDEX_KEY] = state[contract.INDEX_KEY] + 1
-        mask = tf.equal(tf.range(length), t)[None, :, None]
+        # reshape, not [None, :, None]: a bool new-axis slice needs Flex in TFLite
+        mask = tf.reshape(tf.equal(tf.range(length), t), [1, -1, 1])
         params_buf = tf.where(mask, tf.cast(params, tf.float32)[:, None, :], params_buf)
         return t + 1, new_state, params_buf
 
@@ -100,8 +102,10 @@ def generate_from_noise(model, noise, prompt=None, conditions=None, temperature=
     def body(t, x_prev, state, buffer, done, lengths):
         step_noise = tf.gather(noise, t, axis=1)
         step_conditions = model.step_conditions(conditions, state)
-        x_t, params, state = model.sample_step(
-            x_prev, state, step_noise, *controls, conditions=step_conditions)
+        # Inputs were validated before the loop; sampled values are in range by construction.
+        with validation.runtime_checks(False):
+            x_t, params, state = model.sample_step(
+                x_prev, state, step_noise, *controls, conditions=step_conditions)
         if sampled_stop:
             rank = x_t.shape.rank
             x_t = tf.where(tf.reshape(done, [-1] + [1] * (rank - 1)), tf.zeros_like(x_t), x_t)

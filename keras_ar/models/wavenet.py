@@ -160,7 +160,8 @@ class WaveNet(AutoregressiveModel):
         if local is None:
             return conditions
         frame = state[contract.INDEX_KEY] // self.local_hop
-        mask = tf.equal(tf.range(tf.shape(local)[1])[None, :], frame[:, None])[:, :, None]
+        mask = tf.expand_dims(  # not [:, :, None]: a bool new-axis slice needs Flex in TFLite
+            tf.equal(tf.range(tf.shape(local)[1])[None, :], frame[:, None]), -1)
         out = dict(conditions)
         out[contract.LOCAL_CONDITION] = tf.reduce_sum(
             tf.where(mask, local, tf.zeros_like(local)), axis=1)
