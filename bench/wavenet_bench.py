@@ -51,26 +51,33 @@ def run(quick=False):
     lengths = [1000, 16000] if not quick else [200, 800]
     naive_steps = 40 if not quick else 5
     for batch in (1, 16):
-        per_sample = {}
-        for length in lengths:
-            seconds = best_time(lambda: model.generate(batch_size=batch, num_steps=length),
-                                repeats=1 if length > 4000 else 2)
-            per_sample[length] = seconds / length
-            rows.append(_row(f"cached generate, batch {batch}, {length} samples",
-                             "seconds per sample", per_sample[length], "s"))
-            rows.append(_row(f"cached generate, batch {batch}, {length} samples",
-                             "samples/s (all rows)", batch * length / seconds, "samples/s"))
         noise = tf.random.uniform([batch, naive_steps, 1])
-        naive_seconds = best_time(lambda: naive(noise), repeats=1)
-        naive_per_sample = naive_seconds / naive_steps
+        naive_per_sample = best_time(lambda: naive(noise), repeats=1) / naive_steps
         rows.append(_row(f"naive (RF recompute), batch {batch}", "seconds per sample",
                          naive_per_sample, "s"))
-        rows.append(_row(f"cached vs naive, batch {batch}, {lengths[-1]} samples",
-                         "speed-up", naive_per_sample / per_sample[lengths[-1]], "x"))
-        rows.append(_row(f"cached per-sample time, batch {batch}",
-                         f"ratio {lengths[-1]} / {lengths[0]} samples",
-                         per_sample[lengths[-1]] / per_sample[lengths[0]], "x"))
+        for jit in (False, True):
+            rows.extend(_cached_rows(model, batch, lengths, jit, naive_per_sample))
     rows.extend(step_latency(quick))
+    return rows
+
+
+def _cached_rows(model, batch, lengths, jit, naive_per_sample):
+    label = "cached generate" + (" (XLA)" if jit else "")
+    rows, per_sample = [], {}
+    for length in lengths:
+        seconds = best_time(
+            lambda: model.generate(batch_size=batch, num_steps=length, jit_compile=jit),
+            repeats=1 if length > 4000 else 2)
+        per_sample[length] = seconds / length
+        case = f"{label}, batch {batch}, {length} samples"
+        rows.append(_row(case, "seconds per sample", per_sample[length], "s"))
+        rows.append(_row(case, "samples/s (all rows)", batch * length / seconds, "samples/s"))
+    longest = lengths[-1]
+    rows.append(_row(f"{label} vs naive, batch {batch}, {longest} samples", "speed-up",
+                     naive_per_sample / per_sample[longest], "x"))
+    rows.append(_row(f"{label} per-sample time, batch {batch}",
+                     f"ratio {longest} / {lengths[0]} samples",
+                     per_sample[longest] / per_sample[lengths[0]], "x"))
     return rows
 
 

@@ -47,6 +47,7 @@ class AutoregressiveModel(keras.Model):
             head.build(None)
         self.start_id = start_id
         self._generate_fn = None
+        self._generate_jit = False
 
     # ----------------------------------------------------------------- subclass hooks
     def _state_spec(self, batch_size):
@@ -201,7 +202,8 @@ class AutoregressiveModel(keras.Model):
 
     # ----------------------------------------------------------------- generation
     def generate(self, batch_size=1, num_steps=None, seed=0, prompt=None, conditions=None,
-                 temperature=1.0, top_k=0, top_p=1.0, stop_token=None, sampler=None):
+                 temperature=1.0, top_k=0, top_p=1.0, stop_token=None, sampler=None,
+                 jit_compile=False):
         """Sample `num_steps` new positions per row; returns {"x": ..., "lengths": [B]}.
 
         The loop is one compiled `tf.while_loop` over `sample_step`; noise comes from a
@@ -210,11 +212,14 @@ class AutoregressiveModel(keras.Model):
         `prefill`; `stop_token` ends each row at its first stop token (`lengths` counts the
         values before it; later positions hold the stop token). `sampler` (a
         `keras_ar.samplers` object or name) overrides temperature/top_k/top_p.
+        `jit_compile=True` compiles the whole loop with XLA (about 9x faster per sample at
+        batch 1 on CPU; floating-point rounding differs, so samples may differ from the
+        uncompiled loop and from exported runtimes).
         """
         return generation.generate(
             self, batch_size=batch_size, num_steps=num_steps, seed=seed, prompt=prompt,
             conditions=conditions, temperature=temperature, top_k=top_k, top_p=top_p,
-            stop_token=stop_token, sampler=sampler)
+            stop_token=stop_token, sampler=sampler, jit_compile=jit_compile)
 
     def generate_from_noise(self, noise, prompt=None, conditions=None, temperature=1.0,
                             top_k=0, top_p=1.0, stop_token=None):

@@ -134,7 +134,7 @@ def generate_from_noise(model, noise, prompt=None, conditions=None, temperature=
 
 
 def generate(model, batch_size, num_steps, seed, prompt, conditions, temperature, top_k,
-             top_p, stop_token, sampler):
+             top_p, stop_token, sampler, jit_compile=False):
     """Seeded generation through one cached `tf.function` per model."""
     if num_steps is None or int(num_steps) < 1:
         raise ValueError(f"`num_steps` must be a positive integer; received {num_steps}.")
@@ -147,8 +147,10 @@ def generate(model, batch_size, num_steps, seed, prompt, conditions, temperature
     if prompt is not None:
         prompt = tf.convert_to_tensor(prompt)
         batch_size = int(prompt.shape[0])
-    if model._generate_fn is None:
-        model._generate_fn = tf.function(_seeded_loop, reduce_retracing=True)
+    if model._generate_fn is None or model._generate_jit != bool(jit_compile):
+        model._generate_fn = tf.function(
+            _seeded_loop, reduce_retracing=True, jit_compile=bool(jit_compile))
+        model._generate_jit = bool(jit_compile)
     noise_size = int(model.noise_spec[0])
     return model._generate_fn(
         model, tf.constant(int(batch_size)), tf.constant(int(num_steps)),

@@ -82,3 +82,11 @@ def test_generate_does_not_retrace_when_controls_change():
     model.generate(batch_size=2, num_steps=5, seed=1, temperature=0.5, top_k=3, top_p=0.9)
     model.generate(batch_size=2, num_steps=5, seed=2, temperature=2.0, top_k=1, top_p=0.5)
     assert fn.experimental_get_tracing_count() == before
+
+
+def test_generate_with_xla_is_reproducible():
+    model = make_model()
+    a = model.generate(batch_size=2, num_steps=8, seed=5, jit_compile=True)["x"].numpy()
+    b = model.generate(batch_size=2, num_steps=8, seed=5, jit_compile=True)["x"].numpy()
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (2, 8) and a.min() >= 0 and a.max() < K
