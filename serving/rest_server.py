@@ -152,7 +152,19 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             raise ServingError("INVALID_ARGUMENT", "POST requests need a Content-Length header.")
         limit = self.server.max_request_bytes
         if int(length) > limit:
+            self._discard(int(length), limit)
             raise ServingError("PAYLOAD_TOO_LARGE", f"Request body of {length} bytes exceeds "
                                                     f"the limit of {limit} bytes "
                                                     f"(--max_request_bytes).")
         return self.rfile.read(int(length))
+
+    def _discard(self, length, limit, chunk=1 << 16):
+        """Read and drop a refused body (bounded), so the client can read the 413 answer
+        instead of hitting a reset; far larger bodies are cut off by closing."""
+        if length > 4 * limit + (16 << 20):
+            return
+        while length > 0:
+            data = self.rfile.read(min(chunk, length))
+            if not data:
+                return
+            length -= len(data)
