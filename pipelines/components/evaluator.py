@@ -1,0 +1,99 @@
+"""Evaluator executor: NLL and bits per position on the test split, candidate vs baseline.
+
+The candidate is the Trainer's `model.keras` (EMA weights). The baseline is the latest model
+pushed to `push.serving_base_path` that was not built from this candidate, scored through its
+exported `log_prob` signature. Both score the same test windows with `log_prob(x, conditions)`
+(padding of short clips included for both, so the comparison is like for like):
+
+    nll = -mean_b log p(x_b | c_b)   (nats per window)
+    bits_per_position = nll / (window * ln 2)
+
+Blessed iff bits_per_position <= evaluation.max_bits_per_sample and, when a baseline exists,
+bits_per_position <= baseline + evaluation.max_regression. Writes `evaluation.json` and
+`BLESSED` or `NOT_BLESSED`.
+"""
+
+import math
+
+from pipelines import config as config_lib
+from pipelines.components import repository
+from pipelines.components.base import fingerprint, write_json
+
+BLESSED, NOT_BLESSED = "BLESSED", "NOT_BLESSED"
+
+
+def execute(inputs, outputs, params, context):
+    import numpy as np
+
+    from keras_ar import contract
+    from pipelines.components.trainer import load_model
+    from pipelines.data import make_dataset
+
+    data = config_lib.DataConfig(**{**params["data"], "examples_dir": inputs["examples"].uri})
+    evaluation = config_lib.EvaluationConfig(**params["evaluation"])
+    push = config_lib.PushConfig(**params["push"])
+    model = load_model(inputs["model"].uri)
+    model_fp = fingerprint(inputs["model"].path / "model.keras")
+    batches = list(make_dataset(data, "test", repeat=False).take(evaluation.max_batches))
+    if not batches:
+        raise ValueError(f"Evaluator: the test split under {data.examples_dir} is empty.")
+    feeds = [{k: v for k, v in b.items() if k != contract.LENGTHS} for b in batches]
+    positions = int(np.prod(feeds[0][contract.X].shape[1:]))
+    candidate = _bits(lambda f: model.log_prob(f), feeds, positions)
+    version, path = (repository.baseline(push.serving_base_path, model_fp)
+                     if push.serving_base_path else (None, None))
+    base = None
+    if path is not None:
+        base = _bits(_saved_model_log_prob(path), feeds, positions)
+    reasons = []
+    if candidate > evaluation.max_bits_per_sample:
+        reasons.append(f"{candidate:.4f} bits/position > evaluation.max_bits_per_sample "
+                       f"{evaluation.max_bits_per_sample}")
+    if base is not None and candidate > base + evaluation.max_regression:
+        reasons.append(f"{candidate:.4f} bits/position is worse than the pushed version "
+                       f"{version} ({base:.4f}) by more than evaluation.max_regression "
+                       f"{evaluation.max_regression}")
+    blessed = not reasons
+    result = {"blessed": blessed, "reasons": reasons, "bits_per_position": candidate,
+              "nll_nats_per_window": candidate * positions * math.log(2),
+              "positions_per_window": positions, "windows": sum(len(f[contract.X])
+                                                                for f in feeds),
+              "baseline_version": version, "baseline_bits_per_position": base,
+              "model_fingerprint": model_fp}
+    out = outputs["evaluation"].path
+    write_json(out / "evaluation.json", result)
+    (out / (BLESSED if blessed else NOT_BLESSED)).write_text("\n".join(reasons) + "\n")
+    outputs["evaluation"].properties.update(blessed=int(blessed), bits_per_position=candidate)
+    context.log(f"Evaluator: {candidate:.4f} bits/position on the test split (baseline: "
+                f"{'none' if base is None else f'v{version} {base:.4f}'}) -> "
+                f"{'BLESSED' if blessed else 'NOT BLESSED: ' + '; '.join(reasons)}")
+
+
+def _bits(log_prob, feeds, positions):
+    total, count = 0.0, 0
+    for feed in feeds:
+        values = log_prob(feed)
+        total += -float(sum(float(v) for v in values.numpy().ravel()))
+        count += len(values.numpy().ravel())
+    return total / count / positions / math.log(2)
+
+
+def _saved_model_log_prob(path):
+    import tensorflow as tf
+
+    from keras_ar import contract
+
+    loaded = tf.saved_model.load(str(path))
+    fn = loaded.signatures[contract.LOG_PROB]
+
+    def run(feed):
+        args = {k: tf.convert_to_tensor(v) for k, v in feed.items()}
+        return fn(**args)[contract.LOG_PROB_OUTPUT]
+
+    return run
+
+
+def is_blessed(evaluation_dir):
+    import pathlib
+
+    return (pathlib.Path(evaluation_dir) / BLESSED).is_file()

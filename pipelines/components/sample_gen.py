@@ -1,0 +1,123 @@
+"""SampleGen executor: generated samples from every export target that exists.
+
+For each of `<exported>/export/{savedmodel,tflite,onnx}`, `serving.generator.Generator` drives
+the artifact through its backend (SavedModel: the in-graph `generate` signature; TFLite and
+ONNX: the host step loop) on the same seeded noise, so the targets' samples match. Row i is
+conditioned on speaker/class i % num_classes when the model takes a global condition. If
+`serving` is not importable, the SavedModel's `generate_seeded` signature is used and the other
+targets are listed as skipped in `samples.json`.
+
+Audio -> `<target>_<i>.wav` (16-bit PCM at data.sample_rate); tokens -> `<target>_<i>.txt`.
+"""
+
+import json
+import pathlib
+import time
+import wave
+
+import numpy as np
+
+from pipelines.components.base import write_json
+
+BACKENDS = {"savedmodel": "SavedModelBackend", "tflite": "TFLiteBackend",
+            "onnx": "OnnxBackend"}
+
+
+def execute(inputs, outputs, params, context):
+    gen = params["generation"]
+    export_dir = inputs["exported_model"].path / "export"
+    manifest = json.loads((export_dir / "generation_spec.json").read_text())
+    conditions = _conditions(manifest, gen["num_samples"])
+    out = outputs["samples"].path
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"targets": {}, "skipped": {}}
+    for target in BACKENDS:
+        path = export_dir / target
+        if not path.is_dir():
+            report["skipped"][target] = "not exported"
+            continue
+        start = time.perf_counter()
+        try:
+            x = _generate(target, path, gen, conditions)
+        except ImportError as err:
+            report["skipped"][target] = f"serving backend unavailable: {err}"
+            if target != "savedmodel":
+                continue
+            x = _generate_seeded(path, gen, conditions)
+        files = _write(x, target, out, params, manifest)
+        report["targets"][target] = {"files": files,
+                                     "seconds": round(time.perf_counter() - start, 2)}
+        context.log(f"SampleGen: {target}: {len(files)} samples in "
+                    f"{report['targets'][target]['seconds']} s -> {out}")
+    write_json(out / "samples.json", report)
+    outputs["samples"].properties.update(targets=",".join(report["targets"]))
+
+
+def _conditions(manifest, batch):
+    spec = manifest["conditions"]["whole"].get("global_condition")
+    if spec is None:
+        return {}
+    config = manifest["model"]["config"]
+    classes = int(config.get("num_global_classes") or config.get("num_classes") or 1)
+    return {"global_condition": (np.arange(batch) % classes).astype(np.int32)}
+
+
+def _generate(target, path, gen, conditions):
+    import serving
+    from serving.generator import Generator
+
+    module = __import__(f"serving.{_module(target)}", fromlist=[BACKENDS[target]])
+    backend = getattr(module, BACKENDS[target])(str(path))
+    _ = serving
+    out = Generator(backend).generate(
+        gen["num_steps"], batch_size=gen["num_samples"], seed=gen["seed"],
+        conditions=conditions, temperature=gen["temperature"],
+        use_graph_loop=target == "savedmodel")
+    return np.asarray(out["x"])
+
+
+def _module(target):
+    return {"savedmodel": "saved_model_backend", "tflite": "tflite_backend",
+            "onnx": "onnx_backend"}[target]
+
+
+def _generate_seeded(path, gen, conditions):
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(str(path)).signatures["generate_seeded"]
+    batch = gen["num_samples"]
+    feeds = {"seed": tf.range(batch, dtype=tf.int32) + gen["seed"],
+             "num_steps": tf.fill([batch], gen["num_steps"]),
+             "temperature": tf.fill([batch], float(gen["temperature"])),
+             "top_k": tf.zeros([batch], tf.int32), "top_p": tf.ones([batch], tf.float32),
+             **{k: tf.constant(v) for k, v in conditions.items()}}
+    return fn(**feeds)["x"].numpy()
+
+
+def _write(x, target, out, params, manifest):
+    files = []
+    decoding = manifest.get("decoding", {})
+    for i, row in enumerate(np.asarray(x)):
+        if params["modality"] == "audio":
+            audio = _decode_audio(row, decoding)
+            name = out / f"{target}_{i}.wav"
+            with wave.open(str(name), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(int(params["sample_rate"]))
+                w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+        else:
+            ids = [int(v) for v in row.ravel() if 0 <= int(v) < 256]
+            name = out / f"{target}_{i}.txt"
+            pathlib.Path(name).write_bytes(bytes(ids))
+        files.append(name.name)
+    return files
+
+
+def _decode_audio(ids, decoding):
+    classes = int(decoding.get("num_classes") or 256)
+    signal = 2.0 * ids.astype(np.float64) / (classes - 1) - 1.0
+    if decoding.get("mu_law", True):
+        mu = classes - 1
+        return np.sign(signal) * ((1.0 + mu) ** np.abs(signal) - 1.0) / mu
+    return signal

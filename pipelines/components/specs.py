@@ -1,0 +1,123 @@
+"""The pipeline's component interfaces (inputs, outputs, parameters), in DAG order.
+
+Parameters are the slice of the config each component depends on, so changing a field reruns
+exactly the components that read it (and those whose inputs then change).
+"""
+
+import dataclasses
+
+from pipelines.components.base import ComponentSpec
+
+# Artifact types.
+EXAMPLES = "Examples"
+STATISTICS = "ExampleStatistics"
+SCHEMA = "Schema"
+ANOMALIES = "ExampleAnomalies"
+MODEL = "Model"
+EVALUATION = "ModelEvaluation"
+EXPORTED_MODEL = "ExportedModel"
+PUSHED_MODEL = "PushedModel"
+SAMPLES = "Samples"
+
+# data fields the input pipeline reads (not ingest): a change retrains, never re-ingests.
+_INGEST_FIELDS = ("source", "modality", "options", "max_examples", "num_shards", "eval_percent",
+                  "test_percent")
+
+
+def _data(config, fields=None):
+    data = dataclasses.asdict(config.data)
+    data.pop("examples_dir")
+    return {k: v for k, v in data.items() if fields is None or k in fields}
+
+
+def _section(config, name):
+    return dataclasses.asdict(getattr(config, name))
+
+
+EXAMPLE_GEN = ComponentSpec(
+    name="ExampleGen", inputs={}, outputs={"examples": EXAMPLES},
+    parameters=lambda c: {"data": _data(c, _INGEST_FIELDS)},
+    executor="pipelines.components.example_gen:execute",
+    code=("pipelines.data.sources", "pipelines.data.records"))
+
+DATA_VALIDATOR = ComponentSpec(
+    name="DataValidator", inputs={"examples": EXAMPLES},
+    outputs={"examples": EXAMPLES, "statistics": STATISTICS, "schema": SCHEMA,
+             "anomalies": ANOMALIES},
+    parameters=lambda c: {"validation": _section(c, "validation"),
+                          "modality": c.data.modality},
+    executor="pipelines.components.data_validator:execute",
+    code=("pipelines.components.record_checks", "pipelines.data.records"))
+
+TRAINER = ComponentSpec(
+    name="Trainer", inputs={"examples": EXAMPLES, "schema": SCHEMA}, outputs={"model": MODEL},
+    parameters=lambda c: {"data": _data(c), "model": _section(c, "model"),
+                          "training": _section(c, "training")},
+    executor="pipelines.components.trainer:execute",
+    code=("pipelines.components.training", "pipelines.data.dataset", "keras_ar"))
+
+EVALUATOR = ComponentSpec(
+    name="Evaluator", inputs={"model": MODEL, "examples": EXAMPLES},
+    outputs={"evaluation": EVALUATION},
+    parameters=lambda c: {"data": _data(c), "evaluation": _section(c, "evaluation"),
+                          "push": _section(c, "push")},
+    executor="pipelines.components.evaluator:execute",
+    code=("pipelines.data.dataset", "pipelines.components.repository", "keras_ar"),
+    runtime_parameters=lambda c, inputs: {"baseline": _baseline(c, inputs)})
+
+EXPORTER = ComponentSpec(
+    name="Exporter", inputs={"model": MODEL}, outputs={"exported_model": EXPORTED_MODEL},
+    parameters=lambda c: {"export": _section(c, "export")},
+    executor="pipelines.components.exporter:execute",
+    code=("export", "keras_ar"))
+
+PUSHER = ComponentSpec(
+    name="Pusher", inputs={"exported_model": EXPORTED_MODEL, "evaluation": EVALUATION},
+    outputs={"pushed_model": PUSHED_MODEL},
+    parameters=lambda c: {"push": _section(c, "push")},
+    executor="pipelines.components.pusher:execute",
+    code=("pipelines.components.repository",))
+
+SAMPLE_GEN = ComponentSpec(
+    name="SampleGen", inputs={"exported_model": EXPORTED_MODEL}, outputs={"samples": SAMPLES},
+    parameters=lambda c: {"generation": _section(c, "generation"),
+                          "modality": c.data.modality, "sample_rate": c.data.sample_rate},
+    executor="pipelines.components.sample_gen:execute",
+    code=())
+
+def _baseline(config, inputs):
+    """The pushed model the Evaluator would compare against (a change reruns it)."""
+    from pipelines.components import repository
+    from pipelines.components.base import fingerprint
+
+    if not config.push.serving_base_path:
+        return None
+    model_fp = fingerprint(inputs["model"].path / "model.keras")
+    version, _ = repository.baseline(config.push.serving_base_path, model_fp)
+    if version is None:
+        return None
+    info = repository.push_info(config.push.serving_base_path, version)
+    return {"version": version, "model_fingerprint": info.get("model_fingerprint")}
+
+
+PIPELINE = (EXAMPLE_GEN, DATA_VALIDATOR, TRAINER, EVALUATOR, EXPORTER, PUSHER, SAMPLE_GEN)
+BY_NAME = {spec.name: spec for spec in PIPELINE}
+
+# Which upstream component produces each input (the DAG's edges).
+PRODUCERS = {
+    ("DataValidator", "examples"): ("ExampleGen", "examples"),
+    ("Trainer", "examples"): ("DataValidator", "examples"),
+    ("Trainer", "schema"): ("DataValidator", "schema"),
+    ("Evaluator", "model"): ("Trainer", "model"),
+    ("Evaluator", "examples"): ("DataValidator", "examples"),
+    ("Exporter", "model"): ("Trainer", "model"),
+    ("Pusher", "exported_model"): ("Exporter", "exported_model"),
+    ("Pusher", "evaluation"): ("Evaluator", "evaluation"),
+    ("SampleGen", "exported_model"): ("Exporter", "exported_model"),
+}
+
+
+def get(name):
+    if name not in BY_NAME:
+        raise ValueError(f"Unknown component {name!r}; choose from {list(BY_NAME)}.")
+    return BY_NAME[name]

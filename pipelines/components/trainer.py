@@ -1,0 +1,108 @@
+"""Trainer executor: builds the model from config and trains it under a tf.distribute strategy.
+
+* strategy: default | mirrored (devices, or logical CPUs) | multi_worker (TF_CONFIG) | tpu;
+* mixed precision (`training.mixed_precision`) and XLA (`training.jit_compile`) switches;
+* EMA weights (`training.ema_momentum`): the optimizer keeps them; `model.keras` holds the
+  EMA weights (what Evaluator and Exporter use), `raw.weights.h5` the raw ones;
+* `keras.callbacks.BackupAndRestore` at every epoch end (`training.steps_per_epoch` steps)
+  under `<pipeline_root>/Trainer/backup/<cache key>/<worker>`: a killed run, rerun with the
+  same inputs and parameters, resumes from the last epoch with its step counter, optimizer
+  and EMA state (`resume.json` records where it started);
+* TensorBoard logs in `<model>/logs`.
+Only the chief writes the model artifact; other workers write under `<model>/_workers/`.
+"""
+
+import json
+import math
+import os
+import pathlib
+import time
+
+from pipelines import config as config_lib
+from pipelines.components.base import write_json
+
+
+def execute(inputs, outputs, params, context):
+    import keras
+    import tensorflow as tf
+
+    from pipelines.components import training as training_lib
+    from pipelines.data import make_dataset
+
+    data = config_lib.DataConfig(**{**params["data"], "examples_dir": inputs["examples"].uri})
+    training = config_lib.TrainingConfig(**params["training"])
+    model_config = config_lib.ModelConfig(**params["model"])
+    metadata = _metadata(inputs["examples"].path)
+    strategy = training_lib.make_strategy(training)
+    chief = training_lib.is_chief(strategy)
+    out = outputs["model"].path
+    if not chief:
+        out = out / "_workers" / training_lib.worker_id(strategy)
+    training_lib.set_precision(training.mixed_precision)
+    keras.utils.set_random_seed(training.seed)
+    try:
+        with strategy.scope():
+            model = training_lib.build_model(model_config, data, metadata)
+            ema = training.ema_momentum > 0
+            optimizer = keras.optimizers.Adam(training.learning_rate, use_ema=ema,
+                                              ema_momentum=training.ema_momentum or 0.99)
+            model.compile(optimizer=optimizer, jit_compile=training.jit_compile)
+            optimizer.build(model.trainable_variables)
+        dataset = strategy.distribute_datasets_from_function(
+            lambda ctx: make_dataset(data, "train", ctx))
+        epochs = math.ceil(training.steps / training.steps_per_epoch)
+        backup = (pathlib.Path(context.pipeline_root) / "Trainer" / "backup" /
+                  context.cache_key / training_lib.worker_id(strategy))
+        callbacks = [keras.callbacks.BackupAndRestore(str(backup)),
+                     training_lib.ResumeRecorder(str(out / "resume.json")),
+                     keras.callbacks.TensorBoard(str(out / "logs"), profile_batch=0),
+                     training_lib.EpochLog(context.log, epochs)]
+        start = time.perf_counter()
+        history = model.fit(dataset, epochs=epochs, steps_per_epoch=training.steps_per_epoch,
+                            callbacks=callbacks, verbose=0 if training.verbose == 2 else
+                            training.verbose)
+        seconds = time.perf_counter() - start
+        _save(model, optimizer, out, ema)
+    finally:
+        training_lib.set_precision("")
+    losses = [float(v) for v in history.history.get("loss", [])]
+    summary = {"steps": int(optimizer.iterations.numpy()), "seconds": round(seconds, 2),
+               "steps_per_s": round(len(losses) * training.steps_per_epoch / max(seconds, 1e-9),
+                                    2),
+               "final_loss": losses[-1] if losses else None, "losses": losses,
+               "replicas": strategy.num_replicas_in_sync, "ema": ema,
+               "model_family": model_config.family, "metadata": metadata}
+    write_json(out / "training.json", summary)
+    outputs["model"].properties.update(steps=summary["steps"],
+                                       final_loss=summary["final_loss"] or 0.0)
+    context.log(f"Trainer: {summary['steps']} steps in {summary['seconds']} s "
+                f"({summary['steps_per_s']} steps/s, {summary['replicas']} replica(s)), "
+                f"loss {summary['final_loss']}")
+    _ = tf  # TensorFlow is imported for the strategies above
+
+
+def _save(model, optimizer, out, ema):
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_weights(str(out / "raw.weights.h5"))
+    if ema:
+        optimizer.finalize_variable_values(model.trainable_variables)  # EMA -> weights
+    model.save(str(out / "model.keras"), include_optimizer=False)
+
+
+def _metadata(examples_dir):
+    path = pathlib.Path(examples_dir) / "ingest.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text()).get("metadata", {})
+
+
+def load_model(model_dir):
+    """The trained (EMA) model from a Model artifact directory."""
+    import keras
+
+    import keras_ar.models  # noqa: F401 - registers the serializable classes
+
+    path = os.path.join(model_dir, "model.keras")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No trained model at {path}: run the Trainer first.")
+    return keras.saving.load_model(path, compile=False)

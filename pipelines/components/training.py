@@ -1,0 +1,104 @@
+"""Training helpers for the Trainer: strategies, precision, model building, callbacks."""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+MODEL_FAMILIES = {  # config name -> keras_ar.models attribute
+    "wavenet": "WaveNet",
+    "causal_transformer": "CausalTransformer",
+    "continuous_sequence": "ContinuousSequenceModel",
+    "gated_pixel_cnn": "GatedPixelCNN",
+}
+
+
+def make_strategy(training):
+    """The tf.distribute strategy named by `training.strategy`."""
+    name = training.strategy
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=training.devices or None)
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("training.strategy 'multi_worker' needs the TF_CONFIG environment "
+                             "variable (cluster spec and this task's type/index).")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=training.tpu or None)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"Unknown training.strategy {name!r}.")
+
+
+def is_chief(strategy):
+    """True unless this is a non-chief worker of a multi-worker cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
+
+
+def worker_id(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return f"{getattr(resolver, 'task_type', 'local')}_{getattr(resolver, 'task_id', 0)}"
+
+
+def set_precision(mixed_precision):
+    keras.config.set_dtype_policy(mixed_precision or "float32")
+
+
+def build_model(model_config, data, metadata):
+    """A keras_ar model from `model.family` and `model.params`, checked against the data."""
+    import keras_ar.models as models
+
+    if model_config.family not in MODEL_FAMILIES:
+        raise ValueError(f"Unknown model.family {model_config.family!r}; choose from "
+                         f"{sorted(MODEL_FAMILIES)}.")
+    cls = getattr(models, MODEL_FAMILIES[model_config.family], None)
+    if cls is None:
+        raise ValueError(f"keras_ar.models has no {MODEL_FAMILIES[model_config.family]} yet "
+                         f"(model.family {model_config.family!r}).")
+    params = dict(model_config.params)
+    speakers = int(metadata.get("num_speakers", 0))
+    if data.modality == "audio" and data.use_speaker:
+        declared = int(params.get("num_global_classes", 0))
+        if declared < speakers:
+            raise ValueError(
+                f"The data have {speakers} speakers but model.params.num_global_classes is "
+                f"{declared}; set it to at least {speakers} (or data.use_speaker: false).")
+    return cls(**params)
+
+
+class ResumeRecorder(keras.callbacks.Callback):
+    """Writes where training (re)started: epoch and optimizer step after BackupAndRestore."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_train_begin(self, logs=None):
+        info = {"initial_epoch": int(getattr(self.model, "_initial_epoch", 0) or 0),
+                "initial_step": int(self.model.optimizer.iterations.numpy())}
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "w") as f:
+            json.dump(info, f)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One line per epoch through the runner's logger (works without a terminal)."""
+
+    def __init__(self, log, total_epochs):
+        super().__init__()
+        self.log, self.total = log, total_epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        step = int(self.model.optimizer.iterations.numpy())
+        self.log(f"Trainer: epoch {epoch + 1}/{self.total} step {step} loss "
+                 f"{float(loss) if loss is not None else float('nan'):.4f}")

@@ -1,0 +1,200 @@
+"""Pipeline configuration: YAML (`yaml.safe_load` only) validated into typed dataclasses.
+
+Every field has a type and a default; `load(path)` rejects unknown keys, wrong types and
+missing files with an error that names the file, the dotted key, what was received and what
+is expected. Sections map to components: `data` (ExampleGen, input pipelines), `validation`
+(DataValidator), `model` + `training` (Trainer), `evaluation` (Evaluator), `export`
+(Exporter), `push` (Pusher), `generation` (SampleGen).
+"""
+
+import dataclasses
+import os
+import pathlib
+import typing
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used; the message says how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    source: str = "espeak"  # espeak | klettres | fortunes | python_stdlib | fashion_mnist | ...
+    modality: str = "audio"  # audio | tokens | images | sequences (must match the source)
+    options: dict = dataclasses.field(default_factory=dict)  # passed to the source adapter
+    max_examples: int = 0  # 0: all the source offers
+    num_shards: int = 2  # TFRecord shards per split
+    eval_percent: int = 10  # split by a stable hash of each record's key
+    test_percent: int = 10
+    sample_rate: int = 8000  # audio: model rate (resampled in the graph)
+    window: int = 2048  # audio samples / tokens per training example (random crop)
+    quantization_channels: int = 256  # audio: mu-law levels; tokens: byte ids (+1 stop)
+    use_speaker: bool = True  # audio: speaker id as `global_condition`
+    use_label: bool = False  # images: class label as `global_condition`
+    batch_size: int = 8  # global batch size
+    shuffle_buffer: int = 256
+    seed: int = 0
+    examples_dir: str = ""  # set by the runner: the validated Examples artifact
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationConfig:
+    max_bad_fraction: float = 0.05  # fail if more records than this break the schema
+    min_length: int = 1  # audio samples / tokens / positions
+    max_length: int = 10_000_000
+    allowed_sample_rates: list = dataclasses.field(default_factory=list)  # [] = any
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    family: str = "wavenet"  # a keras_ar.models class: wavenet | causal_transformer | ...
+    params: dict = dataclasses.field(default_factory=dict)  # constructor keyword arguments
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    strategy: str = "default"  # default | mirrored | multi_worker | tpu
+    devices: list = dataclasses.field(default_factory=list)  # mirrored: [] = all local
+    tpu: str = ""  # tpu: cluster resolver address ("" = local/auto)
+    steps: int = 200
+    steps_per_epoch: int = 50  # BackupAndRestore saves at each epoch end
+    learning_rate: float = 1e-3
+    ema_momentum: float = 0.99  # 0 disables EMA weights
+    mixed_precision: str = ""  # "" | mixed_float16 | mixed_bfloat16
+    jit_compile: bool = False
+    seed: int = 0
+    verbose: int = 2  # Keras progress: 0 silent, 1 bar, 2 one line per epoch
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    max_batches: int = 20  # test batches scored
+    max_bits_per_sample: float = 8.0  # absolute threshold for the blessing
+    max_regression: float = 0.0  # bits/sample the candidate may lose vs the pushed model
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    targets: list = dataclasses.field(default_factory=lambda: ["savedmodel", "tflite", "onnx"])
+    verify_parity: bool = True
+    parity_steps: int = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class PushConfig:
+    serving_base_path: str = ""  # TF Serving model base path; relative paths: to the cwd
+    model_name: str = "model"
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationConfig:
+    num_samples: int = 2  # rows per export target (speaker i % num_speakers)
+    num_steps: int = 4000  # samples / tokens per row
+    temperature: float = 1.0
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    name: str = "pipeline"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    push: PushConfig = dataclasses.field(default_factory=PushConfig)
+    generation: GenerationConfig = dataclasses.field(default_factory=GenerationConfig)
+
+
+MODALITIES = ("audio", "tokens", "images", "sequences")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def load(path, overrides=None):
+    """Read `path` (YAML mapping) into a `PipelineConfig`; `overrides` {"a.b": value}."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file not found: {path} (cwd {os.getcwd()}). Pass the path "
+                          "of a YAML file such as pipelines/configs/speech_wavenet.yaml.")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if raw is None:
+        raw = {}
+    for key, value in (overrides or {}).items():
+        _set_dotted(raw, key, value)
+    return from_dict(raw, where=str(path))
+
+
+def from_dict(raw, where="<config>"):
+    config = _build(PipelineConfig, raw, where, "")
+    _check_values(config, where)
+    return config
+
+
+def to_dict(config):
+    return dataclasses.asdict(config)
+
+
+def _set_dotted(raw, dotted, value):
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def _build(cls, raw, where, prefix):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: `{prefix or '<top level>'}` must be a mapping; received "
+                          f"{type(raw).__name__} {raw!r}.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {[prefix + k for k in unknown]}; known keys "
+                          f"in `{prefix.rstrip('.') or '<top level>'}`: {sorted(known)}.")
+    values = {}
+    for name, value in raw.items():
+        values[name] = _convert(hints[name], value, where, prefix + name)
+    return cls(**values)
+
+
+def _convert(kind, value, where, key):
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, where, key + ".")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"{where}: `{key}` must be {kind.__name__}; received "
+                          f"{type(value).__name__} {value!r}.")
+    return value
+
+
+def _check_values(config, where):
+    def fail(key, value, expected):
+        raise ConfigError(f"{where}: `{key}` = {value!r} is invalid; expected {expected}.")
+
+    if config.data.modality not in MODALITIES:
+        fail("data.modality", config.data.modality, f"one of {list(MODALITIES)}")
+    if config.training.strategy not in STRATEGIES:
+        fail("training.strategy", config.training.strategy, f"one of {list(STRATEGIES)}")
+    if config.training.mixed_precision not in ("", "mixed_float16", "mixed_bfloat16"):
+        fail("training.mixed_precision", config.training.mixed_precision,
+             "'', 'mixed_float16' or 'mixed_bfloat16'")
+    for key in ("data.num_shards", "data.batch_size", "data.window", "training.steps",
+                "training.steps_per_epoch"):
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value < 1:
+            fail(key, value, "an integer >= 1")
+    if config.data.eval_percent + config.data.test_percent >= 100:
+        fail("data.eval_percent + data.test_percent",
+             config.data.eval_percent + config.data.test_percent, "less than 100")
+    if not 0.0 <= config.validation.max_bad_fraction <= 1.0:
+        fail("validation.max_bad_fraction", config.validation.max_bad_fraction, "in [0, 1]")

@@ -1,0 +1,151 @@
+"""`make_dataset(config, split, input_context=None)`: TFRecord shards -> batched model inputs.
+
+Elements are dicts in the models' `inputs` layout (datasets carry inputs only; each model does
+its own causal shift and the loss is -log_prob):
+
+    audio:     x int32 [B, window] mu-law ids, lengths int32 [B] (valid samples; the rest is
+               mu-law silence), global_condition int32 [B] speaker (if data.use_speaker)
+    tokens:    x int32 [B, window] byte ids, stop id 256 after the text and as padding,
+               lengths int32 [B] (bytes + the stop id)
+    images:    x int32 [B, H, W, C] pixel values, global_condition int32 [B] label (if
+               data.use_label)
+    sequences: x float32 [B, T_max, dim] zero-padded, lengths int32 [B], global_condition
+               label (if data.use_label)
+
+Order of operations: shard (per `tf.distribute.InputContext`: whole files when there are at
+least as many files as input pipelines, else records) -> parse -> decode (audio: tensorflow-io
+decode + resample to `data.sample_rate` + mono + mu-law, all in the graph) -> cache -> train
+only: shuffle (seeded) and repeat -> crop a window (train: seeded random offset; eval/test: the
+first window) -> batch (per-replica size) -> prefetch(AUTOTUNE).
+"""
+
+import tensorflow as tf
+
+from keras_ar import contract
+from keras_ar.ops import mu_law_encode
+from pipelines.data import records
+
+AUTOTUNE = tf.data.AUTOTUNE
+STOP_ID = 256
+
+
+def make_dataset(config, split, input_context=None, repeat=None):
+    """`config`: a `DataConfig` whose `examples_dir` points at ingested shards; `split`: one
+    of train/eval/test. `repeat` defaults to True for train. Returns a `tf.data.Dataset`."""
+    training = split == "train"
+    repeat = training if repeat is None else repeat
+    files = records.shard_files(config.examples_dir, split)
+    ds = _sharded_records(files, input_context)
+    parse = _PARSERS[config.modality]
+    ds = ds.map(lambda data: parse(config, data), num_parallel_calls=AUTOTUNE,
+                deterministic=True)
+    ds = ds.cache()
+    if training:
+        ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    batch = (input_context.get_per_replica_batch_size(config.batch_size)
+             if input_context is not None else config.batch_size)
+    if config.modality in ("audio", "tokens"):
+        ds = ds.enumerate().map(
+            lambda i, ex: _crop(config, ex, i, training), num_parallel_calls=AUTOTUNE,
+            deterministic=True)
+        ds = ds.batch(batch, drop_remainder=repeat)
+    elif config.modality == "sequences":
+        ds = ds.padded_batch(batch, drop_remainder=repeat)
+    else:
+        ds = ds.batch(batch, drop_remainder=repeat)
+    return ds.prefetch(AUTOTUNE)
+
+
+def _sharded_records(files, input_context):
+    if input_context is None or input_context.num_input_pipelines == 1:
+        return tf.data.TFRecordDataset(files)
+    n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
+    if len(files) >= n:
+        return tf.data.TFRecordDataset(files[i::n])
+    return tf.data.TFRecordDataset(files).shard(n, i)
+
+
+# ----------------------------------------------------------------------------- audio
+def decode_audio(data, fmt, sample_rate, target_rate):
+    """Encoded WAV/OGG/FLAC bytes -> mono float32 [N] in [-1, 1] at `target_rate` (graph)."""
+    import tensorflow_io as tfio
+
+    def wav():
+        return tf.cast(tfio.audio.decode_wav(data, dtype=tf.int16), tf.float32) / 32768.0
+
+    def ogg():
+        return tf.cast(tfio.audio.decode_vorbis(data), tf.float32)
+
+    def flac():
+        return tf.cast(tfio.audio.decode_flac(data, dtype=tf.int16), tf.float32) / 32768.0
+
+    audio = tf.case([(tf.equal(fmt, "ogg"), ogg), (tf.equal(fmt, "flac"), flac)],
+                    default=wav)  # (N, C)
+    audio.set_shape([None, None])
+    rate = tf.cast(sample_rate, tf.int64)
+    audio = tf.cond(tf.equal(rate, target_rate), lambda: audio,
+                    lambda: tfio.audio.resample(audio, rate_in=rate, rate_out=target_rate))
+    return tf.reduce_mean(audio, axis=-1)
+
+
+def _parse_audio(config, data):
+    ex = tf.io.parse_single_example(data, records.feature_spec("audio"))
+    audio = decode_audio(ex["audio"], ex["format"], ex["sample_rate"], config.sample_rate)
+    out = {contract.X: mu_law_encode(audio, config.quantization_channels)}
+    if config.use_speaker:
+        out[contract.GLOBAL_CONDITION] = tf.cast(ex["speaker"], tf.int32)
+    return out
+
+
+def _parse_tokens(config, data):
+    ex = tf.io.parse_single_example(data, records.feature_spec("tokens"))
+    ids = tf.cast(tf.io.decode_raw(ex["text"], tf.uint8), tf.int32)
+    return {contract.X: tf.concat([ids, [STOP_ID]], axis=0)}
+
+
+def _parse_images(config, data):
+    ex = tf.io.parse_single_example(data, records.feature_spec("images"))
+    out = {contract.X: tf.cast(tf.io.decode_png(ex["image"]), tf.int32)}
+    if config.use_label:
+        out[contract.GLOBAL_CONDITION] = tf.cast(ex["label"], tf.int32)
+    return out
+
+
+def _parse_sequences(config, data):
+    ex = tf.io.parse_single_example(data, records.feature_spec("sequences"))
+    values = tf.sparse.to_dense(ex["values"])
+    frames = tf.reshape(values, [-1, tf.cast(ex["dim"], tf.int32)])  # (T, dim)
+    out = {contract.X: frames, contract.LENGTHS: tf.shape(frames)[0]}
+    if config.use_label:
+        out[contract.GLOBAL_CONDITION] = tf.cast(ex["label"], tf.int32)
+    return out
+
+
+_PARSERS = {"audio": _parse_audio, "tokens": _parse_tokens, "images": _parse_images,
+            "sequences": _parse_sequences}
+
+
+def _crop(config, example, index, training):
+    """A `window`-long crop (random offset when training) padded with the modality's pad id;
+    `lengths` counts the valid positions."""
+    x = example[contract.X]
+    window = config.window
+    length = tf.shape(x)[0]
+    if training:
+        seed = tf.stack([tf.cast(config.seed, tf.int64), index])
+        span = tf.maximum(length - window, 0) + 1
+        start = tf.random.stateless_uniform([], seed, 0, span, dtype=tf.int32)
+    else:
+        start = 0
+    piece = x[start:start + window]
+    valid = tf.shape(piece)[0]
+    pad_id = (mu_law_encode(0.0, config.quantization_channels) if config.modality == "audio"
+              else STOP_ID)
+    piece = tf.concat([piece, tf.fill([window - valid], pad_id)], axis=0)
+    piece.set_shape([window])
+    out = dict(example)
+    out[contract.X] = piece
+    out[contract.LENGTHS] = valid
+    return out

@@ -1,0 +1,19 @@
+"""Bundled offline data sources, by name (`get("espeak", voices=[...])`)."""
+
+from pipelines.data.sources.espeak_speech import EspeakSpeech
+from pipelines.data.sources.image_sources import FashionMnist, JapaneseVowels, SklearnDigits
+from pipelines.data.sources.klettres_speech import KlettresSpeech
+from pipelines.data.sources.source import Source, SourceUnavailable
+from pipelines.data.sources.text_sources import Fortunes, PythonStdlib
+
+SOURCES = {cls.name: cls for cls in (EspeakSpeech, KlettresSpeech, Fortunes, PythonStdlib,
+                                     FashionMnist, SklearnDigits, JapaneseVowels)}
+
+
+def get(name, **options):
+    if name not in SOURCES:
+        raise ValueError(f"Unknown data source {name!r}; choose from {sorted(SOURCES)}.")
+    return SOURCES[name](**options)
+
+
+__all__ = ["Source", "SourceUnavailable", "SOURCES", "get"]

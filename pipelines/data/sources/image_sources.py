@@ -1,0 +1,127 @@
+"""Image corpora: Fashion-MNIST from Debian's `dataset-fashion-mnist` (28x28 grey, 10 classes)
+and scikit-learn's bundled handwritten digits (`load_digits`, 8x8, 17 levels 0..16). Records
+hold PNG bytes (values as stored: 0..255 or 0..16) and the class label."""
+
+import gzip
+import io
+import os
+
+import numpy as np
+
+from pipelines.data.sources.source import Source, SourceUnavailable, require_path
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def _png(array):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(array, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class FashionMnist(Source):
+    """Options: `subset` (train | t10k, default t10k: 10k images), `root`."""
+
+    name = "fashion_mnist"
+    modality = "images"
+
+    def _paths(self):
+        root = self._option("root", FASHION)
+        subset = self._option("subset", "t10k")
+        return (os.path.join(root, f"{subset}-images-idx3-ubyte.gz"),
+                os.path.join(root, f"{subset}-labels-idx1-ubyte.gz"))
+
+    def check(self):
+        for path in self._paths():
+            require_path(path, "dataset-fashion-mnist", "Fashion-MNIST")
+
+    def items(self):
+        images, labels = self._paths()
+        with gzip.open(labels) as f:
+            count = len(np.frombuffer(f.read(), np.uint8, offset=8))
+        return list(range(count))
+
+    def _arrays(self):
+        if not hasattr(self, "_cache"):
+            images, labels = self._paths()
+            with gzip.open(images) as f:
+                pixels = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+            with gzip.open(labels) as f:
+                classes = np.frombuffer(f.read(), np.uint8, offset=8)
+            self._cache = (pixels, classes)
+        return self._cache
+
+    def load(self, item):
+        pixels, classes = self._arrays()
+        return {"key": f"fashion_mnist/{item:05d}", "image": _png(pixels[item]),
+                "label": int(classes[item])}
+
+    def metadata(self):
+        return {"num_classes": 10, "levels": 256}
+
+
+class SklearnDigits(Source):
+    name = "sklearn_digits"
+    modality = "images"
+
+    def check(self):
+        try:
+            import sklearn  # noqa: F401
+        except ImportError:
+            raise SourceUnavailable(
+                "scikit-learn is not installed, so its bundled digits (load_digits) are not "
+                "available. `pip install scikit-learn` into .venv, or use the "
+                "`fashion_mnist` source.") from None
+
+    def items(self):
+        from sklearn.datasets import load_digits
+
+        return list(range(len(load_digits().target)))
+
+    def load(self, item):
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return {"key": f"digits/{item:04d}", "image": _png(digits.images[item]),
+                "label": int(digits.target[item])}
+
+    def metadata(self):
+        return {"num_classes": 10, "levels": 17}
+
+
+class JapaneseVowels(Source):
+    """12-dim LPC frames, lengths 7..29, 9 speakers, from the `sktime` wheel's datasets."""
+
+    name = "japanese_vowels"
+    modality = "sequences"
+
+    def check(self):
+        try:
+            import sktime  # noqa: F401
+        except ImportError:
+            raise SourceUnavailable(
+                "sktime is not installed, so the Japanese Vowels sequences are not available. "
+                "`pip install sktime` into .venv (it ships the data set).") from None
+
+    def items(self):
+        return list(range(len(self._data()[1])))
+
+    def _data(self):
+        if not hasattr(self, "_cache"):
+            from sktime.datasets import load_japanese_vowels
+
+            x, y = load_japanese_vowels(return_type="nested_univ", return_X_y=True)
+            self._cache = (x, y)
+        return self._cache
+
+    def load(self, item):
+        x, y = self._data()
+        frames = np.stack([np.asarray(x.iloc[item, c].dropna()) for c in range(x.shape[1])], -1)
+        return {"key": f"japanese_vowels/{item:04d}",
+                "values": frames.astype(np.float32).ravel().tolist(), "dim": frames.shape[1],
+                "label": int(y[item]) - 1}
+
+    def metadata(self):
+        return {"num_classes": 9, "dim": 12}

@@ -1,0 +1,54 @@
+"""The source adapter protocol: bundled, offline data behind a small class.
+
+A source lists light `items` (file paths, (voice, sentence) pairs, ...) and `load`s one item
+into a record dict; ExampleGen parallelises `load` in a Beam pipeline. Sources never download:
+`check()` raises `SourceUnavailable` naming what to install when the data are missing.
+
+Record dicts per modality (see `pipelines.data.records`):
+    audio:     key, audio (encoded file bytes), format (wav|ogg|flac), sample_rate, speaker
+    tokens:    key, text (bytes)
+    images:    key, image (PNG bytes), label
+    sequences: key, values (flat float list), dim, label
+"""
+
+
+class SourceUnavailable(RuntimeError):
+    """The bundled data are not installed; the message says what to install."""
+
+
+class Source:
+    """Base class: subclasses set `name`, `modality`, and implement `check`, `items`, `load`."""
+
+    name = ""
+    modality = ""
+
+    def __init__(self, **options):
+        self.options = dict(options)
+
+    def check(self):
+        """Raise `SourceUnavailable` with install instructions if the data are missing."""
+
+    def items(self):
+        """A list of picklable items, one per record, in a stable order."""
+        raise NotImplementedError
+
+    def load(self, item):
+        """item -> record dict (bytes/ints/floats only: it crosses Beam workers)."""
+        raise NotImplementedError
+
+    def metadata(self):
+        """JSON-able facts a model needs (e.g. `num_speakers`, `speakers`)."""
+        return {}
+
+    def _option(self, name, default):
+        return self.options.get(name, default)
+
+
+def require_path(path, package, what):
+    import os
+
+    if not os.path.exists(path):
+        raise SourceUnavailable(
+            f"{what} not found at {path}. Install the Debian package `{package}` (listed in "
+            f"requirements/debian.txt; `bash scripts/install_system_packages.sh` or "
+            f"`apt-get install {package}`). keras-ar never downloads data.")

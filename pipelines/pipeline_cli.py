@@ -1,0 +1,68 @@
+"""`keras-ar pipeline run CONFIG.yaml [--pipeline-root DIR] [--serving-base-path P]` and
+`keras-ar pipeline show [--pipeline-root DIR]`."""
+
+import os
+import sys
+
+
+def add_arguments(parser):
+    sub = parser.add_subparsers(dest="action", required=True)
+    run = sub.add_parser("run", help="Run a pipeline config end to end (cached components "
+                                     "are skipped).")
+    run.add_argument("config", help="pipeline YAML, e.g. pipelines/configs/speech_wavenet.yaml")
+    add_common(run)
+    show = sub.add_parser("show", help="List runs, executions and the pushed model's lineage.")
+    show.add_argument("--pipeline-root", default="runs/speech")
+    show.add_argument("--runs", type=int, default=5, help="how many recent runs to list")
+
+
+def add_common(parser):
+    parser.add_argument("--pipeline-root", default=None,
+                        help="artifacts and metadata.sqlite (default runs/<name>)")
+    parser.add_argument("--serving-base-path", default=None,
+                        help="TF Serving model base path (overrides push.serving_base_path)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
+                        help="override a config field, e.g. --set training.steps=50")
+
+
+def load_config(args):
+    import yaml
+
+    from pipelines import config as config_lib
+
+    overrides = {}
+    for item in args.set:
+        if "=" not in item:
+            raise config_lib.ConfigError(f"--set needs KEY=VALUE; received {item!r}.")
+        key, value = item.split("=", 1)
+        overrides[key] = yaml.safe_load(value)
+    if args.serving_base_path:
+        overrides["push.serving_base_path"] = args.serving_base_path
+    config = config_lib.load(args.config, overrides)
+    root = args.pipeline_root or os.path.join("runs", config.name)
+    return config, root
+
+
+def run(args):
+    from pipelines import config as config_lib
+    from pipelines import runner
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.action == "show":
+        from pipelines import show
+
+        return show.show(args.pipeline_root, args.runs)
+    try:
+        config, root = load_config(args)
+        report = runner.run(config, root)
+    except (config_lib.ConfigError, runner.PipelineError) as err:
+        print(f"keras-ar pipeline: {err}", file=sys.stderr)
+        return 2
+    summary(report)
+    return 0
+
+
+def summary(report):
+    for name, state, outputs in report:
+        uris = ", ".join(f"{k}={a.uri}" for k, a in outputs.items())
+        print(f"{name:14s} {state:9s} {uris}")
