@@ -1,0 +1,53 @@
+"""Config files: typed dataclasses, clear errors for unknown keys, wrong types, missing files."""
+
+import pathlib
+
+import pytest
+
+from pipelines import config as config_lib
+
+CONFIGS = pathlib.Path(__file__).parents[2] / "pipelines" / "configs"
+
+
+@pytest.mark.parametrize("name", ["speech_wavenet.yaml", "text_transformer.yaml"])
+def test_shipped_configs_load(name):
+    config = config_lib.load(CONFIGS / name)
+    assert isinstance(config.data, config_lib.DataConfig)
+    assert config.push.serving_base_path
+
+
+def test_unknown_key_names_it_and_the_known_ones(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  windw: 10\n")
+    with pytest.raises(config_lib.ConfigError, match=r"c.yaml.*data.windw.*window"):
+        config_lib.load(path)
+
+
+def test_wrong_type_names_key_value_and_expected_type(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  steps: many\n")
+    with pytest.raises(config_lib.ConfigError, match=r"training.steps.*int.*'many'"):
+        config_lib.load(path)
+
+
+def test_missing_file_and_bad_values(tmp_path):
+    with pytest.raises(config_lib.ConfigError, match="not found"):
+        config_lib.load(tmp_path / "nope.yaml")
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  strategy: magic\n")
+    with pytest.raises(config_lib.ConfigError, match="training.strategy.*magic"):
+        config_lib.load(path)
+
+
+def test_yaml_tags_are_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(config_lib.ConfigError, match="not valid YAML"):
+        config_lib.load(path)
+
+
+def test_overrides_are_typed(tmp_path):
+    config = config_lib.load(CONFIGS / "speech_wavenet.yaml", {"training.steps": 7})
+    assert config.training.steps == 7
+    with pytest.raises(config_lib.ConfigError, match="training.steps"):
+        config_lib.load(CONFIGS / "speech_wavenet.yaml", {"training.steps": "7"})
