@@ -52,11 +52,10 @@ def write_archive(model, built, path, serving_default=None):
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, signature in built.items():
-        archive.add_endpoint(name, signature.function.python_function,
-                             input_signature=signature.inputs)
+        signature.concrete()  # traced once; ExportArchive reuses the traced tf.function
+        archive.add_endpoint(name, signature.function)
     if serving_default is not None:
-        archive.add_endpoint(SERVING_DEFAULT, built[serving_default].function.python_function,
-                             input_signature=built[serving_default].inputs)
+        archive.add_endpoint(SERVING_DEFAULT, built[serving_default].function)
     archive.write_out(str(path), verbose=False)
 
 

@@ -31,8 +31,12 @@ TFLITE_SIGNATURES = contract.ENDPOINTS
 
 
 def export_tflite(model, path, quantize=(), signatures=TFLITE_SIGNATURES, batch_size=None,
-                  stop_token=None, training=None, overwrite=False):
-    """Write the TFLite directory `path` (atomically); return the manifest dict."""
+                  stop_token=None, training=None, overwrite=False, saved_model_dir=None):
+    """Write the TFLite directory `path` (atomically); return the manifest dict.
+
+    `saved_model_dir`: convert from this SavedModel of `model` (written by
+    `export_saved_model`, dynamic batch) instead of writing a temporary one.
+    """
     unknown = sorted(set(quantize) - {"int8", "float16"})
     if unknown:
         raise ValueError(f"Unknown quantize modes {unknown}; choose from ['int8', 'float16'].")
@@ -44,8 +48,10 @@ def export_tflite(model, path, quantize=(), signatures=TFLITE_SIGNATURES, batch_
                                             stop_token=stop_token)
     sizes = [int(batch_size)] if batch_size else None
     with atomic_directory(path, overwrite) as tmp, tempfile.TemporaryDirectory() as scratch:
-        saved = pathlib.Path(scratch) / "savedmodel"
-        saved_model.write_archive(model, built, saved)
+        saved = saved_model_dir
+        if saved is None or batch_size:
+            saved = pathlib.Path(scratch) / "savedmodel"
+            saved_model.write_archive(model, built, saved)
         files, quantization = {}, {}
         for mode in ("float32",) + tuple(quantize):
             files[mode] = FILES[mode]

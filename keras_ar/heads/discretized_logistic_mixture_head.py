@@ -80,7 +80,7 @@ class DiscretizedLogisticMixtureHead(DistributionHead):
         """Means with the RGB coupling; y (..., C) in [-1, 1]."""
         if coeffs is None:
             return means
-        y = y[..., None]  # (..., C, 1)
+        y = tf.expand_dims(y, -1)  # (..., C, 1)
         mean_r = means[..., 0, :]
         mean_g = means[..., 1, :] + coeffs[..., 0, :] * y[..., 0, :]
         mean_b = (means[..., 2, :] + coeffs[..., 1, :] * y[..., 0, :]
@@ -94,7 +94,7 @@ class DiscretizedLogisticMixtureHead(DistributionHead):
             x = tf.expand_dims(x, -1)
         y = self._to_unit(x)
         means = self._coupled_means(means, coeffs, y)
-        centered = y[..., None] - means  # (..., C, M)
+        centered = tf.expand_dims(y, -1) - means  # (..., C, M)
         inv_scale = tf.exp(-log_scales)
         half_bin = 1.0 / (self.num_levels - 1)
         plus_in = inv_scale * (centered + half_bin)
@@ -108,7 +108,7 @@ class DiscretizedLogisticMixtureHead(DistributionHead):
             cdf_delta > 1e-5,
             tf.math.log(tf.maximum(cdf_delta, 1e-12)),
             log_pdf_mid - math.log((self.num_levels - 1) / 2.0))
-        yb = y[..., None]
+        yb = tf.expand_dims(y, -1)
         log_probs = tf.where(
             yb < -0.999, log_cdf_plus, tf.where(yb > 0.999, log_one_minus_cdf_min, log_mid))
         per_component = tf.reduce_sum(log_probs, axis=-2) + tf.nn.log_softmax(logits, -1)

@@ -1,0 +1,87 @@
+"""`keras-ar export`: checkpoint (.keras) -> SavedModel / TFLite / ONNX, then the parity gate.
+
+    keras-ar export --checkpoint model.keras --targets savedmodel,tflite,onnx --out DIR
+                    [--overwrite] [--quantize int8,float16] [--no-verify]
+    keras-ar export verify --checkpoint model.keras --out DIR [--targets ...]
+    keras-ar export repository --checkpoint model.keras --base BASE --name NAME
+                    [--version N]
+"""
+
+import json
+import pathlib
+import sys
+
+ACTIONS = ("export", "verify", "repository")
+
+
+def add_arguments(parser):
+    parser.add_argument("action", nargs="?", default="export", choices=ACTIONS,
+                        help="export (default), verify an existing export, or write a TF "
+                             "Serving model repository version")
+    parser.add_argument("--checkpoint", required=True, help="a Keras .keras file")
+    parser.add_argument("--targets", default="savedmodel,tflite,onnx",
+                        help="comma-separated among savedmodel,tflite,onnx")
+    parser.add_argument("--out", help="export directory (export, verify)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out directory")
+    parser.add_argument("--quantize", default="", help="TFLite extras: int8,float16")
+    parser.add_argument("--no-verify", action="store_true", help="skip the parity gate")
+    parser.add_argument("--num-steps", type=int, default=64,
+                        help="sample_step parity steps (>= 64 for the gate)")
+    parser.add_argument("--base", help="TF Serving model base path (repository)")
+    parser.add_argument("--name", help="model name (repository)")
+    parser.add_argument("--version", type=int, help="version (repository; default next)")
+
+
+def load_checkpoint(path):
+    """Load a keras_ar model from a .keras file; clear errors for missing or foreign files."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint {str(path)!r} does not exist; pass the .keras "
+                                "file written by training (model.save('model.keras')).")
+    if path.suffix != ".keras":
+        raise ValueError(f"Checkpoint {str(path)!r} must be a Keras v3 '.keras' file.")
+    import keras
+
+    import keras_ar  # noqa: F401  (registers the serializable classes)
+    from keras_ar.models import AutoregressiveModel
+
+    model = keras.saving.load_model(str(path))
+    if not isinstance(model, AutoregressiveModel):
+        raise ValueError(f"Checkpoint {str(path)!r} holds a {type(model).__name__}, not a "
+                         "keras_ar AutoregressiveModel; only keras_ar models can be exported.")
+    return model
+
+
+def run(args):
+    from export import export_all as export_all_lib
+
+    try:
+        targets = export_all_lib.parse_targets(args.targets)
+        if args.action in ("export", "verify") and not args.out:
+            raise ValueError(f"`keras-ar export {args.action}` needs --out DIR.")
+        if args.action == "repository" and not (args.base and args.name):
+            raise ValueError("`keras-ar export repository` needs --base and --name.")
+        model = load_checkpoint(args.checkpoint)
+        if args.action == "export":
+            quantize = tuple(q for q in args.quantize.split(",") if q)
+            report = export_all_lib.export_all(
+                model, args.out, targets=targets, overwrite=args.overwrite,
+                quantize=quantize, verify_parity=not args.no_verify,
+                num_steps=args.num_steps)
+            print(json.dumps(report["targets"], indent=2))
+        elif args.action == "verify":
+            from export import verify
+
+            rows = verify.verify(model, args.out, targets, num_steps=args.num_steps)
+            print(verify.table(rows))
+        else:
+            from export import repository
+
+            path = repository.write_version(model, args.base, args.name, args.version)
+            print(path)
+    except (ValueError, FileNotFoundError, FileExistsError, AssertionError,
+            RuntimeError) as error:
+        print(f"keras-ar export: error: {error}", file=sys.stderr)
+        return 2
+    return 0

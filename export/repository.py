@@ -1,0 +1,101 @@
+"""A TF Serving model repository: `<base>/<name>/<version>/` plus server configuration.
+
+    <base>/models.config                   model_config_list, one entry per model directory,
+                                           base_path /models/<name> (mount <base> at /models)
+    <base>/batching_parameters.txt         server-side batching (every input is batch-major)
+    <base>/<name>/<version>/saved_model.pb  export_saved_model output
+    <base>/<name>/<version>/assets.extra/tf_serving_warmup_requests
+                                           one PredictionLog per signature (TFRecord)
+
+Each version is written atomically (built in a hidden sibling, renamed to its integer name
+when complete): TF Serving, which polls the base path and serves the highest version, never
+sees a half-written one. Serve it with:
+
+    docker run -p 8500:8500 -p 8501:8501 -v <base>:/models tensorflow/serving \\
+        --model_config_file=/models/models.config --enable_batching \\
+        --batching_parameters_file=/models/batching_parameters.txt
+"""
+
+import pathlib
+
+from export.atomic import atomic_directory
+from keras_ar import contract
+
+WARMUP_FILE = "tf_serving_warmup_requests"
+BATCHING = """max_batch_size { value: 64 }
+batch_timeout_micros { value: 1000 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 4 }
+"""
+
+
+def next_version(model_dir):
+    versions = [int(p.name) for p in pathlib.Path(model_dir).glob("*")
+                if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def write_version(model, base, name, version=None, overwrite=False, **export_kwargs):
+    """Export `model` as version `version` (default: next) of `name` under `base`; write the
+    warm-up requests, models.config and batching parameters; return the version path."""
+    from export import saved_model
+
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"Model name must be a plain directory name; received {name!r}.")
+    model_dir = pathlib.Path(base) / name
+    version = next_version(model_dir) if version is None else int(version)
+    if version < 1:
+        raise ValueError(f"TF Serving versions are positive integers; received {version}.")
+    path = model_dir / str(version)
+    with atomic_directory(path, overwrite) as tmp:
+        manifest = saved_model.export_saved_model(model, tmp, overwrite=True, **export_kwargs)
+        write_warmup(model, manifest, tmp / "assets.extra" / WARMUP_FILE, name)
+    write_server_config(base)
+    return path
+
+
+def warmup_feeds(model, manifest, batch=1):
+    """{signature: feeds} for every signature in the manifest (small, valid inputs)."""
+    import numpy as np
+
+    from export import verify
+
+    feeds = verify.example_feeds(model, batch=batch, length=4)
+    if contract.GENERATE_SEEDED in manifest["signatures"]:
+        controls = {k: v for k, v in feeds[contract.GENERATE].items()
+                    if k != contract.NOISE}
+        feeds[contract.GENERATE_SEEDED] = {
+            contract.SEED: np.zeros([batch], "int32"),
+            "num_steps": np.full([batch], 4, "int32"), **controls}
+    return {name: feeds[name] for name in manifest["signatures"] if name in feeds}
+
+
+def write_warmup(model, manifest, path, model_name):
+    """One PredictionLog (PredictRequest) per signature, as TF Serving replays at load."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for signature, feeds in warmup_feeds(model, manifest).items():
+            request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
+                name=model_name, signature_name=signature))
+            for key, value in feeds.items():
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def write_server_config(base):
+    """models.config for every model directory under `base`, and the batching file."""
+    base = pathlib.Path(base)
+    names = sorted(p.name for p in base.iterdir()
+                   if p.is_dir() and not p.name.startswith(".")
+                   and any(c.name.isdigit() for c in p.iterdir()))
+    entries = "".join(
+        f'  config {{\n    name: "{n}"\n    base_path: "/models/{n}"\n'
+        f'    model_platform: "tensorflow"\n  }}\n' for n in names)
+    (base / "models.config").write_text(f"model_config_list {{\n{entries}}}\n")
+    (base / "batching_parameters.txt").write_text(BATCHING)
