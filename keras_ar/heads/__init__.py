@@ -5,3 +5,6 @@ from keras_ar.heads.discretized_logistic_mixture_head import DiscretizedLogistic
 from keras_ar.heads.distribution_head import DistributionHead
 
 __all__ = ["DistributionHead", "CategoricalHead", "DiscretizedLogisticMixtureHead"]
+from keras_ar.heads.mixture_density_head import MixtureDensityHead  # noqa: E402
+
+__all__ += ["MixtureDensityHead"]

@@ -101,7 +101,7 @@ class MixtureDensityHead(DistributionHead):
     def value_log_prob(self, params, x):
         """log p(x) of the continuous part (nats), shape `params.shape[:-1]`."""
         logits, means, log_scales, _ = self.unpack(params)
-        x = tf.cast(x, tf.float32)[..., None, :]  # (..., 1, d)
+        x = tf.expand_dims(tf.cast(x, tf.float32), -2)  # (..., 1, d)
         z = (x - means) * tf.exp(-log_scales)
         per_dim = self._log_density_1d(z) - log_scales  # (..., K, d)
         per_component = tf.reduce_sum(per_dim, axis=-1) + tf.nn.log_softmax(logits, axis=-1)
@@ -140,12 +140,12 @@ class MixtureDensityHead(DistributionHead):
         temperature = tf.cast(temperature, tf.float32)
         component = sample_categorical(logits, noise[:, 0], temperature, top_k, top_p)
         standard = self._standard_sample(noise[:, 1:1 + self._value_noise])  # (B, d)
-        spread = tf.sqrt(tf.maximum(temperature, 0.0))[:, None]
+        spread = tf.sqrt(tf.maximum(temperature, 0.0))  # (B,)
         values = []
         for j in range(self.feature_dim):
             mean = select_by_index(means[:, :, j], component)
             scale = tf.exp(select_by_index(log_scales[:, :, j], component))
-            values.append(mean + scale * spread[:, 0] * standard[:, j])
+            values.append(mean + scale * spread * standard[:, j])
         return tf.stack(values, axis=-1)
 
     def sample_stop(self, params, noise, temperature):

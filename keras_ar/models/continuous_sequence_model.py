@@ -26,7 +26,8 @@ class ContinuousSequenceModel(AutoregressiveModel):
     max_length (so the stop probability can depend on elapsed time), projected by a Dense
     layer to `hidden_dim`, then `num_layers` WaveNet gated residual blocks (causal dilated
     convolutions, dilation 2^(i mod dilation_cycle)) conditioned on the embedded global and
-    the local features; relu(sum of skips) -> Dense -> relu -> Dense -> `MixtureDensityHead`
+    the local features; [relu(sum of skips), the step's input features] -> Dense -> relu ->
+    Dense -> `MixtureDensityHead`
     params (K Gaussians or logistics over x_t and a stop logit, see that head). The loss is
     -log p(x, n | c): the value densities over the valid steps plus the Bernoulli stop terms
     (no stop before the last valid step, stop at it).
@@ -104,7 +105,7 @@ class ContinuousSequenceModel(AutoregressiveModel):
             self.global_embedding.build((None,))
         for block in self.blocks:
             block.build((None, None, h), (None, None, self.condition_dim))
-        self.output_hidden.build((None, None, h))
+        self.output_hidden.build((None, None, h + self.feature_dim + 2))
         self.output_params.build((None, None, h))
         self.built = True
 
@@ -146,7 +147,9 @@ class ContinuousSequenceModel(AutoregressiveModel):
         if local is None:
             return conditions
         index = state[contract.INDEX_KEY]
-        mask = tf.equal(tf.range(tf.shape(local)[1])[None, :], index[:, None])[:, :, None]
+        # expand_dims, not [:, None]: new-axis slices of int/bool tensors need Flex in TFLite
+        mask = tf.expand_dims(tf.equal(tf.expand_dims(tf.range(tf.shape(local)[1]), 0),
+                                       tf.expand_dims(index, 1)), -1)  # (B, T, 1)
         out = dict(conditions)
         out[contract.LOCAL_CONDITION] = tf.reduce_sum(
             tf.where(mask, local, tf.zeros_like(local)), axis=1)
@@ -161,7 +164,7 @@ class ContinuousSequenceModel(AutoregressiveModel):
             g = self.global_embedding(g) if self.global_embedding is not None else g
             g = tf.cast(g, tf.float32)
             if positions is not None:
-                g = tf.tile(g[:, None, :], [1, tf.shape(positions)[1], 1])
+                g = tf.tile(tf.expand_dims(g, 1), [1, tf.shape(positions)[1], 1])
             parts.append(g)
         local = conditions.get(contract.LOCAL_CONDITION)
         if local is not None:
@@ -173,16 +176,19 @@ class ContinuousSequenceModel(AutoregressiveModel):
     # ----------------------------------------------------------------- forward
     def _features(self, x_prev, positions):
         """[..., d] previous values, int positions [...] -> [..., d + 2] network inputs."""
-        pos = tf.cast(positions, tf.float32)[..., None]
-        is_start = tf.cast(tf.equal(positions, 0), tf.float32)[..., None]
+        pos = tf.expand_dims(tf.cast(positions, tf.float32), -1)
+        is_start = tf.expand_dims(tf.cast(tf.equal(positions, 0), tf.float32), -1)
         return tf.concat([tf.cast(x_prev, tf.float32), is_start, pos / self.max_length], -1)
 
-    def _output(self, skips):
-        return self.output_params(tf.nn.relu(self.output_hidden(tf.nn.relu(skips))))
+    def _output(self, skips, features):
+        """relu(skips) and the step's input features (a short path for time) -> params."""
+        hidden = tf.concat([tf.nn.relu(skips), features], axis=-1)
+        return self.output_params(tf.nn.relu(self.output_hidden(hidden)))
 
     def _stack(self, x_prev, positions, conditions, state=None):
         """Parallel pass over an x_prev stream `[B, T, d]`; returns (params, new buffers)."""
-        h = self.input_proj(self._features(x_prev, positions))  # (B, T, H)
+        features = self._features(x_prev, positions)  # (B, T, d + 2)
+        h = self.input_proj(features)  # (B, T, H)
         condition = self._condition_features(conditions, positions)
         skips, buffers = 0.0, {}
         for i, block in enumerate(self.blocks):
@@ -190,7 +196,7 @@ class ContinuousSequenceModel(AutoregressiveModel):
             h, skip, new_buffer = block(h, condition, buffer=buffer)
             buffers[f"buffer_{i}"] = new_buffer
             skips = skips + skip
-        return self._output(skips), buffers
+        return self._output(skips, features), buffers
 
     def call(self, inputs, training=False):
         inputs = self._as_inputs(inputs)
@@ -203,7 +209,7 @@ class ContinuousSequenceModel(AutoregressiveModel):
         x = checks.check_finite_within(x, lengths, contract.X)
         batch, length = tf.shape(x)[0], tf.shape(x)[1]
         x_prev = tf.concat([tf.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
-        positions = tf.tile(tf.range(length)[None, :], [batch, 1])
+        positions = tf.tile(tf.expand_dims(tf.range(length), 0), [batch, 1])
         params, _ = self._stack(x_prev, positions, conditions)
         return params
 
@@ -218,8 +224,9 @@ class ContinuousSequenceModel(AutoregressiveModel):
         x = tf.cast(inputs[contract.X], tf.float32)
         lengths = self._lengths(inputs, x)
         valid = checks.valid_mask(lengths, tf.shape(x)[1])  # (B, T)
-        x = tf.where(valid[:, :, None], x, tf.zeros_like(x))
-        last = tf.equal(tf.range(tf.shape(x)[1])[None, :], lengths[:, None] - 1)
+        x = tf.where(tf.expand_dims(valid, -1), x, tf.zeros_like(x))
+        last = tf.equal(tf.expand_dims(tf.range(tf.shape(x)[1]), 0),
+                        tf.expand_dims(lengths - 1, 1))
         per_step = (self.head.value_log_prob(params, x)
                     + self.head.stop_log_prob(params, last))
         return tf.reduce_sum(tf.where(valid, per_step, tf.zeros_like(per_step)), axis=-1)
@@ -235,18 +242,20 @@ class ContinuousSequenceModel(AutoregressiveModel):
                 for key, spec in self._state_spec(None).items()}
 
     def _step(self, x_prev, state, conditions):
-        h = self.input_proj(self._features(x_prev, state[contract.INDEX_KEY]))  # (B, H)
+        features = self._features(x_prev, state[contract.INDEX_KEY])  # (B, d + 2)
+        h = self.input_proj(features)  # (B, H)
         condition = self._condition_features(conditions, None)
         skips, new_state = 0.0, {}
         for i, block in enumerate(self.blocks):
             h, skip, buffer = block.step(h, condition, state[f"buffer_{i}"])
             new_state[f"buffer_{i}"] = tf.cast(buffer, tf.float32)
             skips = skips + skip
-        return self._output(skips), new_state
+        return self._output(skips, features), new_state
 
     def _prefill(self, x_prefix, state, conditions):
         length = tf.shape(x_prefix)[1]
-        positions = state[contract.INDEX_KEY][:, None] + tf.range(length)[None, :]
+        positions = (tf.expand_dims(state[contract.INDEX_KEY], 1)
+                     + tf.expand_dims(tf.range(length), 0))  # (B, T)
         params, buffers = self._stack(x_prefix, positions, conditions, state)
         return params, {k: tf.cast(v, tf.float32) for k, v in buffers.items()}
 

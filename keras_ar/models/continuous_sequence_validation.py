@@ -58,12 +58,12 @@ def validate_lengths(lengths, x):
 
 def valid_mask(lengths, time):
     """[B, T] bool: position t < lengths[b]."""
-    return tf.range(time)[None, :] < lengths[:, None]
+    return tf.expand_dims(tf.range(time), 0) < tf.expand_dims(lengths, 1)
 
 
 def check_finite_within(x, lengths, name):
     """Values within `lengths` must be finite (padding may hold anything, even NaN)."""
-    mask = valid_mask(lengths, tf.shape(x)[1])[:, :, None]
+    mask = tf.expand_dims(valid_mask(lengths, tf.shape(x)[1]), -1)
     validation.check_finite(tf.where(mask, x, tf.zeros_like(x)), name)
     return tf.where(mask, x, tf.zeros_like(x))
 
