@@ -75,7 +75,7 @@ class ContextStack(keras.layers.Layer):
             tf.reshape(padded, [batch, num_blocks, self.hop, self.input_channels]), axis=2)
         out = self._run(pooled)  # (B, NB, C_out)
         shifted = tf.concat([tf.zeros_like(out[:, :1]), out[:, :-1]], axis=1)
-        tiled = tf.tile(shifted[:, :, None, :], [1, 1, self.hop, 1])
+        tiled = tf.tile(tf.expand_dims(shifted, 2), [1, 1, self.hop, 1])  # (B, F, hop, C)
         features = tf.reshape(tiled, [batch, num_blocks * self.hop, self.output_channels])
         return features[:, :length]
 
