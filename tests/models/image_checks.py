@@ -41,8 +41,7 @@ def assert_causal_by_gradients(model, inputs):
             assert not dep[p, g, p].any(), f"pixel {p} depends on its own channels"
         else:
             assert not dep[p, g, p, g:].any(), f"pixel {p} channel {g} sees channel >= {g}"
-        if p > 0:
-            assert dep[p, g, :p].any(), f"pixel {p} sees no earlier pixel"
+        assert p == 0 or dep[p, :, :p].any(), f"pixel {p} sees no earlier pixel"
     for g in range(1, groups):  # relu units may be off at one pixel, not at all of them
         assert any(dep[p, g, p, :g].any() for p in range(num_pixels)), f"channel {g} ignores"
     return dep
