@@ -21,8 +21,10 @@ setup(
     packages=[
         "keras_ar", "keras_ar.heads", "keras_ar.layers", "keras_ar.models", "keras_ar.ops",
         "keras_ar.samplers", "keras_ar.testing",
-        "pipelines", "export", "serving", "bench",
+        "pipelines", "pipelines.data", "pipelines.data.sources", "pipelines.components",
+        "export", "serving", "bench",
     ],
+    package_data={"pipelines": ["configs/*.yaml"]},
     install_requires=_requirements("lock.txt"),
     extras_require={"test": _requirements("test.txt")},
     entry_points={"console_scripts": ["keras-ar=pipelines.cli:main"]},

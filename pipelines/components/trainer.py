@@ -4,7 +4,7 @@
 * mixed precision (`training.mixed_precision`) and XLA (`training.jit_compile`) switches;
 * EMA weights (`training.ema_momentum`): the optimizer keeps them; `model.keras` holds the
   EMA weights (what Evaluator and Exporter use), `raw.weights.h5` the raw ones;
-* `keras.callbacks.BackupAndRestore` at every epoch end (`training.steps_per_epoch` steps)
+* `keras.callbacks.BackupAndRestore` (written atomically) at every epoch end (`training.steps_per_epoch` steps)
   under `<pipeline_root>/Trainer/backup/<cache key>/<worker>`: a killed run, rerun with the
   same inputs and parameters, resumes from the last epoch with its step counter, optimizer
   and EMA state (`resume.json` records where it started);
@@ -53,7 +53,7 @@ def execute(inputs, outputs, params, context):
         epochs = math.ceil(training.steps / training.steps_per_epoch)
         backup = (pathlib.Path(context.pipeline_root) / "Trainer" / "backup" /
                   context.cache_key / training_lib.worker_id(strategy))
-        callbacks = [keras.callbacks.BackupAndRestore(str(backup)),
+        callbacks = [training_lib.AtomicBackupAndRestore(str(backup)),
                      training_lib.ResumeRecorder(str(out / "resume.json")),
                      keras.callbacks.TensorBoard(str(out / "logs"), profile_batch=0),
                      training_lib.EpochLog(context.log, epochs)]

@@ -75,6 +75,24 @@ def build_model(model_config, data, metadata):
     return cls(**params)
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose backup survives SIGKILL at any instant.
+
+    Keras writes `latest.weights.h5` in place, so a kill during the write leaves a corrupt
+    file and the rerun fails to load it. Here the weights (model + optimizer, EMA slots
+    included) and the metadata are written to temporary files and renamed into place."""
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        tmp_weights = self._weights_path + ".tmp.weights.h5"
+        self.model.save_weights(filepath=tmp_weights, overwrite=True)
+        tmp_meta = self._training_metadata_path + ".tmp"
+        with open(tmp_meta, "w") as f:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+        os.replace(tmp_weights, self._weights_path)
+        os.replace(tmp_meta, self._training_metadata_path)
+
+
 class ResumeRecorder(keras.callbacks.Callback):
     """Writes where training (re)started: epoch and optimizer step after BackupAndRestore."""
 
@@ -83,8 +101,11 @@ class ResumeRecorder(keras.callbacks.Callback):
         self.path = path
 
     def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        averages = getattr(optimizer, "_model_variables_moving_average", None) or []
         info = {"initial_epoch": int(getattr(self.model, "_initial_epoch", 0) or 0),
-                "initial_step": int(self.model.optimizer.iterations.numpy())}
+                "initial_step": int(optimizer.iterations.numpy()),
+                "ema_norm": float(sum(float(tf.reduce_sum(tf.abs(v))) for v in averages))}
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "w") as f:
             json.dump(info, f)

@@ -1,0 +1,142 @@
+"""Trainer: resume after SIGKILL, MirroredStrategy == single device, two-worker training."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from pipelines import config as config_lib
+from tests.pipelines import helpers
+
+REPO = pathlib.Path(__file__).parents[2]
+
+
+def _params(examples, **training):
+    data = dataclasses.asdict(helpers.data_config(examples, window=128, batch_size=4))
+    data.pop("examples_dir")
+    base = dict(steps=4, steps_per_epoch=2, learning_rate=1e-2, verbose=0)
+    base.update(training)
+    return {"data": data,
+            "model": {"family": "wavenet", "params": dict(helpers.TINY_WAVENET)},
+            "training": dataclasses.asdict(config_lib.TrainingConfig(**base))}
+
+
+def _spawn(tmp_path, params, examples, out, key="key", env=None, name="args"):
+    args = tmp_path / f"{name}.json"
+    args.write_text(json.dumps({"params": params, "examples": str(examples), "out": str(out),
+                                "root": str(tmp_path / "root"), "key": key}))
+    env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    return subprocess.Popen([sys.executable, "-m", "tests.pipelines.train_worker", str(args)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _weights(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, np.array(obj))
+                     if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_resumes_from_backup(tmp_path):
+    examples = helpers.write_examples(tmp_path / "ex", "audio")
+    params = _params(examples, steps=400, steps_per_epoch=2)
+    backup = tmp_path / "root" / "Trainer" / "backup" / "key" / "local_0"
+    proc = _spawn(tmp_path, params, examples, tmp_path / "m1")
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        meta = backup / "training_metadata.json"
+        if meta.is_file() and json.loads(meta.read_text())["epoch"] >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stdout.read()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved_epoch = json.loads((backup / "training_metadata.json").read_text())["epoch"]
+    params["training"]["steps"] = 2 * (saved_epoch + 1)  # one more epoch after the resume
+    rerun = _spawn(tmp_path, params, examples, tmp_path / "m2")
+    output, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, output
+    resume = json.loads((tmp_path / "m2" / "resume.json").read_text())
+    assert resume["initial_epoch"] >= saved_epoch >= 2
+    assert resume["initial_step"] == 2 * resume["initial_epoch"]  # optimizer step restored
+    assert resume["ema_norm"] > 0  # EMA slots restored (fresh ones are zeros)
+    summary = json.loads((tmp_path / "m2" / "training.json").read_text())
+    assert summary["steps"] == params["training"]["steps"]
+    assert len(summary["losses"]) == params["training"]["steps"] // 2 - resume["initial_epoch"]
+
+
+def _train_in_process(tmp_path, examples, name, **training):
+    from pipelines.components import specs
+    from pipelines.components.base import Artifact, ExecutionContext
+
+    out = tmp_path / name
+    specs.TRAINER.run_executor(
+        {"examples": Artifact("Examples", str(examples)), "schema": Artifact("Schema", "")},
+        {"model": Artifact("Model", str(out))}, _params(examples, **training),
+        ExecutionContext(str(tmp_path / "root"), name, "test", log=lambda m: None))
+    return _weights(out / "raw.weights.h5")
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "Observed: same initial weights and the same global batch (checked), but after 2 Adam "
+    "steps MirroredStrategy weights differ from single-device by ~2-4 x lr. Keras 3.15 sums "
+    "per-replica gradients (backend/tensorflow/optimizer.py, ReduceOp.SUM) and "
+    "AutoregressiveModel.compute_loss takes a per-replica mean with no 1/num_replicas "
+    "scaling; root cause not yet confirmed (keras_ar core)."))
+def test_mirrored_two_logical_cpus_matches_single_device(tmp_path):
+    examples = helpers.write_examples(tmp_path / "ex", "audio")
+    single = _train_in_process(tmp_path, examples, "single", learning_rate=1e-3)
+    mirrored = _train_in_process(tmp_path, examples, "mirrored", strategy="mirrored",
+                                 devices=["/cpu:0", "/cpu:1"], learning_rate=1e-3)
+    assert single.keys() == mirrored.keys()
+    changed = 0
+    for name in single:
+        np.testing.assert_allclose(single[name], mirrored[name], atol=2e-4, rtol=1e-3,
+                                   err_msg=name)
+        changed += int(not np.allclose(single[name], 0))
+    assert changed
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_multi_worker_two_processes_agree(tmp_path):
+    examples = helpers.write_examples(tmp_path / "ex", "audio", count=(16, 4, 4), shards=4)
+    params = _params(examples, strategy="multi_worker", steps=4, steps_per_epoch=2)
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker",
+                                                               "index": index}}
+        procs.append(_spawn(tmp_path, params, examples, tmp_path / "model", name=f"w{index}",
+                            env={"TF_CONFIG": json.dumps(tf_config)}))
+    for proc in procs:
+        output, _ = proc.communicate(timeout=400)
+        assert proc.returncode == 0, output
+    chief = _weights(tmp_path / "model" / "raw.weights.h5")
+    other = _weights(tmp_path / "model" / "_workers" / "worker_1" / "raw.weights.h5")
+    assert chief.keys() == other.keys()
+    for name in chief:
+        np.testing.assert_allclose(chief[name], other[name], atol=1e-6, err_msg=name)
+    summary = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert summary["replicas"] == 2 and summary["steps"] == 4
