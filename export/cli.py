@@ -54,10 +54,10 @@ def load_checkpoint(path):
 
 
 def run(args):
-    from export import export_all as export_all_lib
+    from export.export_all import export_all, parse_targets
 
     try:
-        targets = export_all_lib.parse_targets(args.targets)
+        targets = parse_targets(args.targets)
         if args.action in ("export", "verify") and not args.out:
             raise ValueError(f"`keras-ar export {args.action}` needs --out DIR.")
         if args.action == "repository" and not (args.base and args.name):
@@ -65,7 +65,7 @@ def run(args):
         model = load_checkpoint(args.checkpoint)
         if args.action == "export":
             quantize = tuple(q for q in args.quantize.split(",") if q)
-            report = export_all_lib.export_all(
+            report = export_all(
                 model, args.out, targets=targets, overwrite=args.overwrite,
                 quantize=quantize, verify_parity=not args.no_verify,
                 num_steps=args.num_steps)

@@ -111,7 +111,8 @@ def test_manifest_embedded_in_every_artifact(conditioned):
     assert json.loads((out / "savedmodel/assets/generation_spec.json").read_text())
     tflite = json.loads(read_metadata(out / "tflite/model.tflite"))
     assert tflite["artifact"] == "tflite" and "model_int8.tflite" in tflite["files"].values()
-    assert tflite["quantization"]["int8"]["bytes"] < tflite["quantization"]["float32"]["bytes"]
+    sizes = manifest_lib.read_manifest(out / "tflite")["quantization"]
+    assert sizes["int8"]["bytes"] < sizes["float32"]["bytes"]
     proto = onnx.load(str(out / "onnx/step.onnx"))
     props = {p.key: p.value for p in proto.metadata_props}
     assert json.loads(props[manifest_lib.EMBEDDED_KEY])["artifact"] == "onnx"
