@@ -265,14 +265,13 @@ class ContinuousSequenceModel(AutoregressiveModel):
         return x
 
     # ----------------------------------------------------------------- generation
-    def generate(self, batch_size=1, num_steps=None, seed=0, prompt=None, conditions=None,
-                 temperature=1.0, top_k=0, top_p=1.0, stop_token=None, sampler=None):
-        """As `AutoregressiveModel.generate`; `num_steps` defaults to `max_length`. Returns
-        {"x": [B, num_steps, feature_dim] (zeros after each row's end), "lengths": [B]}."""
+    def generate(self, batch_size=1, num_steps=None, **kwargs):
+        """As `AutoregressiveModel.generate` (same keyword arguments); `num_steps` defaults
+        to `max_length`. Returns {"x": [B, num_steps, feature_dim] (zeros after each row's
+        end), "lengths": [B] (steps up to and including the sampled stop)}."""
         return super().generate(
             batch_size=batch_size, num_steps=self.max_length if num_steps is None else num_steps,
-            seed=seed, prompt=prompt, conditions=conditions, temperature=temperature,
-            top_k=top_k, top_p=top_p, stop_token=stop_token, sampler=sampler)
+            **kwargs)
 
     def get_config(self):
         config = super().get_config()
