@@ -188,6 +188,11 @@ class AutoregressiveModel(keras.Model):
         loss = -tf.reduce_mean(self._log_prob_from_params(y_pred, inputs))
         for extra in self.losses:
             loss += tf.cast(extra, loss.dtype)
+        # Under tf.distribute, Keras sums the replicas' gradients: scale each replica's mean
+        # loss by 1 / replicas (as Keras' own losses do) so the update equals one device's.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            loss = loss * (1.0 / replicas)
         return loss
 
     def compile(self, optimizer="adam", **kwargs):

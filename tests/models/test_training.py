@@ -90,3 +90,24 @@ def test_generate_with_xla_is_reproducible():
     b = model.generate(batch_size=2, num_steps=8, seed=5, jit_compile=True)["x"].numpy()
     np.testing.assert_array_equal(a, b)
     assert a.shape == (2, 8) and a.min() >= 0 and a.max() < K
+
+
+def test_mirrored_update_equals_single_device_update():
+    """Same weights, same global batch: two SGD steps agree with and without replicas."""
+    data = tf.data.Dataset.from_tensor_slices({"x": counting_sequences(16)}).batch(8)
+    keras.utils.set_random_seed(0)
+    single = make_model()
+    initial = single.get_weights()
+    single.compile(optimizer=keras.optimizers.SGD(0.1))
+    single.fit(data, epochs=1, verbose=0, shuffle=False)
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    with tf.distribute.MirroredStrategy(devices).scope():
+        mirrored = make_model()
+        mirrored.set_weights(initial)
+        mirrored.compile(optimizer=keras.optimizers.SGD(0.1))
+    mirrored.fit(data, epochs=1, verbose=0, shuffle=False)
+    moved = 0
+    for a, b, w0 in zip(single.get_weights(), mirrored.get_weights(), initial):
+        np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-4)
+        moved += int(np.abs(a - w0).max() > 1e-4)
+    assert moved > 5
