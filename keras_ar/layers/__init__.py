@@ -8,3 +8,7 @@ from keras_ar.layers.context_stack import ContextStack  # noqa: E402
 from keras_ar.layers.local_upsampler import LocalUpsampler  # noqa: E402
 
 __all__ += ["ContextStack", "LocalUpsampler"]
+from keras_ar.layers.cached_attention import CachedMultiHeadAttention  # noqa: E402
+from keras_ar.layers.transformer_block import TransformerBlock  # noqa: E402
+
+__all__ += ["CachedMultiHeadAttention", "TransformerBlock"]

@@ -4,3 +4,6 @@ from keras_ar.models.autoregressive_model import AutoregressiveModel
 from keras_ar.models.wavenet import WaveNet
 
 __all__ = ["AutoregressiveModel", "WaveNet"]
+from keras_ar.models.causal_transformer import CausalTransformer  # noqa: E402
+
+__all__ += ["CausalTransformer"]
