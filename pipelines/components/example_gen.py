@@ -20,7 +20,7 @@ def beam_options():
     from apache_beam.options.pipeline_options import PipelineOptions
 
     runner = os.environ.get("KERAS_AR_BEAM_RUNNER", "DirectRunner")
-    return PipelineOptions(runner=runner, direct_num_workers=2,
+    return PipelineOptions(flags=[], runner=runner, direct_num_workers=2,
                            direct_running_mode="multi_threading")
 
 

@@ -13,7 +13,6 @@ from pipelines.components.base import fingerprint, write_json
 
 
 def execute(inputs, outputs, params, context):
-    from export import export_all as export_all_lib
     from pipelines.components.trainer import load_model
 
     export = config_lib.ExportConfig(**params["export"])
@@ -27,7 +26,7 @@ def execute(inputs, outputs, params, context):
     failures = {}
     while True:
         try:
-            report = export_all_lib.export_all(
+            report = _export_all()(
                 model, out / "export", targets=targets, verify_parity=export.verify_parity,
                 num_steps=export.parity_steps, training=training)
             break
@@ -45,6 +44,16 @@ def execute(inputs, outputs, params, context):
     outputs["exported_model"].properties.update(targets=",".join(targets))
     timings = ", ".join(f"{t} {v['seconds']} s" for t, v in report["targets"].items())
     context.log(f"Exporter: {', '.join(targets)} -> {out / 'export'} ({timings})")
+
+
+def _export_all():
+    """`export.export_all` (the package re-exports the function; older trees: the module)."""
+    import export
+
+    found = getattr(export, "export_all", None)
+    if found is None or not callable(found):
+        from export.export_all import export_all as found
+    return found
 
 
 def _failing_target(err, targets):

@@ -1,0 +1,66 @@
+"""Runner + ML Metadata: caching, reruns of exactly the affected components, lineage, the
+evaluation gate, and failures that leave the repository untouched."""
+
+import dataclasses
+
+import pytest
+
+from pipelines import runner, show
+from pipelines.components import repository
+from pipelines.metadata import Metadata
+from tests.pipelines import helpers
+
+
+def _states(report):
+    return {name: state for name, state, _ in report}
+
+
+@pytest.mark.slow
+def test_cache_rerun_lineage_and_gate(tmp_path):
+    root = tmp_path / "root"
+    config = helpers.pipeline_config(tmp_path)
+    first = runner.run(config, root, logger=lambda m: None)
+    assert set(_states(first).values()) == {"COMPLETE"}
+    base = config.push.serving_base_path
+    assert repository.versions(base) == [1]
+    samples = dict((n, o) for n, _, o in first)["SampleGen"]["samples"].path
+    assert list(samples.glob("savedmodel_*.wav"))
+
+    second = runner.run(config, root, logger=lambda m: None)
+    assert set(_states(second).values()) == {"CACHED"}
+
+    changed = dataclasses.replace(config, generation=dataclasses.replace(
+        config.generation, num_steps=60))
+    third = _states(runner.run(changed, root, logger=lambda m: None))
+    assert third.pop("SampleGen") == "COMPLETE"
+    assert set(third.values()) == {"CACHED"}
+
+    store = Metadata(root / runner.METADATA_FILE)
+    pushed = show.latest_pushed(store)
+    types = show.lineage_types(store, pushed)
+    assert types[0] == "PushedModel" and "Model" in types and "Examples" in types
+
+    # A deliberately worse model (one step at a harmful learning rate) is not blessed and
+    # the repository keeps exactly its one version.
+    worse = dataclasses.replace(config, training=dataclasses.replace(
+        config.training, steps=1, steps_per_epoch=1, learning_rate=5.0, ema_momentum=0.0),
+        evaluation=dataclasses.replace(config.evaluation, max_bits_per_sample=100.0))
+    report = dict((n, o) for n, _, o in runner.run(worse, root, logger=lambda m: None))
+    evaluation = report["Evaluator"]["evaluation"].path
+    assert (evaluation / "NOT_BLESSED").is_file()
+    assert "worse than the pushed version 1" in (evaluation / "NOT_BLESSED").read_text()
+    assert report["Pusher"]["pushed_model"].properties["pushed"] == 0
+    assert repository.versions(base) == [1]
+
+
+@pytest.mark.slow
+def test_bad_source_fails_clearly_and_touches_nothing(tmp_path):
+    root = tmp_path / "root"
+    config = helpers.pipeline_config(tmp_path, data__options={"voices": ["en-us"],
+                                                              "sentences": ["One."]})
+    with pytest.raises(runner.PipelineError, match=r"ExampleGen failed.*split .* is empty"):
+        runner.run(config, root, logger=lambda m: None)
+    assert repository.versions(config.push.serving_base_path) == []
+    store = Metadata(root / runner.METADATA_FILE)
+    [execution] = store.executions("ExampleGen")
+    assert execution.custom_properties["error"].string_value
