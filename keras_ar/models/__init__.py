@@ -1,9 +1,14 @@
 """Autoregressive models on the step protocol."""
 
 from keras_ar.models.autoregressive_model import AutoregressiveModel
+from keras_ar.models.causal_transformer import CausalTransformer
+from keras_ar.models.continuous_sequence_model import ContinuousSequenceModel
+from keras_ar.models.gated_pixel_cnn import GatedPixelCNN
+from keras_ar.models.image_model import ImageAutoregressiveModel
+from keras_ar.models.pixel_cnn import PixelCNN
+from keras_ar.models.pixel_cnn_plus_plus import PixelCNNPlusPlus
 from keras_ar.models.wavenet import WaveNet
 
-__all__ = ["AutoregressiveModel", "WaveNet"]
-from keras_ar.models.causal_transformer import CausalTransformer  # noqa: E402
-
-__all__ += ["CausalTransformer"]
+__all__ = ["AutoregressiveModel", "CausalTransformer", "ContinuousSequenceModel",
+           "GatedPixelCNN", "ImageAutoregressiveModel", "PixelCNN", "PixelCNNPlusPlus",
+           "WaveNet"]
