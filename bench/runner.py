@@ -14,6 +14,7 @@ import time
 BENCHMARKS = {
     "wavenet": "bench.wavenet_bench",
     "transformer": "bench.transformer_bench",
+    "runtimes": "bench.runtime_bench",
 }
 
 

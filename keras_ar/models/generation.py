@@ -106,6 +106,7 @@ def generate_from_noise(model, noise, prompt=None, conditions=None, temperature=
         with validation.runtime_checks(False):
             x_t, params, state = model.sample_step(
                 x_prev, state, step_noise, *controls, conditions=step_conditions)
+        x_t.set_shape(x_prev.shape)  # a prompt's last column may carry a static batch size
         if sampled_stop:
             rank = x_t.shape.rank
             x_t = tf.where(tf.reshape(done, [-1] + [1] * (rank - 1)), tf.zeros_like(x_t), x_t)
@@ -161,8 +162,14 @@ def generate(model, batch_size, num_steps, seed, prompt, conditions, temperature
 
 def _seeded_loop(model, batch_size, num_steps, seed, prompt, conditions, temperature, top_k,
                  top_p, stop_token, noise_size):
-    noise = tf.random.stateless_uniform(
-        tf.stack([batch_size, num_steps, noise_size]), seed=tf.stack([seed, 0]))
+    noise = _seeded_noise(batch_size, num_steps, noise_size, seed)
     return generate_from_noise(model, noise, prompt=prompt, conditions=conditions,
                                temperature=temperature, top_k=top_k, top_p=top_p,
                                stop_token=stop_token)
+
+
+def _seeded_noise(batch_size, num_steps, noise_size, seed):
+    """Uniform noise [B, num_steps, noise_size] from `seed` (Philox, explicit: XLA's
+    `auto_select` would pick another generator and change the samples)."""
+    return tf.random.stateless_uniform(
+        tf.stack([batch_size, num_steps, noise_size]), seed=tf.stack([seed, 0]), alg="philox")
