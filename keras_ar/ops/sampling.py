@@ -61,8 +61,19 @@ def sample_categorical(logits, uniform, temperature, top_k, top_p):
     temperature = tf.cast(temperature, tf.float32)
     greedy = tf.cast(tf.argmax(logits, axis=-1), tf.int32)
     scaled = logits / tf.maximum(temperature, 1e-6)[:, None]
-    scaled = apply_top_k(scaled, top_k)
-    scaled = scaled - tf.reduce_max(scaled, axis=-1, keepdims=True)
-    probs = apply_top_p(tf.exp(scaled), top_p)
+    # The sorts behind top-k / top-p run only when some row asks for them (a `tf.cond`:
+    # TFLite IF, ONNX If); plain sampling skips two sorts of K values per draw.
+    needs_filter = tf.logical_or(tf.reduce_any(tf.cast(top_k, tf.int32) > 0),
+                                 tf.reduce_any(tf.cast(top_p, tf.float32) < 1.0))
+    probs = tf.cond(needs_filter, lambda: _filtered_probs(scaled, top_k, top_p),
+                    lambda: _probs(scaled))
     sampled = inverse_cdf_sample(probs, tf.cast(uniform, tf.float32))
     return tf.where(temperature > 0.0, sampled, greedy)
+
+
+def _probs(scaled):
+    return tf.exp(scaled - tf.reduce_max(scaled, axis=-1, keepdims=True))
+
+
+def _filtered_probs(scaled, top_k, top_p):
+    return apply_top_p(_probs(apply_top_k(scaled, top_k)), top_p)
