@@ -53,7 +53,9 @@ class ShiftedConv2D(keras.layers.Layer):
         if self.transpose:
             shape = tf.shape(x)
             s = self.strides
-            out_shape = tf.stack([shape[0], shape[1] * s + kh - 1, shape[2] * s + kw - 1,
+            # The reference asks for in * s + k - 1; the last s - 1 rows/cols of that are
+            # zero and cropped, so the natural (in - 1) * s + k (which ONNX accepts) is used.
+            out_shape = tf.stack([shape[0], (shape[1] - 1) * s + kh, (shape[2] - 1) * s + kw,
                                   self.filters])
             y = tf.nn.conv2d_transpose(x, kernel, out_shape, strides=s, padding="VALID")
             left = (kw - 1) // 2 if self.shift == "down" else 0
@@ -63,11 +65,21 @@ class ShiftedConv2D(keras.layers.Layer):
             y = tf.nn.conv2d(x, kernel, strides=self.strides, padding="VALID")
         return y + tf.cast(self.bias, y.dtype)
 
-    def row_step(self, window):
-        """window `[B, kh, W, C]` (rows i-kh+1..i) -> output row i `[B, W, filters]`."""
+    def row_step(self, window, weights=None):
+        """window `[B, kh, W, C]` (rows i-kh+1..i) -> output row i `[B, W, filters]`.
+
+        Written as static column slices and one matmul (no convolution), with `weights`
+        (kernel, bias) optionally read outside a `tf.cond` branch that calls this: ONNX
+        converters cannot convert a convolution whose kernel enters an `If` from outside."""
+        kernel, bias = weights if weights is not None else (self.kernel, self.bias)
+        kh, kw = self.kernel_size
+        width = window.shape[2]
         x = tf.pad(window, [[0, 0], [0, 0], self._horizontal_pad(), [0, 0]])
-        y = tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), strides=1, padding="VALID")
-        return y[:, 0] + tf.cast(self.bias, y.dtype)
+        x = tf.transpose(x, [0, 2, 1, 3])  # (B, W + kw - 1, kh, C)
+        taps = tf.stack([x[:, c:c + width] for c in range(kw)], axis=3)  # (B, W, kh, kw, C)
+        flat = tf.reshape(taps, [-1, width, kh * kw * int(kernel.shape[2])])
+        y = tf.matmul(flat, tf.reshape(tf.cast(kernel, x.dtype), [-1, self.filters]))
+        return y + tf.cast(bias, y.dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.filters,)

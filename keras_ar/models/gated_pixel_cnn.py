@@ -159,14 +159,14 @@ class GatedPixelCNN(ImageAutoregressiveModel):
         start = tf.equal(index % width, 0)
         keys = [f"vrows_{i}" for i in range(self.num_layers)] + ["vtop"]
         old = {key: state[key] for key in keys}
+        weights = [(tf.identity(conv.kernel), tf.identity(conv.bias)) for conv in self.v_convs]
+        biases = [self._v_bias(i, cond["global"]) for i in range(self.num_layers)]
 
         def burst():
             new, window = {}, tf.concat([state["vrows_0"], xrow[:, None]], axis=1)
             for i, conv in enumerate(self.v_convs):
-                bias = self._v_bias(i, cond["global"])
-                if cond["global"] is not None:
-                    bias = bias[:, None, :]
-                v_row = _gate(conv.row_step(window) + bias)  # (B, W, F)
+                bias = biases[i] if cond["global"] is None else biases[i][:, None, :]
+                v_row = _gate(conv.row_step(window, weights[i]) + bias)  # (B, W, F)
                 new[f"vrows_{i}"] = window[:, 1:]
                 if i + 1 < self.num_layers:
                     window = tf.concat([state[f"vrows_{i + 1}"], v_row[:, None]], axis=1)
