@@ -32,9 +32,13 @@ def parse_targets(targets):
 
 
 def export_all(model, out, targets=TARGETS, overwrite=False, quantize=(), stop_token=None,
-               training=None, verify_parity=True, num_steps=64):
+               training=None, verify_parity=True, num_steps=64, eval_data=None,
+               max_nll_increase=None, onnx_signatures=None):
     """Export `model` to `targets` under `out` and gate on parity; return a report dict
-    {"targets": {target: {"seconds": s, "bytes": n}}, "parity": rows}.
+    {"targets": {target: {"seconds": s, "bytes": n}}, "parity": rows}; with `quantize`,
+    `eval_data`/`max_nll_increase` go to `export_tflite` and
+    report["quantization"] holds its figures. `onnx_signatures`: convert only these to ONNX
+    (default all; the gate checks what each target holds, as its manifest lists).
 
     TF-dependent modules are imported here, so `from export import export_all` (and
     `export.manifest`) stay importable without TensorFlow."""
@@ -56,11 +60,17 @@ def export_all(model, out, targets=TARGETS, overwrite=False, quantize=(), stop_t
             elif target == "tflite":
                 saved = tmp / "savedmodel" if "savedmodel" in targets[:targets.index(
                     target)] else None
-                tflite.export_tflite(model, tmp / target, quantize=quantize,
-                                     saved_model_dir=saved, **common)
+                bound = {} if max_nll_increase is None else {
+                    "max_nll_increase": max_nll_increase}
+                manifest = tflite.export_tflite(model, tmp / target, quantize=quantize,
+                                                saved_model_dir=saved, eval_data=eval_data,
+                                                **bound, **common)
+                report["quantization"] = manifest["quantization"]
             else:
+                only = {} if onnx_signatures is None else {"signatures": onnx_signatures}
                 onnx_export.export_onnx(model, tmp / target,
-                                        check_atol=None if verify_parity else 1e-5, **common)
+                                        check_atol=None if verify_parity else 1e-5,
+                                        **only, **common)
             report["targets"][target] = {"seconds": round(time.perf_counter() - start, 2),
                                          "bytes": _size(tmp / target)}
         if verify_parity:

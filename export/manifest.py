@@ -29,7 +29,9 @@ Format (schema_version = `keras_ar.contract.MANIFEST_SCHEMA_VERSION`, JSON objec
                      "bit_depth": int | null, "stop_token": int | null}
     files            artifact files relative to the manifest (e.g. {"float32": "model.tflite"}
                      or {"step": "step.onnx"}); {} for a SavedModel
-    quantization     {mode: {"file": ..., "bytes": int}} (TFLite only)
+    quantization     {mode: {"file": ..., "bytes": int}} (TFLite only); quantised modes
+                     add "nll", "nll_float32", "nll_change" (relative), "max_nll_increase",
+                     "eval_rows", "eval_source" (the held-out check, see export.tflite)
     training         {"data_fingerprint": str | null, "metrics": {...}}
     versions         {"keras_ar": ..., "tensorflow": ..., "keras": ..., ...}
 

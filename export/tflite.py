@@ -8,6 +8,12 @@
     <path>/generation_spec.json    the manifest, also embedded as the metadata buffer
                                    `generation_spec` of every .tflite file
 
+Quantised files are checked before they are kept: `log_prob` of the quantised file and of the
+float32 file on held-out data (`eval_data`, or samples of the model when none is given) give
+NLL = -mean(log_prob); a mode whose NLL grows by more than `max_nll_increase` (relative,
+default 2%) is refused with `QuantizationError` naming both NLLs and the bound. Sizes and
+NLLs go to the manifest's `quantization` entry.
+
 Conversion goes through a temporary SavedModel and `TFLiteConverter.from_saved_model(dir,
 signature_keys=[...])`, which keeps the signature names. The batch is dynamic: the LiteRT
 signature runner resizes inputs (checked by the parity gate); `batch_size=N` fixes it instead
@@ -28,18 +34,30 @@ from keras_ar import contract
 FILES = {"float32": "model.tflite", "int8": "model_int8.tflite",
          "float16": "model_float16.tflite"}
 TFLITE_SIGNATURES = contract.ENDPOINTS
+MAX_NLL_INCREASE = 0.02
+
+
+class QuantizationError(ValueError):
+    """A quantised model scores held-out data worse than the configured bound allows."""
 
 
 def export_tflite(model, path, quantize=(), signatures=TFLITE_SIGNATURES, batch_size=None,
-                  stop_token=None, training=None, overwrite=False, saved_model_dir=None):
+                  stop_token=None, training=None, overwrite=False, saved_model_dir=None,
+                  eval_data=None, max_nll_increase=MAX_NLL_INCREASE):
     """Write the TFLite directory `path` (atomically); return the manifest dict.
 
     `saved_model_dir`: convert from this SavedModel of `model` (written by
     `export_saved_model`, dynamic batch) instead of writing a temporary one.
+    `quantize`: modes among "int8" (dynamic range) and "float16", each checked on
+    `eval_data` (held-out inputs of `log_prob`: an `x` array or a dict with `x` and the
+    conditions) against `max_nll_increase` (relative NLL growth over float32).
     """
     unknown = sorted(set(quantize) - {"int8", "float16"})
     if unknown:
         raise ValueError(f"Unknown quantize modes {unknown}; choose from ['int8', 'float16'].")
+    if quantize and contract.LOG_PROB not in signatures:
+        raise ValueError(f"Quantisation is checked with the `log_prob` signature; add it to "
+                         f"`signatures` (received {list(signatures)}).")
     bad = sorted(set(signatures) - set(TFLITE_SIGNATURES))
     if bad:
         raise ValueError(f"Signatures {bad} cannot be exported to TFLite; choose from "
@@ -63,9 +81,65 @@ def export_tflite(model, path, quantize=(), signatures=TFLITE_SIGNATURES, batch_
             flatbuffer = embed_metadata(flatbuffer, manifest_lib.dumps(manifest).encode())
             (tmp / name).write_bytes(flatbuffer)
             quantization[mode] = {"file": name, "bytes": len(flatbuffer)}
+        if quantize:
+            feeds = held_out_feeds(model, eval_data)
+            reference = nll(tmp / files["float32"], feeds)
+            quantization["float32"]["nll"] = reference
+            source = "eval_data" if eval_data is not None else "model samples"
+            for mode in quantize:
+                quantization[mode].update(
+                    check_quantized(tmp / files[mode], feeds, reference, max_nll_increase,
+                                    mode),
+                    nll_float32=reference, max_nll_increase=float(max_nll_increase),
+                    eval_rows=int(len(feeds[contract.X])), eval_source=source)
         manifest["quantization"] = quantization
         manifest_lib.write_manifest(manifest, tmp)
     return manifest
+
+
+def held_out_feeds(model, eval_data, rows=8):
+    """`log_prob` feeds {name: ndarray} from `eval_data` (array `x` or dict); without data,
+    `rows` samples of the model itself (a weak stand-in: pass real held-out data)."""
+    import numpy as np
+
+    if eval_data is None:
+        from export import verify
+
+        return verify.example_feeds(model, [contract.LOG_PROB], batch=rows, seed=7)[
+            contract.LOG_PROB]
+    data = dict(eval_data) if isinstance(eval_data, dict) else {contract.X: eval_data}
+    spec = model.x_spec()
+    data[contract.X] = np.asarray(data[contract.X]).astype(spec.dtype.as_numpy_dtype)
+    return {k: np.asarray(v) for k, v in data.items()}
+
+
+def nll(file, feeds, chunk=64):
+    """-mean(log_prob) of the TFLite `file` on `feeds` (run `chunk` rows at a time)."""
+    import numpy as np
+
+    from export import verify
+
+    run = verify.tflite_runner(file)
+    total, rows = 0.0, len(feeds[contract.X])
+    for start in range(0, rows, chunk):
+        out = run(contract.LOG_PROB, {k: v[start:start + chunk] for k, v in feeds.items()})
+        total += float(np.sum(out[contract.LOG_PROB_OUTPUT].astype(np.float64)))
+    return -total / rows
+
+
+def check_quantized(file, feeds, reference, bound, mode):
+    """NLL of the quantised `file` vs the float32 `reference`; raise QuantizationError when
+    it grows by more than `bound` (relative); return the figures."""
+    value = nll(file, feeds)
+    change = (value - reference) / max(abs(reference), 1e-12)
+    figures = {"nll": value, "nll_change": change}
+    if not change <= bound:  # NaN refuses too
+        raise QuantizationError(
+            f"{mode} quantisation refused: NLL on {len(feeds[contract.X])} held-out rows "
+            f"grows from {reference:.6g} (float32) to {value:.6g} ({mode}), a relative change "
+            f"of {change:+.3%}, above the bound max_nll_increase={bound:.3%}. Export without "
+            f"{mode!r}, or raise the bound if that loss is acceptable.")
+    return figures
 
 
 def convert(saved_model_dir, signature_keys, mode="float32"):
