@@ -48,8 +48,7 @@ def execute(inputs, outputs, params, context):
                                               ema_momentum=training.ema_momentum or 0.99)
             model.compile(optimizer=optimizer, jit_compile=training.jit_compile)
             optimizer.build(model.trainable_variables)
-        dataset = strategy.distribute_datasets_from_function(
-            lambda ctx: make_dataset(data, "train", ctx))
+        dataset = _train_dataset(strategy, training, data, make_dataset)
         epochs = math.ceil(training.steps / training.steps_per_epoch)
         backup = (pathlib.Path(context.pipeline_root) / "Trainer" / "backup" /
                   context.cache_key / training_lib.worker_id(strategy))
@@ -79,6 +78,20 @@ def execute(inputs, outputs, params, context):
                 f"({summary['steps_per_s']} steps/s, {summary['replicas']} replica(s)), "
                 f"loss {summary['final_loss']}")
     _ = tf  # TensorFlow is imported for the strategies above
+
+
+def _train_dataset(strategy, training, data, make_dataset):
+    """Per-replica pipelines from `make_dataset(..., input_context)`; for multi-worker,
+    Keras 3.15 only takes a plain dataset (it distributes it itself): the global batch,
+    auto-sharded by element across workers (deterministic: the shuffle is seeded)."""
+    import tensorflow as tf
+
+    if training.strategy != "multi_worker":
+        return strategy.distribute_datasets_from_function(
+            lambda ctx: make_dataset(data, "train", ctx))
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return make_dataset(data, "train").with_options(options)
 
 
 def _save(model, optimizer, out, ema):

@@ -27,7 +27,7 @@ def test_cache_rerun_lineage_and_gate(tmp_path):
     assert list(samples.glob("savedmodel_*.wav"))
 
     second = runner.run(config, root, logger=lambda m: None)
-    assert set(_states(second).values()) == {"CACHED"}
+    assert set(_states(second).values()) == {"CACHED"}, _states(second)
 
     changed = dataclasses.replace(config, generation=dataclasses.replace(
         config.generation, num_steps=60))
