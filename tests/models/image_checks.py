@@ -64,8 +64,14 @@ def assert_samples_follow_teacher_forcing(model, x_seq, noise, prompt_len=0, con
 
 
 def train_smoke(model_fn, x, conditions=None):
-    """Build, compile and fit one epoch under a 2-device MirroredStrategy; finite loss."""
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    """Build, compile and fit one epoch under a 2-device MirroredStrategy; finite loss.
+
+    Reduction to one device instead of collectives: collective instance keys restart with
+    each strategy, so two strategies training different models in one process collide."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    assert len(devices) == 2, "tests/conftest.py configures two logical CPU devices"
+    strategy = tf.distribute.MirroredStrategy(
+        devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
     with strategy.scope():
         model = model_fn()
         model.compile(optimizer="adam")
