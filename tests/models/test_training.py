@@ -37,7 +37,8 @@ def test_fit_lowers_the_loss_default_strategy():
 def test_fit_under_mirrored_strategy_over_two_logical_cpus():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     assert len(devices) == 2, "tests/conftest.py configures two logical CPU devices"
-    strategy = tf.distribute.MirroredStrategy(devices)
+    strategy = tf.distribute.MirroredStrategy(
+        devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
     keras.utils.set_random_seed(0)
     with strategy.scope():
         model = make_model()
@@ -101,7 +102,8 @@ def test_mirrored_update_equals_single_device_update():
     single.compile(optimizer=keras.optimizers.SGD(0.1))
     single.fit(data, epochs=1, verbose=0, shuffle=False)
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
-    with tf.distribute.MirroredStrategy(devices).scope():
+    with tf.distribute.MirroredStrategy(
+            devices, cross_device_ops=tf.distribute.ReductionToOneDevice()).scope():
         mirrored = make_model()
         mirrored.set_weights(initial)
         mirrored.compile(optimizer=keras.optimizers.SGD(0.1))
