@@ -88,6 +88,7 @@ class DiscretizedLogisticMixtureHead(DistributionHead):
         return tf.stack([mean_r, mean_g, mean_b], axis=-2)
 
     def log_prob(self, params, x):
+        params = tf.convert_to_tensor(params)
         logits, means, log_scales, coeffs = self.unpack(params)
         x = tf.convert_to_tensor(x)
         if self.num_channels == 1 and x.shape.rank == params.shape.rank - 1:

@@ -42,3 +42,13 @@ def test_config_round_trip():
     assert (clone.num_classes, clone.num_channels) == (7, 3)
     with pytest.raises(ValueError, match="num_classes"):
         CategoricalHead(1)
+
+
+def test_mixture_head_accepts_numpy_params():
+    from keras_ar.heads import DiscretizedLogisticMixtureHead
+
+    head = DiscretizedLogisticMixtureHead(num_mixtures=2, num_channels=1, num_levels=4)
+    params = np.zeros((3, head.num_params), "float32")
+    total = sum(np.exp(head.log_prob(params, np.full([3], v, "int32")).numpy())
+                for v in range(4))
+    np.testing.assert_allclose(total, 1.0, atol=1e-5)
