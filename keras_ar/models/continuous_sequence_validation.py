@@ -92,19 +92,8 @@ def validate_conditions(model, conditions, per_step):
 
 
 def _global(model, value):
-    value = tf.convert_to_tensor(value)
-    name = contract.GLOBAL_CONDITION
-    if model.num_global_classes:
-        validation.check_rank(value, 1, name, "[batch] class ids")
-        validation.check_integer(value, name)
-        validation.check_ids_in_range(value, model.num_global_classes, name)
-        return tf.cast(value, tf.int32)
-    layout = f"[batch, global_condition_dim={model.global_condition_dim}]"
-    validation.check_rank(value, 2, name, layout)
-    validation.check_dim(value, 1, model.global_condition_dim, name, layout)
-    validation.check_float(value, name)
-    validation.check_finite(value, name)
-    return tf.cast(value, tf.float32)
+    return validation.check_global_condition(
+        value, model.num_global_classes, model.global_condition_dim)
 
 
 def _local(model, value, per_step):

@@ -46,19 +46,8 @@ def validate(model, conditions, per_step):
 
 
 def _global(model, value):
-    value = tf.convert_to_tensor(value)
-    name = contract.GLOBAL_CONDITION
-    if model.num_global_classes:
-        validation.check_rank(value, 1, name, "[batch] speaker ids")
-        validation.check_integer(value, name)
-        validation.check_ids_in_range(value, model.num_global_classes, name)
-        return tf.cast(value, tf.int32)
-    validation.check_rank(value, 2, name, "[batch, global_condition_dim]")
-    validation.check_dim(value, 1, model.global_condition_dim, name,
-                         "[batch, global_condition_dim]")
-    validation.check_float(value, name)
-    validation.check_finite(value, name)
-    return value
+    return validation.check_global_condition(
+        value, model.num_global_classes, model.global_condition_dim)
 
 
 def check_local_length(model, local, length):

@@ -105,3 +105,20 @@ def check_max(value, maximum, name, what):
         return
     tf.debugging.assert_less_equal(
         value, tf.cast(maximum, value.dtype), message=f"{what}: `{name}` exceeds {maximum}")
+
+
+def check_global_condition(value, num_classes, dim, name="global_condition"):
+    """A global condition: int ids `[B]` in [0, num_classes) when `num_classes`, else a
+    finite float vector `[B, dim]`. Returns it as int32 / float32."""
+    value = tf.convert_to_tensor(value)
+    if num_classes:
+        check_rank(value, 1, name, "[batch] class ids")
+        check_integer(value, name)
+        check_ids_in_range(value, num_classes, name)
+        return tf.cast(value, tf.int32)
+    layout = f"[batch, global_condition_dim={dim}]"
+    check_rank(value, 2, name, layout)
+    check_dim(value, 1, dim, name, layout)
+    check_float(value, name)
+    check_finite(value, name)
+    return tf.cast(value, tf.float32)
