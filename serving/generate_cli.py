@@ -97,14 +97,14 @@ def _write(args, generator, out):
     x, lengths = out["x"], out["lengths"]
     decoding = spec.decoding
     if path.suffix == ".wav":
-        audio = writers.decode_audio(x[0, : int(lengths[0])], decoding.get("num_classes") or 256,
+        audio = writers.decode_audio(x[0, : int(lengths[0])], spec.num_levels or 256,
                                      bool(decoding.get("mu_law")))
         writers.write_wav(path, audio, args.sample_rate)
     elif path.suffix == ".png":
         shape = _ints(args.image_shape) or spec.image_shape
         if not shape:
             raise SystemExit("keras-ar generate: .png output needs --image_shape H,W[,C].")
-        images = writers.ids_to_images(x, shape, decoding.get("num_classes") or 256)
+        images = writers.ids_to_images(x, shape, spec.num_levels or 256)
         writers.write_png(path, writers.image_grid(images))
     elif path.suffix == ".txt":
         writers.write_text(path, x, lengths)

@@ -33,21 +33,28 @@ def read_manifest(path):
 
 
 class GenerationSpec:
-    """Start token, value shape/dtype, noise shape, state keys, conditions, decoding."""
+    """Start token, value shape/dtype, noise shape, state keys, conditions, decoding.
+
+    `image_shape` (H, W, C) is set for image models (the manifest's model config), whose
+    generated values `[B, H * W, C]` (raster order) reshape to images `[B, H, W, C]`;
+    `num_levels` is the number of values one position takes (classes, pixel levels or
+    vocabulary size), used to scale ids for writers; None when the manifest does not say."""
 
     def __init__(self, start_id, event_shape, x_dtype, noise_shape, state_keys,
                  whole_conditions=(), step_conditions=None, local_hop=1, decoding=None,
-                 image_shape=None):
+                 image_shape=None, num_levels=None):
         self.start_id = int(start_id)
         self.event_shape = tuple(int(d) for d in event_shape)
         self.x_dtype = np.dtype(x_dtype)
         self.noise_shape = tuple(int(d) for d in noise_shape)
         self.state_keys = tuple(sorted(state_keys))
         self.whole_conditions = dict(whole_conditions)  # name -> rank
-        self.step_conditions = dict(step_conditions or self.whole_conditions)
+        self.step_conditions = dict(self.whole_conditions if step_conditions is None
+                                    else step_conditions)
         self.local_hop = max(1, int(local_hop or 1))
         self.decoding = dict(decoding or {})
-        self.image_shape = tuple(image_shape) if image_shape else None
+        self.image_shape = tuple(int(d) for d in image_shape) if image_shape else None
+        self.num_levels = num_levels
         if contract.INDEX_KEY not in self.state_keys:
             raise ValueError(f"The state must hold `{contract.INDEX_KEY}`; got "
                              f"{list(self.state_keys)}.")
@@ -59,10 +66,13 @@ class GenerationSpec:
         rank = {k: len(v["shape"]) for k, v in conditions.get("whole", {}).items()}
         step_rank = {k: len(v["shape"]) for k, v in conditions.get("per_step", {}).items()}
         image = config.get("image_shape") or None
+        decoding = manifest.get("decoding") or {}
+        levels = (decoding.get("num_classes") or config.get("num_levels")
+                  or config.get("vocab_size") or None)
         return cls(manifest["x"]["start_id"], manifest["x"]["event_shape"],
                    manifest["x"]["dtype"], manifest["noise"]["per_step"],
                    manifest["state"], rank, step_rank, config.get("local_hop", 1),
-                   manifest.get("decoding"), image)
+                   decoding, image, levels)
 
     @classmethod
     def from_signatures(cls, signatures, start_id, local_hop=1):
@@ -78,14 +88,45 @@ class GenerationSpec:
                    per_step, local_hop)
 
     def step_conditions_at(self, conditions, index):
-        """Whole conditions -> the per-step ones at state index `index` ([B] ints): a local
-        condition `[B, F, D]` gives the frame `index // local_hop` of each row."""
+        """Whole conditions -> the per-step ones at state index `index` ([B] ints).
+
+        A condition whose per-step rank is lower than its whole rank is a sequence of
+        frames: `[B, F, D]` (WaveNet local features) or `[B, H, W, D]` (image models; the
+        grid flattens to raster order); each row gets the frame `index // local_hop`. The
+        others (global ids or vectors) pass unchanged."""
         out = {}
         for name, value in conditions.items():
             if name not in self.step_conditions:
                 continue
-            if self.step_conditions[name] == self.whole_conditions.get(name, 0) - 1:
-                frames = np.minimum(np.asarray(index) // self.local_hop, value.shape[1] - 1)
-                value = value[np.arange(value.shape[0]), frames]
+            extra = self.whole_conditions.get(name, 0) - self.step_conditions[name]
+            if extra > 0:
+                flat = value.reshape(value.shape[:1] + (-1,) + value.shape[1 + extra:])
+                frames = np.asarray(index) // self.local_hop
+                value = flat[np.arange(flat.shape[0]), frames]
             out[name] = value
         return out
+
+    def check_conditions(self, conditions, last_index):
+        """Raise when a frame sequence is too short for state indices up to `last_index`
+        (the model's own step reads zeros past the end, so the host refuses instead)."""
+        for name, value in conditions.items():
+            extra = self.whole_conditions.get(name, 0) - self.step_conditions.get(name, 0)
+            if name not in self.step_conditions or extra <= 0:
+                continue
+            frames = int(np.prod(value.shape[1:1 + extra]))
+            needed = last_index // self.local_hop + 1
+            if frames < needed:
+                raise ValueError(
+                    f"`{name}` has {frames} frames (shape {value.shape}); the prompt and "
+                    f"steps reach state index {last_index}, which at local_hop="
+                    f"{self.local_hop} needs at least {needed}. Pass a longer `{name}` "
+                    f"or fewer steps.")
+
+    def to_images(self, x):
+        """Generated values `[B, H * W, C]` -> images `[B, H, W, C]` (None when this is not
+        an image model or `x` does not hold whole images)."""
+        x = np.asarray(x)
+        if self.image_shape is None or int(np.prod(x.shape[1:])) != int(
+                np.prod(self.image_shape)):
+            return None
+        return x.reshape((x.shape[0],) + self.image_shape)

@@ -9,6 +9,8 @@
 same array on every backend, so a seed gives identical samples on SavedModel, TFLite, ONNX
 and TF Serving (and from the in-graph `generate` signature, `use_graph_loop=True`). Rows end
 at a stop token or their own length; later positions hold the stop token (or `pad_value`).
+Image models (the manifest's `model.config.image_shape`) generate pixels in raster order,
+`x [B, H * W, C]`; results then also hold `images [B, H, W, C]`.
 """
 
 import numpy as np
@@ -16,6 +18,8 @@ import numpy as np
 from keras_ar import contract
 from serving.generation_run import GenerationRun
 from serving.generation_spec import GenerationSpec
+
+IMAGES = "images"
 
 
 class Generator:
@@ -37,7 +41,8 @@ class Generator:
     # ----------------------------------------------------------------- public API
     def generate(self, num_steps, batch_size=1, seed=0, callback=None, progress=False,
                  use_graph_loop=False, **options):
-        """Sample up to `num_steps` values per row -> {"x": [B, T, *event], "lengths": [B]}.
+        """Sample up to `num_steps` values per row -> {"x": [B, T, *event], "lengths": [B]}
+        (plus "images" [B, H, W, C] when an image model generates whole images).
 
         Options: `prompt` [B, P, *event], `conditions` {name: array}, `temperature`,
         `top_k`, `top_p` (scalars or [B]), `stop_token`, `lengths` (per-row limits [B]),
@@ -63,6 +68,8 @@ class Generator:
             prompt = np.asarray(prompt, spec.x_dtype)
             batch_size = prompt.shape[0]
         conditions = {k: np.asarray(v) for k, v in (conditions or {}).items()}
+        prompt_length = 0 if prompt is None else prompt.shape[1]
+        spec.check_conditions(conditions, prompt_length + int(num_steps) - 1)
         batch = int(batch_size)
         limits = (np.full(batch, num_steps, np.int32) if lengths is None
                   else np.minimum(np.asarray(lengths, np.int32).reshape(batch), num_steps))
@@ -111,7 +118,7 @@ class Generator:
                 callback(t, x_t, run)
         if bar is not None:
             bar.close()
-        return {contract.X: run.x, contract.LENGTHS: run.lengths}
+        return self._result(run.x, run.lengths)
 
     def resume(self, path, **kwargs):
         """Load a run saved with `GenerationRun.save` and finish it."""
@@ -139,13 +146,22 @@ class Generator:
                              "(use_graph_loop=False) for prompts.")
         batch = int(batch_size)
         conditions = {k: np.asarray(v) for k, v in (conditions or {}).items()}
+        self.spec.check_conditions(conditions, int(num_steps) - 1)
         feeds = {contract.NOISE: noise_for(seed, batch, num_steps, self.spec.noise_shape),
                  contract.TEMPERATURE: _batch(temperature, np.float32, batch),
                  contract.TOP_K: _batch(top_k, np.int32, batch),
                  contract.TOP_P: _batch(top_p, np.float32, batch),
                  **self._whole(conditions, contract.GENERATE)}
         x = self.backend.run(contract.GENERATE, feeds)[contract.X]
-        return truncate(x, stop_token, lengths, pad_value)
+        out = truncate(x, stop_token, lengths, pad_value)
+        return self._result(out[contract.X], out[contract.LENGTHS])
+
+    def _result(self, x, lengths):
+        out = {contract.X: x, contract.LENGTHS: lengths}
+        images = self.spec.to_images(x)
+        if images is not None:
+            out[IMAGES] = images
+        return out
 
 
 def truncate(x, stop_token=None, lengths=None, pad_value=None):
