@@ -15,6 +15,7 @@ BENCHMARKS = {
     "wavenet": "bench.wavenet_bench",
     "transformer": "bench.transformer_bench",
     "runtimes": "bench.runtime_bench",
+    "serving": "bench.serving_bench",
 }
 
 

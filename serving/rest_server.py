@@ -30,9 +30,13 @@ def _to_dict(message):
 
 
 class BoundedHTTPServer(http.server.HTTPServer):
-    """An HTTPServer whose connections are handled by a fixed-size thread pool."""
+    """An HTTPServer whose connections are handled by a fixed-size thread pool.
+
+    `request_queue_size` is the listen backlog: socketserver's default of 5 resets
+    connections as soon as a few more clients than that connect at once."""
 
     daemon_threads = True
+    request_queue_size = 128
 
     def __init__(self, address, handler, manager, num_threads, max_request_bytes):
         super().__init__(address, handler)
