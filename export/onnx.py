@@ -10,6 +10,8 @@ onnxruntime session, and a numeric comparison of its outputs with the TensorFlow
 example inputs (`check_atol`). The batch dimension (tf2onnx's `unk__N`) is renamed `batch`.
 """
 
+import contextlib
+
 import numpy as np
 import onnx
 
@@ -47,8 +49,9 @@ def export_onnx(model, path, signatures=ONNX_SIGNATURES, stop_token=None, traini
     text = manifest_lib.dumps(manifest)
     with atomic_directory(path, overwrite) as tmp:
         for name, signature in built.items():
-            proto, _ = tf2onnx.convert.from_function(
-                signature.function, input_signature=signature.inputs, opset=OPSET)
+            with branch_shapes():
+                proto, _ = tf2onnx.convert.from_function(
+                    signature.function, input_signature=signature.inputs, opset=OPSET)
             rename_batch_dim(proto)
             entry = proto.metadata_props.add()
             entry.key, entry.value = manifest_lib.EMBEDDED_KEY, text
@@ -57,6 +60,84 @@ def export_onnx(model, path, signatures=ONNX_SIGNATURES, stop_token=None, traini
             check(file, signature, (example_feeds or {}).get(name), check_atol)
         manifest_lib.write_manifest(manifest, tmp)
     return manifest
+
+
+@contextlib.contextmanager
+def branch_shapes():
+    """Give tf2onnx the right input shapes for control-flow bodies (`tf.cond` branches and
+    `tf.while_loop` bodies, nested ones included).
+
+    tf2onnx 1.17 (`tf_loader.resolve_functions`) records a called function's input shapes as
+    those of *all* the caller's inputs: for `If`/`StatelessIf` that includes the predicate,
+    so each branch argument gets its neighbour's shape. It also resolves functions in
+    library order, so a loop inside a branch is built before the branch has given its inputs
+    shapes. A convolution in such a body then fails to convert (`kernel rank must be
+    spatial+2`, and the checker reports `Attribute dilations has incorrect size`). This
+    replaces `resolve_functions` for the conversion with one that drops the predicate and
+    resolves callers before callees, passing the shapes down.
+    """
+    from tf2onnx import tfonnx
+
+    original = tfonnx.resolve_functions
+    tfonnx.resolve_functions = _resolve_functions
+    try:
+        yield
+    finally:
+        tfonnx.resolve_functions = original
+
+
+def _called_shapes(graph):
+    """{function name: [input shapes]} for the functions the ops of `graph` call."""
+    from tf2onnx import tf_loader
+
+    shapes = tf_loader.tflist_to_onnx(graph, {})[-1]
+    for op in graph.get_operations():
+        if op.type in ("If", "StatelessIf"):
+            for attr in ("then_branch", "else_branch"):
+                shapes[op.get_attr(attr).name] = [t.get_shape() for t in op.inputs[1:]]
+    return shapes
+
+
+def _resolve_functions(tf_graph):
+    """tf2onnx's `resolve_functions`, resolving callers first (see `branch_shapes`);
+    returns the function graphs, callees before callers."""
+    from tensorflow.python.framework.function_def_to_graph import function_def_to_graph
+    from tf2onnx import tf_loader
+
+    library = {name: f.definition for name, f in tf_graph._functions.items()}
+    shapes, graphs, callees = _called_shapes(tf_graph), {}, {}
+    pending = list(shapes) + list(library)  # reachable ones first, then any others
+    while pending:
+        name = pending.pop(0)
+        if name in graphs or name not in library:
+            continue
+        fdef, input_shapes = library[name], shapes.get(name)
+        if input_shapes and len(fdef.signature.input_arg) < len(input_shapes):
+            input_shapes = input_shapes[:len(fdef.signature.input_arg)]
+        try:
+            graph = function_def_to_graph(fdef, input_shapes=input_shapes)
+        except Exception:  # caller and function disagree: the function's own shapes
+            graph = function_def_to_graph(fdef)
+        graphs[name] = graph
+        tf_loader.set_function(name, graph)
+        inner = _called_shapes(graph)
+        callees[name] = set(inner)
+        shapes.update(inner)
+        pending = list(inner) + pending
+    order = []
+
+    def visit(name, seen):
+        if name in seen or name not in graphs:
+            return
+        seen.add(name)
+        for callee in sorted(callees.get(name, ())):
+            visit(callee, seen)
+        order.append(name)
+
+    seen = set()
+    for name in graphs:
+        visit(name, seen)
+    return [graphs[name] for name in order]
 
 
 def rename_batch_dim(proto, name="batch"):

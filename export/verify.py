@@ -77,11 +77,37 @@ def example_feeds(model, names=contract.ENDPOINTS, batch=2, length=8, seed=0):
         contract.STEP: {**x_prev, **state_feeds, **per_step},
         contract.SAMPLE_STEP: {**x_prev, **state_feeds, **per_step, **controls,
                                contract.NOISE: _noise(model, [batch], rng)},
-        contract.LOG_PROB: {contract.X: x, **whole},
+        contract.LOG_PROB: {contract.X: _scored_x(model, x, whole, controls, rng), **whole},
         contract.GENERATE: {contract.NOISE: _noise(model, [batch, length], rng), **controls,
                             **whole},
     }
     return {name: feeds[name] for name in names if name in feeds}
+
+
+def capacity(model):
+    """Positions one generation can hold (an image's pixels, a fixed cache's `max_length`),
+    or None when unbounded: the sample-parity run restarts generation after that many."""
+    dims = model.x_spec().shape.as_list()[1:]
+    bounds = []
+    if None not in dims:
+        bounds.append(int(np.prod(dims)) // max(1, int(np.prod(model.event_shape))))
+    if getattr(model, "max_length", None):
+        bounds.append(int(model.max_length))
+    return min(bounds) if bounds else None
+
+
+def _scored_x(model, x, whole, controls, rng):
+    """Generated `x` [B, T, *event] in the layout `log_prob` takes (`model.x_spec()`): whole
+    images are generated in full and reshaped to [B, H, W, C]."""
+    dims = model.x_spec().shape.as_list()[1:]
+    if None in dims:
+        return x
+    positions = capacity(model)
+    if x.shape[1] != positions:
+        x = np.asarray(model.generate_from_noise(
+            _noise(model, [x.shape[0], positions], rng), conditions=whole or None,
+            **controls)[contract.X])
+    return x.reshape([x.shape[0]] + dims)
 
 
 def _state_zero(model, batch, whole):
@@ -202,7 +228,9 @@ def sample_parity(model, runners, num_steps=64, batch=2, seed=1, atol=1e-5):
     """Drive sample_step for `num_steps` on Keras and every target from the same noise.
 
     Returns rows (target, "sample_step x64", output, max diff, ok): x_next must be identical
-    at every step, params within `atol`.
+    at every step (real-valued samples, e.g. the continuous-sequence model's: within
+    `atol`), params within `atol`. Models with a bounded number of positions
+    (`capacity`: an image's pixels) start a new generation every `capacity` steps.
     """
     rng = np.random.default_rng(seed)
     whole = example_conditions(model, batch, num_steps, seed)
@@ -213,11 +241,13 @@ def sample_parity(model, runners, num_steps=64, batch=2, seed=1, atol=1e-5):
     start = np.full((batch,) + tuple(model.event_shape), model.start_id,
                     np.dtype(model.x_dtype.as_numpy_dtype))
     runs = {"keras": keras_run, **runners}
-    states = {t: _as_inputs(run(contract.INIT_STATE, init)) for t, run in runs.items()}
-    x_prev = {t: start for t in runs}
+    limit = capacity(model)
     samples = {t: [] for t in runs}
     params_diff = {t: 0.0 for t in runners}
     for step in range(num_steps):
+        if step == 0 or (limit and step % limit == 0):  # a new image / sequence
+            states = {t: _as_inputs(run(contract.INIT_STATE, init)) for t, run in runs.items()}
+            x_prev = {t: start for t in runs}
         key_state = {contract.state_key_from_name(k): v for k, v in states["keras"].items()}
         per_step = _numpy(model.step_conditions(whole, key_state)) if whole else {}
         outputs = {}
@@ -235,9 +265,14 @@ def sample_parity(model, runners, num_steps=64, batch=2, seed=1, atol=1e-5):
     rows = []
     for target in runners:
         got = np.stack(samples[target], 1)
-        mismatches = int(np.sum(got != reference))
-        rows.append((target, f"sample_step x{num_steps}", contract.X_NEXT, float(mismatches),
-                     mismatches == 0))
+        if np.issubdtype(reference.dtype, np.floating):  # real-valued samples: within atol
+            diff = float(np.max(np.abs(got.astype(np.float64) - reference)))
+            rows.append((target, f"sample_step x{num_steps}", contract.X_NEXT, diff,
+                         diff <= atol))
+        else:
+            mismatches = int(np.sum(got != reference))
+            rows.append((target, f"sample_step x{num_steps}", contract.X_NEXT,
+                         float(mismatches), mismatches == 0))
         rows.append((target, f"sample_step x{num_steps}", contract.PARAMS,
                      params_diff[target], params_diff[target] <= atol))
     return rows

@@ -57,7 +57,7 @@ def scan_prefill(model, x_prefix, state, conditions):
         new_state[contract.INDEX_KEY] = state[contract.INDEX_KEY] + 1
         # reshape, not [None, :, None]: a bool new-axis slice needs Flex in TFLite
         mask = tf.reshape(tf.equal(tf.range(length), t), [1, -1, 1])
-        params_buf = tf.where(mask, tf.cast(params, tf.float32)[:, None, :], params_buf)
+        params_buf = tf.where(mask, tf.expand_dims(tf.cast(params, tf.float32), 1), params_buf)
         return t + 1, new_state, params_buf
 
     _, state, params = tf.while_loop(

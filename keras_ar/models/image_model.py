@@ -195,6 +195,26 @@ class ImageAutoregressiveModel(AutoregressiveModel):
         validation.check_finite(value, name)
         return tf.cast(value, tf.float32)
 
+    def x_spec(self):
+        """`inputs["x"]` is a batch of whole images: `[B, H, W, C]` int32 levels."""
+        return tf.TensorSpec([None, *self.image_shape], self.x_dtype, contract.X)
+
+    def condition_specs(self, per_step=False):
+        """global ids `[B]` int32 or vectors `[B, global_condition_dim]`; local features
+        `[B, H, W, local_condition_dim]` whole, `[B, local_condition_dim]` per step."""
+        specs = {}
+        if self.num_global_classes:
+            specs[contract.GLOBAL_CONDITION] = tf.TensorSpec([None], tf.int32)
+        elif self.global_condition_dim:
+            specs[contract.GLOBAL_CONDITION] = tf.TensorSpec(
+                [None, self.global_condition_dim], tf.float32)
+        if self.local_condition_dim:
+            grid = [] if per_step else [self.height, self.width]
+            specs[contract.LOCAL_CONDITION] = tf.TensorSpec(
+                [None, *grid, self.local_condition_dim], tf.float32)
+        return {name: tf.TensorSpec(spec.shape, spec.dtype, name)
+                for name, spec in specs.items()}
+
     def global_features(self, conditions):
         """[B, global_feature_dim] or None."""
         g = conditions.get(contract.GLOBAL_CONDITION)

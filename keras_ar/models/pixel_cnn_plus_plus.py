@@ -177,10 +177,13 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
     def _step(self, x_prev, state, conditions):
         index = state[contract.INDEX_KEY]
         canvas = state[CANVAS]
+        # expand_dims/reshape, not new-axis slices: those need Flex in TFLite inside loops
         write = tf.logical_and(
-            tf.equal(tf.range(self.num_pixels)[None, :], (index - 1)[:, None]),
-            (index > 0)[:, None])
-        canvas = tf.where(write[:, :, None], self.features(x_prev)[:, None, :], canvas)
+            tf.equal(tf.reshape(tf.range(self.num_pixels), [1, -1]),
+                     tf.expand_dims(index - 1, 1)),
+            tf.expand_dims(index > 0, 1))  # (B, HW)
+        canvas = tf.where(tf.expand_dims(write, 2),
+                          tf.expand_dims(self.features(x_prev), 1), canvas)
         params = _select(self._canvas_params(canvas, conditions), index)
         return params, {CANVAS: canvas}
 
