@@ -15,8 +15,11 @@ then, in one run:
 * generating 1 s of 16 kHz audio at batch 1 on SavedModel, TFLite, ONNX and the server
   (gRPC, and REST for the graph loop), each through the exported `generate` signature (the
   whole loop in the graph) and through the host step loop, as seconds per second of audio
-  and as ratios to in-process Keras (`model.generate`). `--quick` generates 800 samples
-  (0.05 s) and scales to 1 s.
+  and as ratios to in-process Keras (`model.generate`). Times scale to 1 s from the samples
+  timed (named in each case): 16000, but 2000 for the step loop over gRPC (a step costs the
+  same at every position); `--quick` times 800 everywhere.
+* Full run: about 7 minutes here (REST round trips are JSON: ~1.3 MB per step for this
+  state; round-trip counts per client are reduced for REST, see `_calls`).
 """
 
 import os
@@ -55,8 +58,8 @@ def run(quick=False):
         paths = _export(model, pathlib.Path(tmp))
         server = Server(paths["base"], pathlib.Path(tmp) / "server.log")
         try:
-            rows += _round_trip_rows(paths["savedmodel"], server, 20 if quick else 200)
-            rows += _audio_rows(model, paths, server, 800 if quick else SAMPLE_RATE)
+            rows += _round_trip_rows(paths["savedmodel"], server, quick)
+            rows += _audio_rows(model, paths, server, quick)
         finally:
             server.stop()
     return rows
@@ -124,14 +127,22 @@ def _concurrent(make_generator, clients, calls):
     return len(latencies) / wall, latencies
 
 
-def _round_trip_rows(saved, server, calls):
+def _calls(protocol, clients, quick):
+    """Round trips per client: 200 (20 quick) over gRPC; REST (JSON, ~40x slower per step
+    for this state) about 400 (40 quick) in all, at least 12 (4) per client."""
+    if protocol == "gRPC":
+        return 20 if quick else 200
+    return max(4 if quick else 12, (40 if quick else 400) // clients)
+
+
+def _round_trip_rows(saved, server, quick):
     from serving.generator import Generator
     from serving.saved_model_backend import SavedModelBackend
     from serving.tf_serving_backend import TFServingBackend
 
     rows = []
     local = Generator(SavedModelBackend(saved))
-    base = np.array(_step_latencies(local, calls, seed=0))
+    base = np.array(_step_latencies(local, 20 if quick else 200, seed=0))
     base_p50 = float(np.percentile(base, 50))
     case = "sample_step, batch 1, in-process SavedModel"
     rows += _latency_rows(case, len(base) / base.sum(), base)
@@ -140,7 +151,8 @@ def _round_trip_rows(saved, server, calls):
     for protocol, url in urls.items():
         for clients in CLIENTS:
             rate, latencies = _concurrent(
-                lambda: Generator(TFServingBackend(url, manifest=saved)), clients, calls)
+                lambda: Generator(TFServingBackend(url, manifest=saved)), clients,
+                _calls(protocol, clients, quick))
             case = f"sample_step, batch 1, {protocol}, {clients} client(s)"
             rows += _latency_rows(case, rate, latencies)
             if clients == 1:
@@ -157,18 +169,19 @@ def _latency_rows(case, rate, latencies):
 
 
 # ----------------------------------------------------------------------- 1 s of audio
-def _audio_rows(model, paths, server, num_steps):
+def _audio_rows(model, paths, server, quick):
     from serving.generator import Generator
     from serving.onnx_backend import OnnxBackend
     from serving.saved_model_backend import SavedModelBackend
     from serving.tf_serving_backend import TFServingBackend
     from serving.tflite_backend import TFLiteBackend
 
-    scale = SAMPLE_RATE / num_steps  # seconds of work per second of audio
-    keras_s = best_time(lambda: model.generate(batch_size=1, num_steps=num_steps, seed=0),
-                        repeats=1) * scale
-    label = f"1 s of 16 kHz audio, batch 1 ({num_steps} samples timed)"
-    rows = [_row(f"{label}, Keras model.generate", "seconds per 1 s of audio", keras_s, "s")]
+    full = 800 if quick else SAMPLE_RATE
+    keras_s = best_time(lambda: model.generate(batch_size=1, num_steps=full, seed=0),
+                        repeats=1) * SAMPLE_RATE / full  # seconds of work per 1 s of audio
+    label = "1 s of 16 kHz audio, batch 1"
+    rows = [_row(f"{label}, Keras model.generate ({full} samples timed)",
+                 "seconds per 1 s of audio", keras_s, "s")]
     backends = {"SavedModel": lambda: SavedModelBackend(paths["savedmodel"]),
                 "TFLite": lambda: TFLiteBackend(paths["tflite"]),
                 "ONNX": lambda: OnnxBackend(paths["onnx"]),
@@ -182,11 +195,13 @@ def _audio_rows(model, paths, server, num_steps):
         if name == "REST":  # ~3 ms per JSON round trip: the step loop adds nothing new
             loops = {"generate signature": True}
         for loop, graph in loops.items():
+            # a step costs the same at every position: remote step loops time fewer steps
+            steps = full if graph or name not in ("gRPC", "REST") else min(full, 2000)
             generator.generate(50, seed=1, use_graph_loop=graph)  # warm-up
-            seconds = best_time(lambda: generator.generate(num_steps, seed=0,
+            seconds = best_time(lambda: generator.generate(steps, seed=0,
                                                            use_graph_loop=graph),
-                                repeats=1, warmup=0) * scale
-            case = f"{label}, {name} {loop}"
+                                repeats=1, warmup=0) * SAMPLE_RATE / steps
+            case = f"{label}, {name} {loop} ({steps} samples timed)"
             rows.append(_row(case, "seconds per 1 s of audio", seconds, "s"))
             rows.append(_row(case, "ratio to Keras generate", seconds / keras_s, "x"))
         generator.backend.close()
