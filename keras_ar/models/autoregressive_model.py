@@ -90,6 +90,9 @@ class AutoregressiveModel(keras.Model):
         """`model(inputs)` -> `[B, T, num_params]` in generation order."""
         return params
 
+    def check_generation_length(self, conditions, total_steps):
+        """Raise if the conditions cannot cover `total_steps` positions (hook; no-op)."""
+
     def decode(self, x):
         """Map sampled values to their natural form (audio, images, ids)."""
         return x

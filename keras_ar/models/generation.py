@@ -88,6 +88,8 @@ def generate_from_noise(model, noise, prompt=None, conditions=None, temperature=
         shifted = tf.concat([x_prev[:, None], prompt[:, :-1]], axis=1)
         _, state = model.prefill(shifted, state, conditions)
         x_prev = tf.cast(prompt[:, -1], model.x_dtype)
+    prompt_length = 0 if prompt is None else tf.shape(prompt)[1]
+    model.check_generation_length(conditions or {}, prompt_length + num_steps)
     buffer_shape = tf.concat([[batch, num_steps], tf.constant(model.event_shape, tf.int32)], 0)
     buffer = tf.zeros(buffer_shape, model.x_dtype)
     done = tf.zeros([batch], tf.bool)

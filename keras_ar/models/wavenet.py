@@ -155,6 +155,17 @@ class WaveNet(AutoregressiveModel):
         return {name: tf.TensorSpec(spec.shape, spec.dtype, name)
                 for name, spec in specs.items()}
 
+    def check_generation_length(self, conditions, total_steps):
+        """The local frames must cover prompt + generated samples (else steps past the last
+        frame would see zeros)."""
+        local = conditions.get(contract.LOCAL_CONDITION)
+        if local is not None:
+            covered = tf.shape(local)[1] * self.local_hop
+            validation.check_max(
+                total_steps, covered, "total_steps",
+                f"`local_condition` frames x local_hop={self.local_hop} must cover the prompt "
+                "and the generated samples")
+
     def step_conditions(self, conditions, state):
         local = conditions.get(contract.LOCAL_CONDITION) if conditions else None
         if local is None:

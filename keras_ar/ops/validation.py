@@ -100,6 +100,7 @@ def check_max(value, maximum, name, what):
         return
     if tf.executing_eagerly():
         actual = int(np.max(np.asarray(value))) if np.size(value) else 0
+        maximum = int(np.asarray(maximum))
         if actual > maximum:
             raise ValueError(f"{what}: `{name}` reaches {actual}, the maximum is {maximum}.")
         return

@@ -60,3 +60,16 @@ def test_compiled_graph_raises_invalid_argument(model):
     fn = tf.function(lambda x: model(inputs(x=x)))
     with pytest.raises(tf.errors.InvalidArgumentError, match="must hold ids < 8"):
         fn(tf.constant(np.full((2, 6), 9, "int32")))
+
+
+def test_generation_longer_than_the_local_frames_is_refused(model):
+    conditions = {"global_condition": np.array([0, 1], "int32"),
+                  "local_condition": np.zeros((2, 3, 3), "float32")}  # 3 frames x hop 2
+    noise = np.zeros((2, 7, 1), "float32")
+    with pytest.raises(ValueError, match=r"must cover.*reaches 7, the maximum is 6"):
+        model.generate_from_noise(noise, conditions=conditions)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must cover"):
+        model.generate(batch_size=2, num_steps=5, conditions=conditions,
+                       prompt=np.zeros((2, 2), "int32"))
+    out = model.generate_from_noise(noise[:, :6], conditions=conditions)
+    assert out["x"].shape == (2, 6)
