@@ -181,19 +181,8 @@ class ImageAutoregressiveModel(AutoregressiveModel):
         return out
 
     def _validate_global(self, value):
-        value = tf.convert_to_tensor(value)
-        name = contract.GLOBAL_CONDITION
-        if self.num_global_classes:
-            validation.check_rank(value, 1, name, "[batch] class ids")
-            validation.check_integer(value, name)
-            validation.check_ids_in_range(value, self.num_global_classes, name)
-            return tf.cast(value, tf.int32)
-        validation.check_rank(value, 2, name, "[batch, global_condition_dim]")
-        validation.check_dim(value, 1, self.global_condition_dim, name,
-                             "[batch, global_condition_dim]")
-        validation.check_float(value, name)
-        validation.check_finite(value, name)
-        return tf.cast(value, tf.float32)
+        return validation.check_global_condition(
+            value, self.num_global_classes, self.global_condition_dim)
 
     def x_spec(self):
         """`inputs["x"]` is a batch of whole images: `[B, H, W, C]` int32 levels."""
