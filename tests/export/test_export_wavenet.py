@@ -114,7 +114,10 @@ def test_manifest_embedded_in_every_artifact(conditioned):
     tflite = json.loads(read_metadata(out / "tflite/model.tflite"))
     assert tflite["artifact"] == "tflite" and "model_int8.tflite" in tflite["files"].values()
     sizes = manifest_lib.read_manifest(out / "tflite")["quantization"]
-    assert sizes["int8"]["bytes"] < sizes["float32"]["bytes"]
+    # 4-channel weights are under TFLite's 1024-element quantisation threshold, so the int8
+    # file is the float one give or take alignment; sizes are checked in test_quantization
+    assert abs(sizes["int8"]["bytes"] - sizes["float32"]["bytes"]) < 1024
+    assert sizes["int8"]["nll_change"] <= sizes["int8"]["max_nll_increase"]
     proto = onnx.load(str(out / "onnx/step.onnx"))
     props = {p.key: p.value for p in proto.metadata_props}
     assert json.loads(props[manifest_lib.EMBEDDED_KEY])["artifact"] == "onnx"
