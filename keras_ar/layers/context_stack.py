@@ -36,6 +36,7 @@ class ContextStack(keras.layers.Layer):
         self.input_proj = keras.layers.Dense(self.channels, name="input_proj")
         self.blocks = [
             GatedResidualBlock(self.channels, self.channels, self.kernel_size, d,
+                               use_residual=i < len(self.dilations) - 1,
                                name=f"context_block_{i}")
             for i, d in enumerate(self.dilations)]
         self.output_proj = keras.layers.Dense(self.output_channels, name="output_proj")

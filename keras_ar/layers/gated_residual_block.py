@@ -13,23 +13,26 @@ class GatedResidualBlock(keras.layers.Layer):
     `*` is a causal dilated convolution (`CausalConv1D`), `c` the conditioning features
     (global, upsampled local and context features concatenated by the model) projected by a
     1x1 convolution. Inputs: h `[B, T, residual_channels]`, c `[B, T, D_c]` or None.
-    The block's state is its convolution's FIFO buffer.
+    The block's state is its convolution's FIFO buffer. The last block of a stack feeds only
+    the skip path: `use_residual=False` drops W_r (and returns h unchanged).
     """
 
     def __init__(self, residual_channels, skip_channels, kernel_size=2, dilation_rate=1,
-                 use_condition=False, **kwargs):
+                 use_condition=False, use_residual=True, **kwargs):
         super().__init__(**kwargs)
         self.residual_channels = int(residual_channels)
         self.skip_channels = int(skip_channels)
         self.kernel_size = int(kernel_size)
         self.dilation_rate = int(dilation_rate)
         self.use_condition = bool(use_condition)
+        self.use_residual = bool(use_residual)
         self.conv = CausalConv1D(2 * self.residual_channels, self.kernel_size,
                                  self.dilation_rate, name="dilated_conv")
         self.condition_proj = (keras.layers.Dense(2 * self.residual_channels, use_bias=False,
                                                   name="condition_proj")
                                if self.use_condition else None)
-        self.residual_proj = keras.layers.Dense(self.residual_channels, name="residual_proj")
+        self.residual_proj = (keras.layers.Dense(self.residual_channels, name="residual_proj")
+                              if self.use_residual else None)
         self.skip_proj = keras.layers.Dense(self.skip_channels, name="skip_proj")
 
     @property
@@ -43,7 +46,8 @@ class GatedResidualBlock(keras.layers.Layer):
                 raise ValueError("A conditioned GatedResidualBlock needs `condition_shape`.")
             self.condition_proj.build(condition_shape)
         gate_shape = tuple(input_shape[:-1]) + (self.residual_channels,)
-        self.residual_proj.build(gate_shape)
+        if self.residual_proj is not None:
+            self.residual_proj.build(gate_shape)
         self.skip_proj.build(gate_shape)
 
     def _gate(self, pre, condition):
@@ -60,18 +64,21 @@ class GatedResidualBlock(keras.layers.Layer):
         else:
             pre, new_buffer = self.conv.call_with_buffer(h, buffer)
         z = self._gate(pre, condition)
-        return h + self.residual_proj(z), self.skip_proj(z), new_buffer
+        return self._residual(h, z), self.skip_proj(z), new_buffer
 
     def step(self, h_t, condition_t, buffer):
         """One position: h_t [B, R], condition_t [B, D_c] or None -> (h_out, skip, buffer)."""
         pre, new_buffer = self.conv.step(h_t, buffer)
         z = self._gate(pre, condition_t)
-        return h_t + self.residual_proj(z), self.skip_proj(z), new_buffer
+        return self._residual(h_t, z), self.skip_proj(z), new_buffer
+
+    def _residual(self, h, z):
+        return h if self.residual_proj is None else h + self.residual_proj(z)
 
     def get_config(self):
         config = super().get_config()
         config.update(
             residual_channels=self.residual_channels, skip_channels=self.skip_channels,
             kernel_size=self.kernel_size, dilation_rate=self.dilation_rate,
-            use_condition=self.use_condition)
+            use_condition=self.use_condition, use_residual=self.use_residual)
         return config

@@ -91,7 +91,8 @@ class WaveNet(AutoregressiveModel):
             if self.context_hop else None)
         self.blocks = [
             GatedResidualBlock(r, self.skip_channels, self.kernel_size, d,
-                               use_condition=self.condition_dim > 0, name=f"block_{i}")
+                               use_condition=self.condition_dim > 0,
+                               use_residual=i < len(self.dilations) - 1, name=f"block_{i}")
             for i, d in enumerate(self.dilations)]
         self.output_hidden = keras.layers.Dense(self.skip_channels, name="output_hidden")
         self.output_params = keras.layers.Dense(self.head.num_params, name="output_params")
