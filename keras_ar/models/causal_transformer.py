@@ -322,7 +322,7 @@ class CausalTransformer(AutoregressiveModel):
         x = tf.convert_to_tensor(x)
         validation.check_rank(x, 2, name, "[batch, time] token ids")
         validation.check_integer(x, name)
-        validation.check_ids_in_range(x, self.vocab_size + (1 if allow_start else 0), name)
+        x = validation.check_ids_in_range(x, self.vocab_size + (1 if allow_start else 0), name)
         if x.shape[1] is not None and x.shape[1] > self.max_length:
             raise ValueError(
                 f"`{name}` has {x.shape[1]} positions; this model's max_length is "

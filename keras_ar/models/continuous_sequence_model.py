@@ -93,7 +93,7 @@ class ContinuousSequenceModel(AutoregressiveModel):
             if self.num_global_classes else None)
         self.blocks = [
             GatedResidualBlock(h, h, self.kernel_size, d, use_condition=self.condition_dim > 0,
-                               use_residual=i < len(self.dilations) - 1, name=f"block_{i}")
+                               name=f"block_{i}")
             for i, d in enumerate(self.dilations)]
         self.output_hidden = keras.layers.Dense(h, name="output_hidden")
         self.output_params = keras.layers.Dense(self.head.num_params, name="output_params")

@@ -129,8 +129,7 @@ class ImageAutoregressiveModel(AutoregressiveModel):
             validation.check_dim(x, axis, size, name, f"[batch, {self.height}, {self.width}, "
                                  f"{self.channels}]; image_shape={self.image_shape}")
         validation.check_integer(x, name)
-        validation.check_ids_in_range(x, self.num_levels, name)
-        return tf.cast(x, tf.int32)
+        return tf.cast(validation.check_ids_in_range(x, self.num_levels, name), tf.int32)
 
     def _validate_x(self, x, name, allow_start=False):
         x = tf.convert_to_tensor(x)
@@ -140,8 +139,7 @@ class ImageAutoregressiveModel(AutoregressiveModel):
             raise ValueError(f"`{name}` has {x.shape[1]} pixels; an image has only "
                              f"{self.num_pixels} ({self.image_shape}).")
         validation.check_integer(x, name)
-        validation.check_ids_in_range(x, self.num_levels, name)
-        return tf.cast(x, tf.int32)
+        return tf.cast(validation.check_ids_in_range(x, self.num_levels, name), tf.int32)
 
     def _validate_conditions(self, conditions, per_step=False):
         allowed = set()

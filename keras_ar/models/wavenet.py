@@ -291,8 +291,7 @@ class WaveNet(AutoregressiveModel):
         validation.check_rank(x, 2, name, "[batch, time] class ids")
         validation.check_integer(x, name)
         limit = self.num_classes + (1 if allow_start else 0)
-        validation.check_ids_in_range(x, limit, name)
-        return tf.cast(x, tf.int32)
+        return tf.cast(validation.check_ids_in_range(x, limit, name), tf.int32)
 
     def get_config(self):
         config = super().get_config()

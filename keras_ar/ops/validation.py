@@ -62,9 +62,10 @@ def check_float(tensor, name):
 
 
 def check_ids_in_range(ids, num_classes, name):
-    """Ids must lie in [0, num_classes)."""
+    """Ids must lie in [0, num_classes). Returns `ids`; in a graph, gated on the asserts so
+    that no op reading them (an embedding gather) can fail first with a vaguer message."""
     if not runtime_checks_enabled():
-        return
+        return ids
     if tf.executing_eagerly():
         values = np.asarray(ids)
         if values.size and (values.min() < 0 or values.max() >= num_classes):
@@ -72,12 +73,15 @@ def check_ids_in_range(ids, num_classes, name):
                 f"`{name}` must hold ids in [0, {num_classes}); received values in "
                 f"[{values.min()}, {values.max()}]."
             )
-        return
-    tf.debugging.assert_greater_equal(
-        ids, tf.cast(0, ids.dtype), message=f"`{name}` must hold ids >= 0")
-    tf.debugging.assert_less(
-        ids, tf.cast(num_classes, ids.dtype),
-        message=f"`{name}` must hold ids < {num_classes}")
+        return ids
+    checks = [
+        tf.debugging.assert_greater_equal(
+            ids, tf.cast(0, ids.dtype), message=f"`{name}` must hold ids >= 0"),
+        tf.debugging.assert_less(
+            ids, tf.cast(num_classes, ids.dtype),
+            message=f"`{name}` must hold ids < {num_classes}")]
+    with tf.control_dependencies(checks):
+        return tf.identity(ids)
 
 
 def check_finite(tensor, name):
@@ -115,8 +119,7 @@ def check_global_condition(value, num_classes, dim, name="global_condition"):
     if num_classes:
         check_rank(value, 1, name, "[batch] class ids")
         check_integer(value, name)
-        check_ids_in_range(value, num_classes, name)
-        return tf.cast(value, tf.int32)
+        return tf.cast(check_ids_in_range(value, num_classes, name), tf.int32)
     layout = f"[batch, global_condition_dim={dim}]"
     check_rank(value, 2, name, layout)
     check_dim(value, 1, dim, name, layout)
