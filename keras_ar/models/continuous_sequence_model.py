@@ -7,6 +7,7 @@ from keras_ar import contract
 from keras_ar.heads.mixture_density_head import MixtureDensityHead
 from keras_ar.layers import GatedResidualBlock
 from keras_ar.models import continuous_sequence_validation as checks
+from keras_ar.models import sequence_conditions
 from keras_ar.models.autoregressive_model import AutoregressiveModel
 from keras_ar.ops import validation
 
@@ -126,34 +127,16 @@ class ContinuousSequenceModel(AutoregressiveModel):
         return self.head.sample_stop(params, noise, temperature)
 
     def condition_specs(self, per_step=False):
-        specs = {}
-        if self.num_global_classes:
-            specs[contract.GLOBAL_CONDITION] = tf.TensorSpec([None], tf.int32)
-        elif self.global_condition_dim:
-            specs[contract.GLOBAL_CONDITION] = tf.TensorSpec(
-                [None, self.global_condition_dim], tf.float32)
-        if self.local_condition_dim:
-            shape = [None] + ([] if per_step else [None]) + [self.local_condition_dim]
-            specs[contract.LOCAL_CONDITION] = tf.TensorSpec(shape, tf.float32)
-        return {name: tf.TensorSpec(spec.shape, spec.dtype, name)
-                for name, spec in specs.items()}
+        return sequence_conditions.condition_specs(
+            self.num_global_classes, self.global_condition_dim, self.local_condition_dim,
+            per_step)
 
     # ----------------------------------------------------------------- conditioning
     def _validate_conditions(self, conditions, per_step=False):
         return checks.validate_conditions(self, conditions, per_step)
 
     def step_conditions(self, conditions, state):
-        local = conditions.get(contract.LOCAL_CONDITION) if conditions else None
-        if local is None:
-            return conditions
-        index = state[contract.INDEX_KEY]
-        # expand_dims, not [:, None]: new-axis slices of int/bool tensors need Flex in TFLite
-        mask = tf.expand_dims(tf.equal(tf.expand_dims(tf.range(tf.shape(local)[1]), 0),
-                                       tf.expand_dims(index, 1)), -1)  # (B, T, 1)
-        out = dict(conditions)
-        out[contract.LOCAL_CONDITION] = tf.reduce_sum(
-            tf.where(mask, local, tf.zeros_like(local)), axis=1)
-        return out
+        return sequence_conditions.with_local_frame(conditions, state[contract.INDEX_KEY])
 
     def _condition_features(self, conditions, positions):
         """Condition features `[B, T, D_c]` at `positions` [B, T] (or `[B, D_c]` for a step,

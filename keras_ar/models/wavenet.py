@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_ar import contract
 from keras_ar.heads import CategoricalHead, DiscretizedLogisticMixtureHead
 from keras_ar.layers import ContextStack, GatedResidualBlock, LocalUpsampler
+from keras_ar.models import sequence_conditions
 from keras_ar.models.autoregressive_model import AutoregressiveModel
 from keras_ar.ops import mu_law_decode, validation
 
@@ -144,17 +145,9 @@ class WaveNet(AutoregressiveModel):
         return tf.cast(g, self.compute_dtype)
 
     def condition_specs(self, per_step=False):
-        specs = {}
-        if self.num_global_classes:
-            specs[contract.GLOBAL_CONDITION] = tf.TensorSpec([None], tf.int32)
-        elif self.global_condition_dim:
-            specs[contract.GLOBAL_CONDITION] = tf.TensorSpec(
-                [None, self.global_condition_dim], tf.float32)
-        if self.local_condition_dim:
-            shape = [None] + ([] if per_step else [None]) + [self.local_condition_dim]
-            specs[contract.LOCAL_CONDITION] = tf.TensorSpec(shape, tf.float32)
-        return {name: tf.TensorSpec(spec.shape, spec.dtype, name)
-                for name, spec in specs.items()}
+        return sequence_conditions.condition_specs(
+            self.num_global_classes, self.global_condition_dim, self.local_condition_dim,
+            per_step)
 
     def check_generation_length(self, conditions, total_steps):
         """The local frames must cover prompt + generated samples (else steps past the last
@@ -168,16 +161,8 @@ class WaveNet(AutoregressiveModel):
                 "and the generated samples")
 
     def step_conditions(self, conditions, state):
-        local = conditions.get(contract.LOCAL_CONDITION) if conditions else None
-        if local is None:
-            return conditions
         frame = state[contract.INDEX_KEY] // self.local_hop
-        mask = tf.expand_dims(  # not [:, :, None]: a bool new-axis slice needs Flex in TFLite
-            tf.equal(tf.range(tf.shape(local)[1])[None, :], frame[:, None]), -1)
-        out = dict(conditions)
-        out[contract.LOCAL_CONDITION] = tf.reduce_sum(
-            tf.where(mask, local, tf.zeros_like(local)), axis=1)
-        return out
+        return sequence_conditions.with_local_frame(conditions, frame)
 
     def _sequence_condition(self, conditions, u, positions=None):
         """Concatenated condition features [B, T, D_c] for a parallel pass (or None)."""
