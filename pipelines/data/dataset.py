@@ -14,9 +14,9 @@ its own causal shift and the loss is -log_prob):
 
 Order of operations: shard (per `tf.distribute.InputContext`: whole files when there are at
 least as many files as input pipelines, else records) -> parse -> decode (audio: tensorflow-io
-decode + resample to `data.sample_rate` + mono + mu-law, all in the graph) -> cache -> train
-only: shuffle (seeded) and repeat -> crop a window (train: seeded random offset; eval/test: the
-first window) -> batch (per-replica size) -> prefetch(AUTOTUNE).
+decode + resample to `data.sample_rate` + mono + mu-law, all in the graph) -> cache -> train:
+repeat, then shuffle (seeded; every iterator yields the same stream) -> crop a window (train:
+seeded random offset; eval/test: the first window) -> batch (per-replica size) -> prefetch(AUTOTUNE).
 """
 
 import tensorflow as tf
@@ -40,10 +40,16 @@ def make_dataset(config, split, input_context=None, repeat=None):
     ds = ds.map(lambda data: parse(config, data), num_parallel_calls=AUTOTUNE,
                 deterministic=True)
     ds = ds.cache()
-    if training:
-        ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    if training:
+        # Repeated: one fixed stream per seed (reshuffle_each_iteration=False), so every
+        # iterator yields the same batches. Keras' fit under a strategy pulls one batch from
+        # a first iterator (symbolic build) and trains on a second; with reshuffling the
+        # second would see another permutation than a single-device run. Not repeated:
+        # each pass is a new (seeded) permutation.
+        ds = ds.shuffle(config.shuffle_buffer, seed=config.seed,
+                        reshuffle_each_iteration=not repeat)
     batch = (input_context.get_per_replica_batch_size(config.batch_size)
              if input_context is not None else config.batch_size)
     if config.modality in ("audio", "tokens"):

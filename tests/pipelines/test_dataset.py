@@ -44,6 +44,19 @@ def test_train_shuffling_is_seeded(tmp_path):
     np.testing.assert_array_equal(a[contract.X], b[contract.X])
 
 
+
+def test_train_stream_is_the_same_from_every_iterator(tmp_path):
+    """Keras' fit under a strategy iterates once to build, then trains on a new iterator:
+    both must yield the same batches, as the single-device run's one iterator does."""
+    helpers.write_examples(tmp_path, "audio")
+    dataset = make_dataset(helpers.data_config(tmp_path, batch_size=3), "train")
+    first = [b[contract.X].numpy() for b in dataset.take(6)]
+    next(iter(dataset))  # an extra iterator in between changes nothing
+    second = [b[contract.X].numpy() for b in dataset.take(6)]
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(first[0], b) for b in first[1:])  # still shuffled
+
 def test_resampling_in_graph_halves_the_length(tmp_path):
     from pipelines.data.dataset import decode_audio
 

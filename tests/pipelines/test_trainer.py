@@ -89,11 +89,6 @@ def _train_in_process(tmp_path, examples, name, **training):
     return _weights(out / "raw.weights.h5")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "Open (issue 5): through the Trainer, Mirrored and single-device runs differ after 2 Adam "
-    "steps (bias moves differ by ~1.4 x lr). The model-level equivalence holds (tests/models/"
-    "test_training.py::test_mirrored_update_equals_single_device_update, SGD, 2e-5) since "
-    "compute_loss scales by 1/replicas; the Trainer's input path is the suspect."))
 def test_mirrored_two_logical_cpus_matches_single_device(tmp_path):
     examples = helpers.write_examples(tmp_path / "ex", "audio")
     single = _train_in_process(tmp_path, examples, "single", learning_rate=1e-3)
