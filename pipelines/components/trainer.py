@@ -9,6 +9,8 @@
   same inputs and parameters, resumes from the last epoch with its step counter, optimizer
   and EMA state (`resume.json` records where it started);
 * TensorBoard logs in `<model>/logs`.
+`model.fit` trains under every strategy but `multi_worker`, where Keras 3.15's fit fails and
+`custom_loop.fit` (a `strategy.run` step with the same callbacks) trains instead.
 Only the chief writes the model artifact; other workers write under `<model>/_workers/`.
 """
 
@@ -26,6 +28,7 @@ def execute(inputs, outputs, params, context):
     import keras
     import tensorflow as tf
 
+    from pipelines.components import custom_loop
     from pipelines.components import training as training_lib
     from pipelines.data import make_dataset
 
@@ -48,7 +51,7 @@ def execute(inputs, outputs, params, context):
                                               ema_momentum=training.ema_momentum or 0.99)
             model.compile(optimizer=optimizer, jit_compile=training.jit_compile)
             optimizer.build(model.trainable_variables)
-        dataset = _train_dataset(strategy, training, data, make_dataset)
+        dataset = _train_dataset(strategy, data, make_dataset)
         epochs = math.ceil(training.steps / training.steps_per_epoch)
         backup = (pathlib.Path(context.pipeline_root) / "Trainer" / "backup" /
                   context.cache_key / training_lib.worker_id(strategy))
@@ -57,9 +60,15 @@ def execute(inputs, outputs, params, context):
                      keras.callbacks.TensorBoard(str(out / "logs"), profile_batch=0),
                      training_lib.EpochLog(context.log, epochs)]
         start = time.perf_counter()
-        history = model.fit(dataset, epochs=epochs, steps_per_epoch=training.steps_per_epoch,
-                            callbacks=callbacks, verbose=0 if training.verbose == 2 else
-                            training.verbose)
+        verbose = 0 if training.verbose == 2 else training.verbose
+        if training.strategy == "multi_worker":  # Keras 3's fit fails there: custom_loop.py
+            history = custom_loop.fit(model, strategy, dataset, epochs,
+                                      training.steps_per_epoch, callbacks, verbose,
+                                      training.jit_compile)
+        else:
+            history = model.fit(dataset, epochs=epochs,
+                                steps_per_epoch=training.steps_per_epoch,
+                                callbacks=callbacks, verbose=verbose)
         seconds = time.perf_counter() - start
         _save(model, optimizer, out, ema)
     finally:
@@ -80,18 +89,11 @@ def execute(inputs, outputs, params, context):
     _ = tf  # TensorFlow is imported for the strategies above
 
 
-def _train_dataset(strategy, training, data, make_dataset):
-    """Per-replica pipelines from `make_dataset(..., input_context)`; for multi-worker,
-    Keras 3.15 only takes a plain dataset (it distributes it itself): the global batch,
-    auto-sharded by element across workers (deterministic: the shuffle is seeded)."""
-    import tensorflow as tf
-
-    if training.strategy != "multi_worker":
-        return strategy.distribute_datasets_from_function(
-            lambda ctx: make_dataset(data, "train", ctx))
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return make_dataset(data, "train").with_options(options)
+def _train_dataset(strategy, data, make_dataset):
+    """Per-input-pipeline datasets from `make_dataset(..., input_context)`: each worker reads
+    its own shards (whole files when there are enough) in per-replica batches."""
+    return strategy.distribute_datasets_from_function(
+        lambda ctx: make_dataset(data, "train", ctx))
 
 
 def _save(model, optimizer, out, ema):

@@ -114,11 +114,6 @@ def _free_ports(n):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "Observed with Keras 3.15 + TF 2.16 on CPU: MultiWorkerMirroredStrategy connects both "
-    "workers, then model.fit fails converting the PerReplica batch dict to a tensor ('Attempt "
-    "to convert a value ({'x': PerReplica...}) with an unsupported type'), both with "
-    "distribute_datasets_from_function and with a plain auto-sharded dataset. Not fixed yet."))
 def test_multi_worker_two_processes_agree(tmp_path):
     examples = helpers.write_examples(tmp_path / "ex", "audio", count=(16, 4, 4), shards=4)
     params = _params(examples, strategy="multi_worker", steps=4, steps_per_epoch=2)
