@@ -16,7 +16,8 @@ Order of operations: shard (per `tf.distribute.InputContext`: whole files when t
 least as many files as input pipelines, else records) -> parse -> decode (audio: tensorflow-io
 decode + resample to `data.sample_rate` + mono + mu-law, all in the graph) -> cache -> train:
 repeat, then shuffle (seeded; every iterator yields the same stream) -> crop a window (train:
-seeded random offset; eval/test: the first window) -> batch (per-replica size) -> prefetch(AUTOTUNE).
+seeded random offset; eval/test: the first window) -> batch (per-replica size) ->
+prefetch(AUTOTUNE).
 """
 
 import tensorflow as tf
