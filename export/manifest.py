@@ -36,7 +36,10 @@ Format (schema_version = `keras_ar.contract.MANIFEST_SCHEMA_VERSION`, JSON objec
     versions         {"keras_ar": ..., "tensorflow": ..., "keras": ..., ...}
 
 Signature names: init_state, prefill, step, sample_step, log_prob, generate, and
-(SavedModel only) generate_seeded, which is also serving_default.
+(SavedModel only) generate_seeded, which is also serving_default. `generate` and
+`generate_seeded` take `prompt` [B, P, *event] (x's dtype, laid out like the output `x`) and
+`prompt_length` int32[B]: row i's first prompt_length[i] positions are the prompt's
+(teacher-forced), the rest sampled; send P = 0 or zeros for no prompt.
 """
 
 import json

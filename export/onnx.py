@@ -53,6 +53,7 @@ def export_onnx(model, path, signatures=ONNX_SIGNATURES, stop_token=None, traini
                 proto, _ = tf2onnx.convert.from_function(
                     signature.function, input_signature=signature.inputs, opset=OPSET)
             rename_batch_dim(proto)
+            scalar_loop_counters(proto.graph)
             entry = proto.metadata_props.add()
             entry.key, entry.value = manifest_lib.EMBEDDED_KEY, text
             file = tmp / files[name]
@@ -138,6 +139,23 @@ def _resolve_functions(tf_graph):
     for name in graphs:
         visit(name, seen)
     return [graphs[name] for name in order]
+
+
+def scalar_loop_counters(graph):
+    """Declare every `Loop` body's iteration number and condition scalars.
+
+    tf2onnx leaves the body's counter input (`while_loop_counter`) without a shape when the
+    loop body holds an `If` (GatedPixelCNN's row update); onnxruntime then refuses to run the
+    loop (`Loop subgraph input 0 has unknown shape`). ONNX defines both as scalars."""
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type != onnx.AttributeProto.GRAPH:
+                continue
+            if node.op_type == "Loop":
+                for value in attribute.g.input[:2]:
+                    if not value.type.tensor_type.HasField("shape"):
+                        value.type.tensor_type.shape.SetInParent()  # rank 0
+            scalar_loop_counters(attribute.g)
 
 
 def rename_batch_dim(proto, name="batch"):

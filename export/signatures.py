@@ -11,12 +11,16 @@ family needs no change here.
     sample_step(x_prev, state_*, noise, temperature, top_k, top_p, step conditions)
                                                       -> x_next, params, new_state_*
     log_prob(x, conditions)                           -> log_prob
-    generate(noise, temperature, top_k, top_p, conditions)   -> decoded, x, lengths
-    generate_seeded(seed, num_steps, temperature, top_k, top_p, conditions)
-                                                      -> decoded, x, lengths  (SavedModel only)
+    generate(noise, prompt, prompt_length, temperature, top_k, top_p, conditions)
+                                                      -> decoded, x, lengths
+    generate_seeded(seed, num_steps, prompt, prompt_length, temperature, top_k, top_p,
+                    conditions)                       -> decoded, x, lengths  (SavedModel only)
 
 `prefill`'s `x` is the `x_prev` stream (the start token, then the prefix without its last
-value), exactly as `model.prefill` takes it. `generate_seeded` row i uses the noise
+value), exactly as `model.prefill` takes it. `generate`'s `prompt` [B, P, *event] is laid out like
+its output `x`: row i's first `prompt_length[i]` positions are teacher-forced from it (0: no
+prompt; P may be 0), the rest sampled (`model.generate_from_noise(..., prompt_length=)`).
+`generate_seeded` row i uses the noise
 `stateless_uniform([num_steps, *noise_spec], seed=[seed_i, 0])`, so a row's samples do not
 depend on the batch it is served in. Everything is traced with `runtime_checks(False)`: no
 `Assert` op reaches an exported graph.
@@ -134,7 +138,8 @@ def _bodies(model, stop_token):
 
 def _generated(model, noise, feeds, conditions, stop_token):
     out = model.generate_from_noise(
-        noise, conditions=conditions or None, temperature=feeds[contract.TEMPERATURE],
+        noise, prompt=feeds[contract.PROMPT], prompt_length=feeds[contract.PROMPT_LENGTH],
+        conditions=conditions or None, temperature=feeds[contract.TEMPERATURE],
         top_k=feeds[contract.TOP_K], top_p=feeds[contract.TOP_P], stop_token=stop_token)
     return {DECODED: model.decode(out[contract.X]), contract.X: out[contract.X],
             contract.LENGTHS: out[contract.LENGTHS]}
@@ -146,6 +151,8 @@ def input_specs(model, batch=None):
     x_prev = tf.TensorSpec([batch, *model.event_shape], model.x_dtype, contract.X_PREV)
     noise = tf.TensorSpec([batch, *model.noise_spec], tf.float32, contract.NOISE)
     noise_seq = tf.TensorSpec([batch, None, *model.noise_spec], tf.float32, contract.NOISE)
+    prompt = [tf.TensorSpec([batch, None, *model.event_shape], model.x_dtype, contract.PROMPT),
+              tf.TensorSpec([batch], tf.int32, contract.PROMPT_LENGTH)]
     state = _state_specs(model, batch)
     whole = _condition_specs(model, False, batch)
     per_step = _condition_specs(model, True, batch)
@@ -156,10 +163,10 @@ def input_specs(model, batch=None):
         contract.STEP: [x_prev] + state + per_step,
         contract.SAMPLE_STEP: [x_prev] + state + [noise] + _controls(batch) + per_step,
         contract.LOG_PROB: [_named(model.x_spec(), contract.X, batch)] + whole,
-        contract.GENERATE: [noise_seq] + _controls(batch) + whole,
+        contract.GENERATE: [noise_seq] + prompt + _controls(batch) + whole,
         contract.GENERATE_SEEDED: [tf.TensorSpec([batch], tf.int32, contract.SEED),
                                    tf.TensorSpec([batch], tf.int32, NUM_STEPS)]
-                                  + _controls(batch) + whole,
+                                  + prompt + _controls(batch) + whole,
     }
 
 

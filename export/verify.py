@@ -79,9 +79,17 @@ def example_feeds(model, names=contract.ENDPOINTS, batch=2, length=8, seed=0):
                                contract.NOISE: _noise(model, [batch], rng)},
         contract.LOG_PROB: {contract.X: _scored_x(model, x, whole, controls, rng), **whole},
         contract.GENERATE: {contract.NOISE: _noise(model, [batch, length], rng), **controls,
-                            **whole},
+                            **prompt_feeds(x), **whole},
     }
     return {name: feeds[name] for name in names if name in feeds}
+
+
+def prompt_feeds(x):
+    """`generate`'s prompt inputs from generated x [B, T, *event]: row i forced for its
+    first (T // 2 - i) mod (T // 2 + 1) positions (row 0 half a sequence, row 1 one less...)."""
+    batch, length = x.shape[:2]
+    forced = (length // 2 - np.arange(batch)) % (length // 2 + 1)
+    return {contract.PROMPT: np.asarray(x), contract.PROMPT_LENGTH: forced.astype("int32")}
 
 
 def capacity(model):

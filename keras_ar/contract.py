@@ -8,7 +8,7 @@ naming rule on every target (SavedModel, TFLite, ONNX):
 
 * inputs: ``x_prev``, ``x``, ``state_<key>``, ``global_condition``, ``local_condition``,
   ``noise``, ``temperature``, ``top_k``, ``top_p`` (and ``batch_template`` for ``init_state``
-  of an unconditioned model);
+  of an unconditioned model; ``prompt``/``prompt_length`` for ``generate``);
 * outputs: ``params``, ``x_next``, ``new_state_<key>``, ``log_prob`` (and ``x``/``lengths``
   for ``generate``).
 
@@ -42,6 +42,7 @@ TOP_K = "top_k"
 TOP_P = "top_p"
 SEED = "seed"
 PROMPT = "prompt"
+PROMPT_LENGTH = "prompt_length"
 BATCH_TEMPLATE = "batch_template"
 CONDITION_KEYS = (GLOBAL_CONDITION, LOCAL_CONDITION)
 SAMPLING_CONTROLS = (TEMPERATURE, TOP_K, TOP_P)

@@ -140,19 +140,28 @@ class Generator:
                     top_k=0, top_p=1.0, stop_token=None, lengths=None, pad_value=None,
                     prompt=None):
         """The in-graph `generate` signature on the same noise; stops and per-row lengths
-        are applied on the host, so results equal the step loop's."""
-        if prompt is not None:
-            raise ValueError("The `generate` signature takes no prompt; use the step loop "
-                             "(use_graph_loop=False) for prompts.")
-        batch = int(batch_size)
+        are applied on the host, so results equal the step loop's. A prompt [B, P] is sent
+        as the signature's teacher-forced `prompt` (P + num_steps positions, prompt_length
+        P) with the noise shifted by P, and the P prompt positions are cut off again."""
+        spec = self.spec
+        prompt = (np.zeros((int(batch_size), 0) + spec.event_shape, spec.x_dtype)
+                  if prompt is None else np.asarray(prompt, spec.x_dtype))
+        batch, length = prompt.shape[:2]
+        noise = noise_for(seed, batch, num_steps, spec.noise_shape)
+        noise = np.concatenate([np.zeros((batch, length) + noise.shape[2:], np.float32),
+                                noise], 1)
         conditions = {k: np.asarray(v) for k, v in (conditions or {}).items()}
-        self.spec.check_conditions(conditions, int(num_steps) - 1)
-        feeds = {contract.NOISE: noise_for(seed, batch, num_steps, self.spec.noise_shape),
+        spec.check_conditions(conditions, length + int(num_steps) - 1)
+        feeds = {contract.NOISE: noise,
+                 contract.PROMPT: np.concatenate(
+                     [prompt, np.zeros((batch, int(num_steps)) + spec.event_shape,
+                                       spec.x_dtype)], 1),
+                 contract.PROMPT_LENGTH: np.full(batch, length, np.int32),
                  contract.TEMPERATURE: _batch(temperature, np.float32, batch),
                  contract.TOP_K: _batch(top_k, np.int32, batch),
                  contract.TOP_P: _batch(top_p, np.float32, batch),
                  **self._whole(conditions, contract.GENERATE)}
-        x = self.backend.run(contract.GENERATE, feeds)[contract.X]
+        x = self.backend.run(contract.GENERATE, feeds)[contract.X][:, length:]
         out = truncate(x, stop_token, lengths, pad_value)
         return self._result(out[contract.X], out[contract.LENGTHS])
 

@@ -211,13 +211,16 @@ class AutoregressiveModel(keras.Model):
     # ----------------------------------------------------------------- generation
     def generate(self, batch_size=1, num_steps=None, seed=0, prompt=None, conditions=None,
                  temperature=1.0, top_k=0, top_p=1.0, stop_token=None, sampler=None,
-                 jit_compile=False):
+                 jit_compile=False, prompt_length=None):
         """Sample `num_steps` new positions per row; returns {"x": ..., "lengths": [B]}.
 
         The loop is one compiled `tf.while_loop` over `sample_step`; noise comes from a
         stateless RNG seeded by `seed`, so a seed reproduces its samples. Sampling controls
         are tensors: changing them does not retrace. `prompt` [B, P] primes the state with
-        `prefill`; `stop_token` ends each row at its first stop token (`lengths` counts the
+        `prefill` (x then holds the values after it); with `prompt_length` int32[B], `prompt`
+        [B, P <= num_steps, *event] is instead a per-row teacher-forced prefix laid out like
+        x (positions t < prompt_length[i] keep the prompt, as the exported `generate`
+        signature does; see `generate_from_noise`); `stop_token` ends each row at its first stop token (`lengths` counts the
         values before it; later positions hold the stop token). `sampler` (a
         `keras_ar.samplers` object or name) overrides temperature/top_k/top_p.
         `jit_compile=True` compiles the whole loop with XLA (about 9x faster per sample at
@@ -227,14 +230,16 @@ class AutoregressiveModel(keras.Model):
         return generation.generate(
             self, batch_size=batch_size, num_steps=num_steps, seed=seed, prompt=prompt,
             conditions=conditions, temperature=temperature, top_k=top_k, top_p=top_p,
-            stop_token=stop_token, sampler=sampler, jit_compile=jit_compile)
+            stop_token=stop_token, sampler=sampler, jit_compile=jit_compile,
+            prompt_length=prompt_length)
 
     def generate_from_noise(self, noise, prompt=None, conditions=None, temperature=1.0,
-                            top_k=0, top_p=1.0, stop_token=None):
-        """The generation loop from explicit noise `[B, num_steps, noise_size]` (exportable)."""
+                            top_k=0, top_p=1.0, stop_token=None, prompt_length=None):
+        """The generation loop from explicit noise `[B, num_steps, noise_size]` (exportable);
+        `prompt`/`prompt_length` as in `generate` (`generation.generate_from_noise`)."""
         return generation.generate_from_noise(
             self, noise, prompt=prompt, conditions=conditions, temperature=temperature,
-            top_k=top_k, top_p=top_p, stop_token=stop_token)
+            top_k=top_k, top_p=top_p, stop_token=stop_token, prompt_length=prompt_length)
 
     # ----------------------------------------------------------------- validation
     def _validate_state(self, state):

@@ -291,13 +291,14 @@ class CausalTransformer(AutoregressiveModel):
         """As `AutoregressiveModel.generate`; prompt length + num_steps must fit max_length
         (the loop itself runs without value checks)."""
         if num_steps is not None:
-            self._check_capacity(int(num_steps), prompt)
+            forced = kwargs.get("prompt_length") is not None  # the prompt is inside num_steps
+            self._check_capacity(int(num_steps), None if forced else prompt)
         return super().generate(batch_size, num_steps, seed, prompt, *args, **kwargs)
 
     def generate_from_noise(self, noise, prompt=None, *args, **kwargs):
         noise = tf.convert_to_tensor(noise, tf.float32)
         steps = noise.shape[1] if noise.shape[1] is not None else tf.shape(noise)[1]
-        self._check_capacity(steps, prompt)
+        self._check_capacity(steps, None if kwargs.get("prompt_length") is not None else prompt)
         return super().generate_from_noise(noise, prompt, *args, **kwargs)
 
     def _check_capacity(self, num_steps, prompt):

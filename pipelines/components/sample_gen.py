@@ -86,7 +86,10 @@ def _generate_seeded(path, gen, conditions):
 
     fn = tf.saved_model.load(str(path)).signatures["generate_seeded"]
     batch = gen["num_samples"]
-    feeds = {"seed": tf.range(batch, dtype=tf.int32) + gen["seed"],
+    prompt = fn.structured_input_signature[1]["prompt"]  # no prompt: [B, 0, *event]
+    feeds = {"prompt": tf.zeros([batch, 0] + prompt.shape.as_list()[2:], prompt.dtype),
+             "prompt_length": tf.zeros([batch], tf.int32),
+             "seed": tf.range(batch, dtype=tf.int32) + gen["seed"],
              "num_steps": tf.fill([batch], gen["num_steps"]),
              "temperature": tf.fill([batch], float(gen["temperature"])),
              "top_k": tf.zeros([batch], tf.int32), "top_p": tf.ones([batch], tf.float32),

@@ -141,12 +141,16 @@ def test_generate_seeded_is_row_independent(conditioned):
     run = verify.saved_model_runner(out / "savedmodel")
     conditions = verify.example_conditions(model, 2, 6)
     feeds = {contract.SEED: np.array([5, 7], "int32"), "num_steps": np.full([2], 6, "int32"),
+             contract.PROMPT: np.array([[1, 2, 3, 0, 0, 0], [4, 5, 0, 0, 0, 0]], "int32"),
+             contract.PROMPT_LENGTH: np.array([3, 2], "int32"),
              contract.TEMPERATURE: np.ones([2], "float32"),
              contract.TOP_K: np.zeros([2], "int32"), contract.TOP_P: np.ones([2], "float32"),
              **conditions}
     both = run("serving_default", feeds)
     one = run(contract.GENERATE_SEEDED, {k: v[1:] for k, v in feeds.items()})
     np.testing.assert_array_equal(both[contract.X][1:], one[contract.X])
+    np.testing.assert_array_equal(both[contract.X][0, :3], [1, 2, 3])  # the prompt stays
+    np.testing.assert_array_equal(both[contract.X][1, :2], [4, 5])
     assert both["decoded"].dtype == np.float32 and np.abs(both["decoded"]).max() <= 1.0
 
 

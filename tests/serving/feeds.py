@@ -22,6 +22,8 @@ def example_feeds(reference, batch=B):
     out = reference.run(contract.STEP, {"x_prev": np.full(batch, 16, np.int32), **state})
     state = {"state_" + k[len("new_state_"):]: v for k, v in out.items()
              if k.startswith("new_state_")}
+    prompt = {"prompt": rng.integers(0, 16, (batch, 6)).astype(np.int32),
+              "prompt_length": np.array([3, 0][:batch], np.int32)}
     feeds = {
         contract.INIT_STATE: init,
         contract.PREFILL: {"x": rng.integers(0, 16, (batch, 5)).astype(np.int32), **state},
@@ -31,10 +33,10 @@ def example_feeds(reference, batch=B):
                                **controls(batch)},
         contract.LOG_PROB: {"x": rng.integers(0, 16, (batch, 9)).astype(np.int32)},
         contract.GENERATE: {"noise": rng.random((batch, 6, 1), dtype=np.float32),
-                            **controls(batch)},
+                            **prompt, **controls(batch)},
         contract.GENERATE_SEEDED: {"seed": np.array([1, 2][:batch], np.int32),
                                    "num_steps": np.full(batch, 6, np.int32),
-                                   **controls(batch)},
+                                   **prompt, **controls(batch)},
     }
     feeds["serving_default"] = feeds[contract.GENERATE_SEEDED]
     return feeds

@@ -60,6 +60,9 @@ def test_prompt_controls_stop_and_lengths_agree(backends, name):
     out = Generator(backends[name]).generate(16, seed=3, **options)
     np.testing.assert_array_equal(out["x"], expected["x"])
     np.testing.assert_array_equal(out["lengths"], expected["lengths"])
+    graph = Generator(backends[name]).generate(16, seed=3, use_graph_loop=True, **options)
+    np.testing.assert_array_equal(graph["x"], expected["x"])  # prompt through `generate`
+    np.testing.assert_array_equal(graph["lengths"], expected["lengths"])
     for row, length in enumerate(out["lengths"]):
         assert length <= options["lengths"][row]
         assert 5 not in out["x"][row, :length]
