@@ -6,13 +6,12 @@ import tensorflow as tf
 from keras_ar import contract
 from keras_ar.heads import DiscretizedLogisticMixtureHead
 from keras_ar.layers.shifted_conv2d import ShiftedConv2D
-from keras_ar.models.image_model import ImageAutoregressiveModel, _select
+from keras_ar.models import generation
+from keras_ar.models import pixel_cnn_plus_plus_cache as cache
+from keras_ar.models.image_model import ImageAutoregressiveModel
 
-CANVAS = "canvas"
 
-
-def concat_elu(x):
-    return tf.nn.elu(tf.concat([x, -x], axis=-1))
+concat_elu = cache.concat_elu
 
 
 def _shift(x, axis):
@@ -73,12 +72,42 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
 
     H and W must be divisible by 2 ** (num_scales - 1).
 
-    Generation state (what is left to do, plainly): this model does NOT yet keep per-layer
-    row caches at the coarser rates (Fast PixelCNN++). Its state is the image generated so
-    far, `canvas: [B, H * W, C]` (pixel features, zero where unknown); `step` writes x_prev
-    into it with an equality mask and re-runs the network on the canvas, so a step costs a
-    full forward pass (O(H x W)). It is exact, stateless between calls and exportable;
-    `prefill` is one parallel pass.
+    Generation cache (row caches per layer and scale, Fast PixelCNN++-style; the code is in
+    `pixel_cnn_plus_plus_cache.py`). Scale s is the grid H_s x W_s = H/2^s x W/2^s; at raster
+    step p = (r, c) its current row is r_s = r // 2^s and column c_s = c // 2^s. Every
+    activation the network computes (the init convolutions, each gated resnet's conv1 output
+    c1 = conv1(ce(x)) [+ nin(ce(aux))] and output x + a sigmoid(b), the stride-2 down- and
+    up-sampled tensors; ce = concat_elu) is a node; its state is
+
+    * `<node>_cur`: `[B, W_s, F]`, the node's values on row r_s of its grid (columns not yet
+      computed hold stale values of the row before and are never read);
+    * `<node>_prev`: `[B, W_s, F]`, row r_s - 1 (zeros above the image), kept for nodes a
+      2-row convolution reads; moved from `_cur` at fine (r, 0) when r % 2^s == 0;
+    * `y_rows`: `[B, 2, W, C + 1]`, image rows r - 2, r - 1 as [x / scaled, 1] (zeros above
+      the image: the padding indicator), `y_row`: `[B, W, C + 1]`, row r up to column c - 1.
+
+    A step first writes x_prev into `y_row`, then evaluates the nodes in the order of the
+    parallel pass, reading neighbours from the caches (one-hot matmuls) and blending its
+    results into `_cur` (`tf.where`; no `tf.cond`, so it exports inside loops):
+
+    * the ul (down-right) stream at one location per scale: (r_s, c_s), written only when
+      r % 2^s == 0 and c % 2^s == 0, the raster step at which that coarse location becomes
+      computable (on other steps the few matmuls are discarded);
+    * the u (rows-above) stream on a window of columns c_s .. c_s + reach_node of row r_s,
+      written when r % 2^s == 0. Row r_s of u depends on image rows < 2^s r_s only, but the
+      first pixel of a row already needs u at columns up to the receptive field's reach
+      (`reach_node`: +1 per 2x3 convolution, x2+1 through a downsample, halved through an
+      upsample, computed backwards from "0 at the ul aux reads"), so a fixed window per node
+      replaces a per-row burst (which would need a `tf.cond`). The window is clipped to
+      W_s.
+
+    So a step costs sum over nodes of min(reach_node + 1, W_s) columns x kernel taps
+    matmuls (`step_cost()`), plus O(W) one-hot reads/writes: nothing depends on H, and for
+    W_s > reach_node nothing but the O(W) blends depends on W. Not "each location once":
+    the u windows recompute columns they computed on earlier steps of the row (same values),
+    and the coarse ul locations are evaluated on every step and kept on 1 in 4^s.
+    `params(p) = NiN(elu(ul_final(r, c)))` equals `model(inputs)` at p. `prefill` is a loop
+    of `step` (from any index).
     """
 
     def __init__(self, image_shape=(32, 32, 3), num_levels=256, num_mixtures=5,
@@ -101,6 +130,7 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
                 f"image height and width must be divisible by 2 ** (num_scales - 1) = "
                 f"{factor}; received image_shape={self.image_shape}, num_scales={num_scales}.")
         self._make_layers()
+        self._plan, self._final = cache.build_plan(self)
 
     def _conv(self, kernel, shift, name, in_dim, **kwargs):
         layer = ShiftedConv2D(self.filters, kernel, shift, name=name, **kwargs)
@@ -166,33 +196,26 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
         return {}
 
     def _extra_state_spec(self, batch_size):
-        return {CANVAS: tf.TensorSpec([batch_size, self.num_pixels, self.channels],
-                                      tf.float32)}
-
-    def _canvas_params(self, canvas, conditions):
-        feats = tf.reshape(canvas, [-1, self.height, self.width, self.channels])
-        params, _, _ = self._forward(feats, conditions)
-        return self.params_to_sequence(params)  # (B, HW, P)
+        return cache.state_spec(self, batch_size)
 
     def _step(self, x_prev, state, conditions):
-        index = state[contract.INDEX_KEY]
-        canvas = state[CANVAS]
-        # expand_dims/reshape, not new-axis slices: those need Flex in TFLite inside loops
-        write = tf.logical_and(
-            tf.equal(tf.reshape(tf.range(self.num_pixels), [1, -1]),
-                     tf.expand_dims(index - 1, 1)),
-            tf.expand_dims(index > 0, 1))  # (B, HW)
-        canvas = tf.where(tf.expand_dims(write, 2),
-                          tf.expand_dims(self.features(x_prev), 1), canvas)
-        params = _select(self._canvas_params(canvas, conditions), index)
-        return params, {CANVAS: canvas}
+        return cache.step(self, self.features(x_prev), state,
+                          self.global_features(conditions))
 
-    def _parallel_prefill(self, x_prefix, conditions):
-        length = tf.shape(x_prefix)[1]
-        known = self.features(x_prefix[:, 1:])  # (B, T-1, C)
-        canvas = tf.pad(known, [[0, 0], [0, self.num_pixels - (length - 1)], [0, 0]])
-        params = self._canvas_params(canvas, conditions)[:, :length]
-        return params, {CANVAS: canvas}
+    def _prefill(self, x_prefix, state, conditions):
+        """A loop of `step` (each location computed once, as when sampling)."""
+        return generation.scan_prefill(self, x_prefix, state, conditions)
+
+    def step_cost(self):
+        """{"columns": columns evaluated per step summed over cached nodes, "macs":
+        multiply-adds of the convolutions per step and image (excluding O(W) cache
+        reads/writes)}; both independent of H (see the class doc)."""
+        columns = macs = 0
+        for node in self._plan:
+            n = cache.window(self, node)
+            columns += n
+            macs += n * _node_macs(self, node)
+        return {"columns": columns, "macs": macs}
 
     def get_config(self):
         config = super().get_config()
@@ -201,3 +224,17 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
             num_layers=self.num_layers, filters=self.filters, num_scales=self.num_scales,
             dropout=self.dropout)
         return config
+
+
+def _node_macs(model, node):
+    """Multiply-adds of one column of `node` (its convolutions and 1 x 1 layers)."""
+    layers = {"init_u": [model.init_u], "init_ul": [model.init_ul_down, model.init_ul_right],
+              "c1": [node.layer.conv1] if node.op == "c1" else [],
+              "c2": [node.layer.conv2] if node.op == "c2" else [],
+              "down": [node.layer], "up": [node.layer]}[node.op]
+    macs = sum(int(tf.size(layer.kernel)) for layer in layers)
+    if node.op == "up":  # one kernel row per output row
+        macs //= node.layer.kernel_size[0]
+    if node.op == "c1" and node.layer.nin is not None:
+        macs += int(tf.size(node.layer.nin.kernel))
+    return macs

@@ -2,6 +2,7 @@ import itertools
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_ar import testing
 from keras_ar.models import PixelCNNPlusPlus
@@ -104,3 +105,39 @@ def test_bad_input_raises():
         model({"x": x + 8, "global_condition": np.array([0, 1], "int32")})
     with pytest.raises(ValueError, match="requires"):
         model({"x": x})
+
+
+@pytest.mark.parametrize("config", [
+    {"image_shape": (3, 5, 3), "num_scales": 1},  # odd H and W
+    {"image_shape": (6, 2, 1), "num_scales": 2, "num_global_classes": 3}])  # odd 3 x 1 grid
+def test_step_reproduces_teacher_forcing_at_odd_sizes(config):
+    model = make(**config)
+    testing.assert_step_consistency(model, make_inputs(model), atol=1e-5, split=5)
+
+
+def _step_graph_cost(model):
+    """(state element count, MatMul count, MatMul multiply-adds) of one traced `step`."""
+    spec = model.state_spec(2)
+    state = model.init_state(2)
+    fn = tf.function(lambda x, s: model.step(x, s)).get_concrete_function(
+        tf.TensorSpec([2, model.channels], tf.int32),
+        {k: tf.TensorSpec(v.shape, v.dtype) for k, v in spec.items()})
+    matmuls = [op for op in fn.graph.get_operations() if op.type in ("MatMul", "BatchMatMulV2")]
+    macs = 0
+    for op in matmuls:
+        a = op.inputs[0].shape.as_list()
+        adjoint = op.get_attr("adj_x" if op.type == "BatchMatMulV2" else "transpose_a")
+        macs += int(np.prod(op.outputs[0].shape.as_list())) * (a[-2] if adjoint else a[-1])
+    size = sum(int(np.prod(v.shape)) for v in state.values())
+    return size, len(matmuls), macs
+
+
+def test_step_cost_does_not_depend_on_height_nor_on_width_past_the_reach():
+    """The cache is per row: state size and the matmuls of a step are the same for 4 and 16
+    rows; the convolution work stops growing with W once W exceeds the layers' reach."""
+    short, tall = make(image_shape=(4, 8, 1)), make(image_shape=(16, 8, 1))
+    assert short.step_cost() == tall.step_cost()
+    assert _step_graph_cost(short) == _step_graph_cost(tall)
+    reach = max(node.reach for node in short._plan)
+    wide, wider = make(image_shape=(2, 2 * reach + 2, 1)), make(image_shape=(2, 4 * reach, 1))
+    assert wide.step_cost() == wider.step_cost()
