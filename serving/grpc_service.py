@@ -77,7 +77,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response.model_spec.version.value = servable.version
         response.model_spec.signature_name = signature
         for key, value in outputs.items():
-            response.outputs[key].CopyFrom(tensor_proto.to_tensor_proto(value))
+            tensor_proto.fill_tensor_proto(response.outputs[key], value)
         return response
 
     def GetModelMetadata(self, request, context):  # noqa: N802

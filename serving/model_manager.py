@@ -91,9 +91,10 @@ def versions_on_disk(base_path):
 class ModelManager:
     """Keeps each model's aspired versions loaded; `poll()` reconciles with the disk."""
 
-    def __init__(self, configs, enable_warmup=True):
+    def __init__(self, configs, enable_warmup=True, session_threads=(0, 0)):
         self.configs = {c.name: c for c in configs}
         self.enable_warmup = enable_warmup
+        self.session_threads = tuple(session_threads)  # (intra-op, inter-op); 0: TF picks
         self._servables = {c.name: {} for c in configs}  # name -> {version: Servable}
         self._failures = {}  # (name, version) -> attempts
         self._lock = threading.Lock()
@@ -108,7 +109,7 @@ class ModelManager:
                                             f"{sorted(self.configs)}.")
         config = self.configs[name]
         with self._lock:
-            loaded = dict(self._servables[name])
+            loaded = dict(self._servables.get(name, {}))  # {} while a reconfigure runs
         if label is not None:
             if label not in config.labels:
                 raise ServingError("NOT_FOUND", f"Unrecognized servable version label "
@@ -129,7 +130,7 @@ class ModelManager:
         if name not in self.configs:
             raise ServingError("NOT_FOUND", f"Model {name!r} is not served.")
         with self._lock:
-            return sorted(self._servables[name])
+            return sorted(self._servables.get(name, {}))
 
     # ----------------------------------------------------------------- polling
     def poll(self):
@@ -138,10 +139,30 @@ class ModelManager:
             for config in self.configs.values():
                 self._reconcile(config)
 
+    def reconfigure(self, configs):
+        """Serve `configs` ([ModelConfig]) from now on, as TF Serving's ReloadConfig: new
+        models are loaded, removed ones unloaded, changed version policies, labels and base
+        paths applied (new versions load before the ones they replace unload)."""
+        configs = {c.name: c for c in configs}
+        with self._poll_lock:
+            with self._lock:
+                for name in configs:
+                    self._servables.setdefault(name, {})
+            removed = sorted(set(self.configs) - set(configs))
+            self.configs = configs  # one assignment: `get` sees the old or the new dict
+            with self._lock:
+                for name in removed:
+                    LOG.info("Unloading %s (removed from the model config)", name)
+                    del self._servables[name]
+            self._failures = {k: v for k, v in self._failures.items() if k[0] in configs}
+            for config in configs.values():
+                self._reconcile(config)
+
     def _reconcile(self, config):
         aspired = config.aspired(versions_on_disk(config.base_path))
         with self._lock:
-            current = set(self._servables[config.name])
+            current = {v for v, s in self._servables[config.name].items()
+                       if s.path.parent == config.base_path}  # base path may have changed
         for version in aspired:
             if version not in current:
                 self._load(config, version)
@@ -152,12 +173,12 @@ class ModelManager:
                     del self._servables[config.name][version]
 
     def _load(self, config, version):
-        key = (config.name, version)
+        key = (config.name, version, str(config.base_path))
         if self._failures.get(key, 0) >= MAX_LOAD_ATTEMPTS:
             return
         path = config.base_path / str(version)
         try:
-            servable = Servable(config.name, version, path)
+            servable = Servable(config.name, version, path, *self.session_threads)
             if self.enable_warmup:
                 count = servable.warm_up()
                 if count:
@@ -174,13 +195,36 @@ class ModelManager:
 
     def start_polling(self, interval_s, stop_event):
         """Poll every `interval_s` seconds in a daemon thread until `stop_event` is set."""
-        def loop():
-            while not stop_event.wait(interval_s):
-                try:
-                    self.poll()
-                except Exception:  # keep polling whatever one pass hit
-                    LOG.exception("File system poll failed")
+        return _every(interval_s, stop_event, self.poll, "fs-poll", "File system poll")
 
-        thread = threading.Thread(target=loop, name="fs-poll", daemon=True)
-        thread.start()
-        return thread
+    def start_config_polling(self, path, interval_s, stop_event):
+        """Re-read the model config file `path` every `interval_s` seconds and apply it when
+        it changed (`--model_config_file_poll_wait_seconds`); a file that does not parse is
+        logged and the running config kept, as in TF Serving. Replace the file atomically
+        (write a temporary file, then rename it): a half-written file may parse."""
+        state = {"text": pathlib.Path(path).read_text()}
+
+        def check():
+            text = pathlib.Path(path).read_text()
+            if text == state["text"]:
+                return
+            state["text"] = text  # a bad file is reported once, until it changes again
+            configs = read_config_file(path)  # raises: logged, the old config stays
+            LOG.info("Model config %s changed: serving %s", path, [c.name for c in configs])
+            self.reconfigure(configs)
+
+        return _every(interval_s, stop_event, check, "config-poll", f"Model config {path}")
+
+
+def _every(interval_s, stop_event, action, name, what):
+    """Run `action` every `interval_s` seconds in a daemon thread until `stop_event`."""
+    def loop():
+        while not stop_event.wait(interval_s):
+            try:
+                action()
+            except Exception:  # keep polling whatever one pass hit
+                LOG.exception("%s poll failed", what)
+
+    thread = threading.Thread(target=loop, name=name, daemon=True)
+    thread.start()
+    return thread

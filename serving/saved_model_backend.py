@@ -1,39 +1,29 @@
-"""In-process TensorFlow: a SavedModel loaded with `tf.saved_model.load`, signatures called
-by tensor name (no keras_ar model code)."""
+"""In-process TensorFlow: a SavedModel loaded into its own graph and session, signatures
+called by tensor name through session callables, as the server runs them (no keras_ar model
+code; see `serving.signature_session`)."""
 
 import pathlib
 
 from serving.backend import Backend
 from serving.generation_spec import read_manifest
+from serving.signature_session import SignatureSession
 
 
 class SavedModelBackend(Backend):
     name = "savedmodel"
 
-    def __init__(self, path):
-        import tensorflow as tf
-
+    def __init__(self, path, intra_op_threads=0, inter_op_threads=0):
         self.path = pathlib.Path(path)
-        if not (self.path / "saved_model.pb").is_file():
-            raise FileNotFoundError(f"No SavedModel at {str(self.path)!r} "
-                                    f"(saved_model.pb missing).")
-        self._loaded = tf.saved_model.load(str(self.path))
-        self._functions = dict(self._loaded.signatures)
-        self._signatures = {}
-        for name, fn in self._functions.items():
-            inputs = fn.structured_input_signature[1]
-            self._signatures[name] = {
-                "inputs": {k: (tuple(s.shape.as_list()), s.dtype.as_numpy_dtype)
-                           for k, s in inputs.items()},
-                "outputs": {k: (tuple(s.shape.as_list()), s.dtype.as_numpy_dtype)
-                            for k, s in fn.structured_outputs.items()}}
+        self._session = SignatureSession(self.path, intra_op_threads=intra_op_threads,
+                                         inter_op_threads=inter_op_threads)
+        self._signatures = self._session.specs
         try:
             self._manifest = read_manifest(self.path)
         except FileNotFoundError:
             self._manifest = None
 
     def _run(self, signature, feeds):
-        import tensorflow as tf
+        return self._session.run(signature, feeds)
 
-        out = self._functions[signature](**{k: tf.constant(v) for k, v in feeds.items()})
-        return {k: v.numpy() for k, v in out.items()}
+    def close(self):
+        self._session.close()

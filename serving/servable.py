@@ -1,8 +1,8 @@
 """One loaded model version: its SignatureDefs and a thread-safe `predict` by tensor name.
 
-The SavedModel is loaded with `tf.saved_model.load` and run only through its signatures, by
-input/output tensor names, as TF Serving runs it: no Python code from the model's package is
-imported and nothing from a request is ever deserialised as code.
+The SavedModel is loaded into its own graph and session (`SignatureSession`) and run only
+through its signatures, by input/output tensor names, as TF Serving runs it: no Python code
+from the model's package is imported and nothing from a request is ever deserialised as code.
 """
 
 import pathlib
@@ -10,11 +10,11 @@ import pathlib
 import numpy as np
 
 from serving.errors import ServingError
+from serving.signature_session import INTERNAL_SIGNATURES, SignatureSession
 
 DEFAULT_SIGNATURE = "serving_default"
 WARMUP_FILE = pathlib.Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000
-_INTERNAL_SIGNATURES = ("__saved_model_init_op",)
 
 
 class TensorInfo:
@@ -64,20 +64,19 @@ def read_signature_defs(path):
     for meta_graph in saved_model.meta_graphs:
         if "serve" in meta_graph.meta_info_def.tags:
             return {k: v for k, v in meta_graph.signature_def.items()
-                    if k not in _INTERNAL_SIGNATURES}
+                    if k not in INTERNAL_SIGNATURES}
     raise ServingError("NOT_FOUND", f"No MetaGraph with the 'serve' tag in {path}.")
 
 
 class Servable:
     """A SavedModel version under `path`, loaded and ready to answer predict requests."""
 
-    def __init__(self, name, version, path):
-        import tensorflow as tf
-
+    def __init__(self, name, version, path, intra_op_threads=0, inter_op_threads=0):
         self.name, self.version, self.path = name, int(version), pathlib.Path(path)
-        self.signature_defs = read_signature_defs(self.path)
-        self._loaded = tf.saved_model.load(str(self.path), tags=["serve"])
-        self._functions = {k: self._loaded.signatures[k] for k in self.signature_defs}
+        self.signature_defs = read_signature_defs(self.path)  # NOT_FOUND without "serve"
+        # unloaded versions are closed by garbage collection, once no request holds them
+        self._session = SignatureSession(self.path, intra_op_threads=intra_op_threads,
+                                         inter_op_threads=inter_op_threads)
         self.inputs = {k: {n: _tensor_info(n, t) for n, t in s.inputs.items()}
                        for k, s in self.signature_defs.items()}
         self.outputs = {k: {n: _tensor_info(n, t) for n, t in s.outputs.items()}
@@ -113,14 +112,11 @@ class Servable:
                                f"output_filter names unknown outputs {unknown}; signature "
                                f"\"{name}\" has {sorted(self.outputs[name])}.")
         try:
-            tensors = {k: tf.constant(v) for k, v in feeds.items()}
-            result = self._functions[name](**tensors)
+            return self._session.run(name, feeds, output_filter), name
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
             raise ServingError("INVALID_ARGUMENT", _first_line(error)) from None
         except tf.errors.OpError as error:
             raise ServingError("INTERNAL", _first_line(error)) from None
-        keys = output_filter or sorted(result)
-        return {k: result[k].numpy() for k in keys}, name
 
     def warm_up(self):
         """Replay `assets.extra/tf_serving_warmup_requests` (PredictionLog TFRecords);

@@ -9,6 +9,7 @@ import concurrent.futures
 import logging
 import threading
 
+from serving.grpc_options import CHANNEL_OPTIONS
 from serving.model_manager import ModelManager  # noqa: F401 (re-exported for callers)
 from serving.rest_server import BoundedHTTPServer, RestHandler
 
@@ -17,12 +18,18 @@ DEFAULT_MAX_REQUEST_BYTES = 64 << 20
 
 
 class ModelServer:
-    """gRPC on `grpc_port` and REST on `rest_port` (0 disables REST, as in TF Serving)."""
+    """gRPC on `grpc_port` and REST on `rest_port` (0 disables REST, as in TF Serving).
+
+    `poll_wait_seconds`: seconds between file-system polls for new versions (0: none after
+    the start); `config_file` re-read every `config_poll_wait_seconds` (0: never)."""
 
     def __init__(self, manager, grpc_port=8500, rest_port=0, host="127.0.0.1",
                  poll_wait_seconds=1.0, grpc_threads=16, rest_threads=16,
-                 max_request_bytes=DEFAULT_MAX_REQUEST_BYTES):
+                 max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, config_file=None,
+                 config_poll_wait_seconds=0.0):
         self.manager, self.host = manager, host
+        self.config_file = config_file
+        self.config_poll_wait_seconds = float(config_poll_wait_seconds)
         self.grpc_port, self.rest_port = int(grpc_port), int(rest_port)
         self.poll_wait_seconds = float(poll_wait_seconds)
         self.grpc_threads, self.rest_threads = int(grpc_threads), int(rest_threads)
@@ -43,7 +50,7 @@ class ModelServer:
             maximum_concurrent_rpcs=self.grpc_threads * 8,
             options=[("grpc.max_receive_message_length", self.max_request_bytes),
                      ("grpc.max_send_message_length", -1),
-                     ("grpc.so_reuseport", 0)])
+                     ("grpc.so_reuseport", 0), *CHANNEL_OPTIONS])
         grpc_service.add_services(self._grpc, self.manager)
         bound = self._grpc.add_insecure_port(f"{self.host}:{self.grpc_port}")
         if not bound:
@@ -59,6 +66,9 @@ class ModelServer:
                              daemon=True).start()
         if self.poll_wait_seconds > 0:
             self.manager.start_polling(self.poll_wait_seconds, self._stop)
+        if self.config_file and self.config_poll_wait_seconds > 0:
+            self.manager.start_config_polling(self.config_file,
+                                              self.config_poll_wait_seconds, self._stop)
         LOG.info("Serving gRPC on %s:%d, REST on %s", self.host, self.grpc_port,
                  f"{self.host}:{self.rest_port}" if self.rest_port else "(off)")
 

@@ -2,7 +2,8 @@
 
     keras-ar serve --port=8500 --rest_api_port=8501 --model_name=wavenet \
         --model_base_path=/models/wavenet
-    keras-ar serve --port=8500 --model_config_file=models.config
+    keras-ar serve --port=8500 --model_config_file=models.config \
+        --model_config_file_poll_wait_seconds=60
 
 Prints one line `READY grpc=HOST:PORT rest=HOST:PORT` on stdout once the initial versions are
 loaded and the ports are open (tests and scripts wait for it).
@@ -27,6 +28,14 @@ def add_arguments(parser):
                              "and labels); overrides --model_name/--model_base_path")
     parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
                         help="seconds between polls for new versions; 0 polls once at start")
+    parser.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0.0,
+                        help="seconds between re-reads of --model_config_file (models added "
+                             "or removed, version policies and labels changed are applied "
+                             "without a restart); 0 reads it once at start")
+    parser.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
+                        help="threads of TensorFlow's intra-op pool (0: TensorFlow chooses)")
+    parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+                        help="threads of TensorFlow's inter-op pool (0: TensorFlow chooses)")
     parser.add_argument("--rest_api_num_threads", type=int, default=16)
     parser.add_argument("--grpc_max_threads", type=int, default=16)
     parser.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
@@ -62,12 +71,20 @@ def run(args):
     from serving.model_manager import ModelManager
     from serving.server import ModelServer
 
-    manager = ModelManager(build_configs(args), enable_warmup=args.enable_model_warmup)
+    if args.model_config_file_poll_wait_seconds > 0 and not args.model_config_file:
+        logging.getLogger("keras_ar.serving").warning(
+            "--model_config_file_poll_wait_seconds=%s has no effect without "
+            "--model_config_file.", args.model_config_file_poll_wait_seconds)
+    manager = ModelManager(build_configs(args), enable_warmup=args.enable_model_warmup,
+                           session_threads=(args.tensorflow_intra_op_parallelism,
+                                            args.tensorflow_inter_op_parallelism))
     server = ModelServer(manager, grpc_port=args.port, rest_port=args.rest_api_port,
                          host=args.host, poll_wait_seconds=args.file_system_poll_wait_seconds,
                          grpc_threads=args.grpc_max_threads,
                          rest_threads=args.rest_api_num_threads,
-                         max_request_bytes=args.max_request_bytes)
+                         max_request_bytes=args.max_request_bytes,
+                         config_file=args.model_config_file or None,
+                         config_poll_wait_seconds=args.model_config_file_poll_wait_seconds)
     server.start()
     rest = f"{args.host}:{server.rest_port}" if server.rest_port else "off"
     print(f"READY grpc={args.host}:{server.grpc_port} rest={rest}", flush=True)

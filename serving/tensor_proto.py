@@ -1,8 +1,13 @@
 """numpy <-> tensorflow.TensorProto, fast for numeric arrays (`tensor_content` bytes).
 
-Falls back to `tf.make_ndarray` / `tf.make_tensor_proto` for strings and for protos that
-carry typed value lists (`float_val`, ...), as some clients send them.
+Numeric arrays travel as raw little-endian bytes in `tensor_content` (one copy each way:
+`ndarray.tobytes()` out, `np.frombuffer` in, which aliases the message's bytes, so decoded
+arrays are read-only). Falls back to `tf.make_ndarray` / `tf.make_tensor_proto` for strings
+and for protos that carry typed value lists (`float_val`, ...), as some clients send them.
 """
+
+import math
+import sys
 
 import numpy as np
 
@@ -14,6 +19,8 @@ _TO_ENUM = {
     np.dtype("uint32"): 22, np.dtype("uint64"): 23,
 }
 _FROM_ENUM = {v: k for k, v in _TO_ENUM.items()}
+_LITTLE = {v: k.newbyteorder("<") for v, k in _FROM_ENUM.items()}
+_NATIVE_LITTLE = sys.byteorder == "little"
 DT_STRING = 7
 
 
@@ -21,32 +28,48 @@ def to_tensor_proto(array):
     """A numpy array -> TensorProto."""
     from tensorflow.core.framework import tensor_pb2
 
+    proto = tensor_pb2.TensorProto()
+    fill_tensor_proto(proto, array)
+    return proto
+
+
+def fill_tensor_proto(proto, array):
+    """Write `array` into the (empty) TensorProto `proto` in place, e.g.
+    `request.inputs[name]`: no intermediate message, no `CopyFrom`."""
     array = np.asarray(array)
-    if array.dtype not in _TO_ENUM:
+    enum = _TO_ENUM.get(array.dtype)
+    if enum is None:
         import tensorflow as tf
 
-        return tf.make_tensor_proto(array)
-    proto = tensor_pb2.TensorProto(dtype=_TO_ENUM[array.dtype])
+        proto.CopyFrom(tf.make_tensor_proto(array))
+        return proto
+    proto.dtype = enum
+    dims = proto.tensor_shape.dim
     for size in array.shape:
-        proto.tensor_shape.dim.add(size=size)
-    proto.tensor_content = np.ascontiguousarray(array).astype(
-        array.dtype.newbyteorder("<"), copy=False).tobytes()
+        dims.add(size=size)
+    if not _NATIVE_LITTLE or array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    proto.tensor_content = array.tobytes()  # C order, whatever the strides
     return proto
 
 
 def to_ndarray(proto):
-    """A TensorProto -> numpy array (object array of bytes for DT_STRING)."""
-    shape = [d.size for d in proto.tensor_shape.dim]
-    if proto.dtype in _FROM_ENUM and proto.tensor_content:
-        dtype = _FROM_ENUM[proto.dtype]
-        array = np.frombuffer(proto.tensor_content, dtype=dtype.newbyteorder("<"))
-        if array.size != int(np.prod(shape, dtype=np.int64)):
-            raise ValueError(f"tensor_content holds {array.size} values but the shape "
-                             f"{shape} needs {int(np.prod(shape))}.")
-        return array.astype(dtype).reshape(shape)
-    import tensorflow as tf
+    """A TensorProto -> numpy array (object array of bytes for DT_STRING).
 
-    return tf.make_ndarray(proto)
+    Numeric `tensor_content` is decoded without a copy (a read-only view of the bytes)."""
+    dtype = _LITTLE.get(proto.dtype)
+    content = proto.tensor_content
+    if dtype is None or not content:
+        import tensorflow as tf
+
+        return tf.make_ndarray(proto)
+    shape = [d.size for d in proto.tensor_shape.dim]
+    count = math.prod(shape)
+    if count < 0 or len(content) != count * dtype.itemsize:
+        raise ValueError(f"tensor_content holds {len(content)} bytes but the shape {shape} "
+                         f"of {dtype.name} needs {max(count, 0) * dtype.itemsize}.")
+    array = np.frombuffer(content, dtype=dtype).reshape(shape)
+    return array if _NATIVE_LITTLE else array.astype(dtype.newbyteorder("="))
 
 
 def numpy_dtype(enum):

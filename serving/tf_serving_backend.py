@@ -66,9 +66,11 @@ class TFServingBackend(Backend):
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+        from serving.grpc_options import CHANNEL_OPTIONS
+
         self._channel = grpc.insecure_channel(
             self.netloc, options=[("grpc.max_receive_message_length", -1),
-                                  ("grpc.max_send_message_length", -1)])
+                                  ("grpc.max_send_message_length", -1), *CHANNEL_OPTIONS])
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
     def _spec(self, request_spec, signature=""):
@@ -111,9 +113,11 @@ class TFServingBackend(Backend):
 
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, signature)
+        inputs = request.inputs
         for key, value in feeds.items():
-            request.inputs[key].CopyFrom(tensor_proto.to_tensor_proto(value))
+            tensor_proto.fill_tensor_proto(inputs[key], value)
         response = self._stub.Predict(request, timeout=self.timeout_s)
+        # read-only views of the response's bytes: no copy
         return {k: tensor_proto.to_ndarray(v) for k, v in response.outputs.items()}
 
     def close(self):

@@ -1,0 +1,101 @@
+"""A SavedModel run as TF Serving runs it: loaded into its own graph and `Session`, each
+signature called by tensor name through a cached `Session.make_callable`.
+
+Compared with `tf.saved_model.load(path).signatures[name](**tensors)` (an eager call through
+the signature wrapper: argument binding, `TensorSpec` casts, an EagerTensor per input, a
+`.numpy()` per output), a callable takes and returns numpy arrays and skips the Python-side
+wrapper; for the 10-layer x 64-channel WaveNet's `sample_step` at batch 1 that is about 2x
+less time per call here. Only the SavedModel's graph and variables are loaded: no Python
+code from the model's package.
+"""
+
+import pathlib
+import threading
+
+import numpy as np
+
+INTERNAL_SIGNATURES = ("__saved_model_init_op",)
+
+
+class SignatureSession:
+    """`run(signature, feeds, output_keys)` on the SavedModel at `path` (tag set `tags`).
+
+    `intra_op_threads` / `inter_op_threads`: TensorFlow's thread pools (0: TensorFlow
+    chooses), as tensorflow_model_server's `--tensorflow_intra_op_parallelism` /
+    `--tensorflow_inter_op_parallelism`. Thread-safe."""
+
+    def __init__(self, path, tags=("serve",), intra_op_threads=0, inter_op_threads=0):
+        import tensorflow as tf
+
+        self.path = pathlib.Path(path)
+        if not (self.path / "saved_model.pb").is_file():
+            raise FileNotFoundError(f"No SavedModel at {str(self.path)!r} "
+                                    f"(saved_model.pb missing).")
+        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=int(intra_op_threads),
+                                          inter_op_parallelism_threads=int(inter_op_threads))
+        self._graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=self._graph, config=config)
+        verbosity = tf.compat.v1.logging.get_verbosity()
+        tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)  # loader deprecation
+        try:
+            with self._graph.as_default():
+                meta_graph = tf.compat.v1.saved_model.loader.load(
+                    self._session, list(tags), str(self.path))
+        finally:
+            tf.compat.v1.logging.set_verbosity(verbosity)
+        self.signature_defs = {k: v for k, v in meta_graph.signature_def.items()
+                               if k not in INTERNAL_SIGNATURES}
+        self.specs = {name: {"inputs": _specs(d.inputs), "outputs": _specs(d.outputs)}
+                      for name, d in self.signature_defs.items()}
+        self._callables = {}  # (signature, output keys) -> (callable, input keys)
+        self._lock = threading.Lock()
+
+    def run(self, signature, feeds, output_keys=None):
+        """{output: ndarray} of `signature` on `feeds` ({input: ndarray} of the declared
+        dtypes, every input given); `output_keys` limits the outputs computed."""
+        keys = tuple(sorted(output_keys or self.specs[signature]["outputs"]))
+        entry = self._callables.get((signature, keys))
+        if entry is None:
+            entry = self._make_callable(signature, keys)
+        run, input_keys = entry
+        inputs = self.specs[signature]["inputs"]
+        for key in input_keys:
+            _check_shape(key, inputs[key][0], np.shape(feeds[key]))
+        return dict(zip(keys, run(*[feeds[k] for k in input_keys])))
+
+    def _make_callable(self, signature, output_keys):
+        definition = self.signature_defs[signature]
+        input_keys = tuple(sorted(definition.inputs))
+        with self._lock:
+            entry = self._callables.get((signature, output_keys))
+            if entry is None:
+                run = self._session.make_callable(
+                    [definition.outputs[k].name for k in output_keys],
+                    [definition.inputs[k].name for k in input_keys])
+                entry = self._callables[(signature, output_keys)] = (run, input_keys)
+        return entry
+
+    def close(self):
+        self._session.close()
+
+
+def _specs(infos):
+    """{name: (shape tuple with None for unknown dims, or None for unknown rank; dtype)}."""
+    import tensorflow as tf
+
+    specs = {}
+    for name, info in infos.items():
+        dtype = tf.as_dtype(info.dtype)
+        shape = None if info.tensor_shape.unknown_rank else tuple(
+            None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim)
+        specs[name] = (shape, object if dtype == tf.string else dtype.as_numpy_dtype)
+    return specs
+
+
+def _check_shape(key, expected, received):
+    if expected is None:
+        return
+    if len(expected) != len(received) or any(
+            e is not None and e != r for e, r in zip(expected, received)):
+        shown = "[" + ", ".join("?" if d is None else str(d) for d in expected) + "]"
+        raise ValueError(f"Input `{key}` expects shape {shown}; received {list(received)}.")
