@@ -16,6 +16,7 @@ BENCHMARKS = {
     "transformer": "bench.transformer_bench",
     "runtimes": "bench.runtime_bench",
     "serving": "bench.serving_bench",
+    "images_quality": "bench.image_quality_bench",
     "pipelines": "bench.pipeline_bench",
 }
 

@@ -8,6 +8,10 @@ exported `log_prob` signature. Both score the same test windows with `log_prob(x
     nll = -mean_b log p(x_b | c_b)   (nats per window)
     bits_per_position = nll / (window * ln 2)
 
+For images a window is one image and a position one sub-pixel, so bits_per_position is the
+usual bits/dim, -log2 p(x) / (H W C); `evaluation.json` also records it as `bits_per_dim`
+and `nll_nats_per_window` is nats per image.
+
 Blessed iff bits_per_position <= evaluation.max_bits_per_sample and, when a baseline exists,
 bits_per_position <= baseline + evaluation.max_regression. Writes `evaluation.json` and
 `BLESSED` or `NOT_BLESSED`.
@@ -60,11 +64,15 @@ def execute(inputs, outputs, params, context):
                                                                 for f in feeds),
               "baseline_version": version, "baseline_bits_per_position": base,
               "model_fingerprint": model_fp}
+    unit = "bits/position"
+    if data.modality == "images":
+        result["bits_per_dim"] = candidate
+        unit = "bits/dim"
     out = outputs["evaluation"].path
     write_json(out / "evaluation.json", result)
     (out / (BLESSED if blessed else NOT_BLESSED)).write_text("\n".join(reasons) + "\n")
     outputs["evaluation"].properties.update(blessed=int(blessed), bits_per_position=candidate)
-    context.log(f"Evaluator: {candidate:.4f} bits/position on the test split (baseline: "
+    context.log(f"Evaluator: {candidate:.4f} {unit} on the test split (baseline: "
                 f"{'none' if base is None else f'v{version} {base:.4f}'}) -> "
                 f"{'BLESSED' if blessed else 'NOT BLESSED: ' + '; '.join(reasons)}")
 

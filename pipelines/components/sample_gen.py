@@ -7,7 +7,9 @@ conditioned on speaker/class i % num_classes when the model takes a global condi
 `serving` is not importable, the SavedModel's `generate_seeded` signature is used and the other
 targets are listed as skipped in `samples.json`.
 
-Audio -> `<target>_<i>.wav` (16-bit PCM at data.sample_rate); tokens -> `<target>_<i>.txt`.
+Audio -> `<target>_<i>.wav` (16-bit PCM at data.sample_rate); tokens -> `<target>_<i>.txt`;
+images -> `<target>_<i>.png` and one `<target>_grid.png` of all rows (levels scaled to 0..255,
+`serving.writers`).
 """
 
 import json
@@ -98,6 +100,8 @@ def _generate_seeded(path, gen, conditions):
 
 
 def _write(x, target, out, params, manifest):
+    if params["modality"] == "images":
+        return _write_images(x, target, out, manifest)
     files = []
     decoding = manifest.get("decoding", {})
     for i, row in enumerate(np.asarray(x)):
@@ -115,6 +119,21 @@ def _write(x, target, out, params, manifest):
             pathlib.Path(name).write_bytes(bytes(ids))
         files.append(name.name)
     return files
+
+
+def _write_images(x, target, out, manifest):
+    """Generated pixels `[B, H * W, C]` -> one PNG per row and a grid of all rows."""
+    from serving import writers
+
+    config = manifest["model"]["config"]
+    shape = tuple(int(d) for d in config["image_shape"])
+    images = writers.ids_to_images(x, shape, int(config.get("num_levels") or 256))
+    files = []
+    for i, image in enumerate(images):
+        writers.write_png(out / f"{target}_{i}.png", image)
+        files.append(f"{target}_{i}.png")
+    writers.write_png(out / f"{target}_grid.png", writers.image_grid(images))
+    return files + [f"{target}_grid.png"]
 
 
 def _decode_audio(ids, decoding):

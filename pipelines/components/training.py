@@ -10,7 +10,9 @@ MODEL_FAMILIES = {  # config name -> keras_ar.models attribute
     "wavenet": "WaveNet",
     "causal_transformer": "CausalTransformer",
     "continuous_sequence": "ContinuousSequenceModel",
+    "pixel_cnn": "PixelCNN",
     "gated_pixel_cnn": "GatedPixelCNN",
+    "pixel_cnn_plus_plus": "PixelCNNPlusPlus",
 }
 
 
@@ -72,7 +74,25 @@ def build_model(model_config, data, metadata):
             raise ValueError(
                 f"The data have {speakers} speakers but model.params.num_global_classes is "
                 f"{declared}; set it to at least {speakers} (or data.use_speaker: false).")
+    if data.modality == "images":
+        _check_image_params(params, data, metadata)
     return cls(**params)
+
+
+def _check_image_params(params, data, metadata):
+    """The model's bit depth and class count must cover what the source declares."""
+    levels, classes = int(metadata.get("levels", 0)), int(metadata.get("num_classes", 0))
+    declared = int(params.get("num_levels", 256))
+    if levels and declared < levels:
+        raise ValueError(
+            f"The images have {levels} levels (source {data.source!r}) but "
+            f"model.params.num_levels is {declared}; set num_levels to {levels} or reduce the "
+            f"data with data.options.levels: {declared}.")
+    declared = int(params.get("num_global_classes", 0))
+    if data.use_label and declared < classes:
+        raise ValueError(
+            f"The images have {classes} classes but model.params.num_global_classes is "
+            f"{declared}; set it to at least {classes} (or data.use_label: false).")
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):

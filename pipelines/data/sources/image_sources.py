@@ -21,8 +21,17 @@ def _png(array):
     return buffer.getvalue()
 
 
+def _levels(option, source):
+    levels = 256 if option is None else option
+    if isinstance(levels, bool) or not isinstance(levels, int) or not 2 <= levels <= 256:
+        raise ValueError(f"{source}: option `levels` must be an integer in [2, 256]; received "
+                         f"{option!r}.")
+    return levels
+
+
 class FashionMnist(Source):
-    """Options: `subset` (train | t10k, default t10k: 10k images), `root`."""
+    """Options: `subset` (train | t10k, default t10k: 10k images), `root`, `levels` (default
+    256; fewer stores v * levels // 256, e.g. 2 binarises at 128)."""
 
     name = "fashion_mnist"
     modality = "images"
@@ -36,6 +45,7 @@ class FashionMnist(Source):
     def check(self):
         for path in self._paths():
             require_path(path, "dataset-fashion-mnist", "Fashion-MNIST")
+        self._num_levels()
 
     def items(self):
         images, labels = self._paths()
@@ -55,11 +65,15 @@ class FashionMnist(Source):
 
     def load(self, item):
         pixels, classes = self._arrays()
-        return {"key": f"fashion_mnist/{item:05d}", "image": _png(pixels[item]),
+        image = pixels[item].astype(np.int32) * self._num_levels() // 256
+        return {"key": f"fashion_mnist/{item:05d}", "image": _png(image),
                 "label": int(classes[item])}
 
+    def _num_levels(self):
+        return _levels(self._option("levels", None), "fashion_mnist")
+
     def metadata(self):
-        return {"num_classes": 10, "levels": 256}
+        return {"num_classes": 10, "levels": self._num_levels()}
 
 
 class SklearnDigits(Source):

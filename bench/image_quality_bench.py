@@ -1,0 +1,279 @@
+"""Image models: test bits/dim after an equal wall-clock training budget, vs a plain baseline.
+
+Data (offline): Fashion-MNIST from Debian's `dataset-fashion-mnist` (train: the 60k
+`train` images, test: the first `test_images` of `t10k`), binarised as in the Keras PixelCNN
+example (value >= 0.33 * 256 -> 1); and scikit-learn's handwritten digits (`load_digits`, 8x8,
+17 levels, last 297 images held out), always in quick form.
+
+Models, all unconditional, ~530k parameters on binarised Fashion-MNIST:
+
+* `baseline`: the 2016 PixelCNN (arXiv 1601.06759, section 3.4 / figure 5) written plainly
+  below: 7x7 mask-A conv to 2h features, residual blocks (ReLU, 1x1 2h -> h, ReLU, 3x3 mask-B
+  h -> h, ReLU, 1x1 h -> 2h, add), ReLU, 1x1, ReLU, 1x1 -> softmax; the mask is multiplied
+  into the kernel in `call`, no caches; sparse softmax cross-entropy loss.
+* `PixelCNN`, `GatedPixelCNN`, `PixelCNNPlusPlus` (dropout 0: every run here is well under an
+  epoch) from `keras_ar.models`, trained with their own `compute_loss` (nats per image).
+
+Every model gets Adam(1e-3), batch 32, the same shuffled stream (its own iterator) and
+`budget_s` seconds of wall time of `train_on_batch` (the first step's tracing included;
+throughput counts the steps after it). The models train in turn in ~30 s slices, so load from
+other jobs on this shared machine falls on all of them alike; the process CPU seconds each
+model got are reported too.
+Also: `PixelCNNPlusPlus` training images/s with and without `jit_compile` (same model size).
+
+Run alone: `.venv/bin/python -m bench.image_quality_bench [--quick] [--budget 330]`.
+"""
+
+import argparse
+import gzip
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ar.models import GatedPixelCNN, PixelCNN, PixelCNNPlusPlus
+
+FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
+BATCH = 32
+FULL_BUDGET_S = 330.0
+QUICK_BUDGET_S = 20.0
+
+
+# ----------------------------------------------------------------------------- data
+def _idx_images(subset, root=FASHION_ROOT):
+    path = os.path.join(root, f"{subset}-images-idx3-ubyte.gz")
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{path} not found: install Debian's `dataset-fashion-mnist` "
+            "(apt-get install dataset-fashion-mnist); this benchmark never downloads.")
+    with gzip.open(path) as f:
+        return np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)
+
+
+def fashion_binarised(test_images):
+    """(train, test) uint8 [N, 28, 28, 1] in {0, 1}."""
+    threshold = int(0.33 * 256)
+    train = (_idx_images("train") >= threshold).astype(np.uint8)
+    test = (_idx_images("t10k")[:test_images] >= threshold).astype(np.uint8)
+    return train, test
+
+
+def digits():
+    """(train, test) uint8 [N, 8, 8, 1] in [0, 16]; the last 297 images are the test split."""
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images.astype(np.uint8)[..., None]
+    return images[:-297], images[-297:]
+
+
+# ----------------------------------------------------------------------------- baseline
+class PlainMaskedConv2D(keras.layers.Layer):
+    """Single-channel masked convolution: mask "A" hides the centre pixel, "B" keeps it."""
+
+    def __init__(self, filters, kernel_size, mask_type, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.mask_type = filters, kernel_size, mask_type
+
+    def build(self, input_shape):
+        k = self.kernel_size
+        self.kernel = self.add_weight(shape=(k, k, input_shape[-1], self.filters),
+                                      initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+        mask = np.ones((k, k, 1, 1), np.float32)
+        centre = k // 2
+        mask[centre, centre + (self.mask_type == "B"):] = 0.0
+        mask[centre + 1:] = 0.0
+        self.mask = tf.constant(mask)
+
+    def call(self, x):
+        return tf.nn.conv2d(x, self.kernel * self.mask, 1, "SAME") + self.bias
+
+
+def baseline_pixelcnn(image_shape, num_levels, h=64, num_blocks=9, output_hidden=256):
+    """The 2016 paper's PixelCNN as a functional Keras model: pixel floats -> logits."""
+    inputs = keras.Input(image_shape)
+    x = PlainMaskedConv2D(2 * h, 7, "A")(inputs)
+    for _ in range(num_blocks):
+        y = keras.layers.Conv2D(h, 1)(keras.layers.ReLU()(x))
+        y = PlainMaskedConv2D(h, 3, "B")(keras.layers.ReLU()(y))
+        y = keras.layers.Conv2D(2 * h, 1)(keras.layers.ReLU()(y))
+        x = keras.layers.Add()([x, y])
+    x = keras.layers.Conv2D(output_hidden, 1, activation="relu")(keras.layers.ReLU()(x))
+    logits = keras.layers.Conv2D(num_levels, 1)(x)
+    return keras.Model(inputs, logits, name="baseline_pixelcnn")
+
+
+# ----------------------------------------------------------------------------- models
+def make_models(image_shape, num_levels):
+    """name -> zero-argument factory; sizes chosen for ~530k parameters at 28x28, 2 levels."""
+    common = dict(image_shape=image_shape, num_levels=num_levels)
+    return {
+        "baseline (2016 PixelCNN, plain)": lambda: baseline_pixelcnn(image_shape, num_levels),
+        "PixelCNN": lambda: PixelCNN(num_layers=7, filters=86, **common),
+        "GatedPixelCNN": lambda: GatedPixelCNN(num_layers=7, filters=64, **common),
+        "PixelCNNPlusPlus": lambda: PixelCNNPlusPlus(
+            num_layers=2, filters=24, num_scales=3, num_mixtures=5, dropout=0.0, **common),
+    }
+
+
+def _is_baseline(model):
+    return not hasattr(model, "log_prob")
+
+
+def _train_stream(train, num_levels, baseline, seed=0):
+    ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train), seed=seed).repeat()
+    ds = ds.batch(BATCH, drop_remainder=True)
+    if baseline:
+        def pair(x):
+            x = tf.cast(x, tf.int32)
+            return 2.0 * tf.cast(x, tf.float32) / (num_levels - 1) - 1.0, x
+        return ds.map(pair).prefetch(tf.data.AUTOTUNE)
+    return ds.map(lambda x: {"x": tf.cast(x, tf.int32)}).prefetch(tf.data.AUTOTUNE)
+
+
+class Trainer:
+    """One model, its optimizer and its own iterator over the shuffled training stream.
+
+    `train_for(seconds)` runs `train_on_batch` until `seconds` of wall time have passed in
+    this call; `wall` sums those slices (the first step's tracing included) and
+    `images_per_s` counts the steps after the first over their own time."""
+
+    def __init__(self, model, train_data, num_levels, jit_compile=False):
+        self.model, self.baseline = model, _is_baseline(model)
+        kwargs = ({"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+                  if self.baseline else {})
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile,
+                      **kwargs)
+        self.batches = iter(_train_stream(train_data, num_levels, self.baseline))
+        self.steps, self.wall, self.cpu, self.timed, self.loss = 0, 0.0, 0.0, 0.0, None
+
+    def train_for(self, seconds=None, max_steps=None):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        while True:
+            batch = next(self.batches)
+            step_start = time.perf_counter()
+            if self.baseline:
+                self.loss = self.model.train_on_batch(*batch)
+            else:
+                self.loss = self.model.train_on_batch(batch)
+            self.steps += 1
+            if self.steps > 1:
+                self.timed += time.perf_counter() - step_start
+            elapsed = time.perf_counter() - start
+            if (seconds is not None and elapsed >= seconds) or \
+                    (max_steps is not None and self.steps >= max_steps):
+                break
+        self.wall += time.perf_counter() - start
+        self.cpu += time.process_time() - cpu_start
+
+    def images_per_s(self):
+        return (self.steps - 1) * BATCH / max(self.timed, 1e-9)
+
+
+def test_nats_per_image(model, test, num_levels, batch=250):
+    """Mean -log p(x) in nats per image over `test`."""
+    if _is_baseline(model):
+        @tf.function
+        def nll(x):
+            features = 2.0 * tf.cast(x, tf.float32) / (num_levels - 1) - 1.0
+            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                x[..., 0], model(features, training=False))
+            return tf.reduce_sum(tf.reshape(ce, [tf.shape(x)[0], -1]), axis=-1)
+    else:
+        @tf.function
+        def nll(x):
+            return -model.log_prob({"x": x})
+    totals = [nll(tf.constant(test[i:i + batch], tf.int32)).numpy()
+              for i in range(0, len(test), batch)]
+    return float(np.mean(np.concatenate(totals)))
+
+
+# ----------------------------------------------------------------------------- run
+def _row(case, metric, value, unit):
+    return {"benchmark": "images_quality", "case": case, "metric": metric,
+            "value": float(value), "unit": unit}
+
+
+def compare(label, train_data, test, num_levels, budget_s, slice_s=30.0):
+    """Train every model for `budget_s` seconds in round-robin slices of ~`slice_s` (so load
+    from other jobs falls on all models alike); rows of bits/dim, nats/image, images/s."""
+    dims = int(np.prod(test.shape[1:]))
+    trainers = {}
+    for name, factory in make_models(test.shape[1:], num_levels).items():
+        keras.utils.set_random_seed(0)
+        trainers[name] = Trainer(factory(), train_data, num_levels)
+    rounds = max(1, round(budget_s / slice_s))
+    for _ in range(rounds):
+        for trainer in trainers.values():
+            trainer.train_for(seconds=budget_s / rounds)
+    rows, bits = [], {}
+    for name, trainer in trainers.items():
+        nats = test_nats_per_image(trainer.model, test, num_levels)
+        bits[name] = nats / (dims * math.log(2.0))
+        rows += _model_rows(f"{label}: {name}", trainer, bits[name], nats)
+    base = bits["baseline (2016 PixelCNN, plain)"]
+    for name in ("PixelCNN", "GatedPixelCNN", "PixelCNNPlusPlus"):
+        rows.append(_row(f"{label}: {name} vs baseline", "bits/dim difference (< 0 better)",
+                         bits[name] - base, "bits/dim"))
+    return rows
+
+
+def _model_rows(case, trainer, bits, nats):
+    print(f"  {case}: {bits:.4f} bits/dim, {trainer.images_per_s():.1f} images/s, "
+          f"{trainer.steps} steps, {trainer.model.count_params()} params", flush=True)
+    return [_row(case, "test bits/dim", bits, "bits/dim"),
+            _row(case, "test nats/image", nats, "nats"),
+            _row(case, "train images/s", trainer.images_per_s(), "images/s"),
+            _row(case, f"train steps (batch {BATCH})", trainer.steps, "steps"),
+            _row(case, "train wall s", trainer.wall, "s"),
+            _row(case, "train process CPU s", trainer.cpu, "s"),
+            _row(case, "parameters", trainer.model.count_params(), "params")]
+
+
+def jit_throughput(train_data, num_levels, quick):
+    """`PixelCNNPlusPlus` training images/s, plain graph vs `jit_compile=True`, interleaved."""
+    steps = 6 if quick else 30
+    trainers = {}
+    for jit in (False, True):
+        keras.utils.set_random_seed(0)
+        model = make_models(train_data.shape[1:], num_levels)["PixelCNNPlusPlus"]()
+        trainers[jit] = Trainer(model, train_data, num_levels, jit_compile=jit)
+        trainers[jit].train_for(max_steps=1)  # trace / compile
+    for _ in range(3):
+        for trainer in trainers.values():
+            trainer.train_for(max_steps=trainer.steps + steps // 3)
+    rows = [_row(f"PixelCNNPlusPlus training, jit_compile={jit}",
+                 f"train images/s ({trainer.steps - 1} steps)", trainer.images_per_s(),
+                 "images/s") for jit, trainer in trainers.items()]
+    rows.append(_row("PixelCNNPlusPlus training", "jit / no-jit throughput",
+                     trainers[True].images_per_s() / trainers[False].images_per_s(), "x"))
+    return rows
+
+
+def run(quick=False, budget_s=None):
+    budget_s = float(budget_s or (QUICK_BUDGET_S if quick else FULL_BUDGET_S))
+    train_f, test_f = fashion_binarised(test_images=500 if quick else 2000)
+    rows = compare(f"binarised Fashion-MNIST 28x28, {budget_s:g} s", train_f, test_f, 2,
+                   budget_s)
+    train_d, test_d = digits()
+    rows += compare(f"digits 8x8 (17 levels), {QUICK_BUDGET_S:g} s", train_d, test_d, 17,
+                    QUICK_BUDGET_S)
+    rows += jit_throughput(train_f, 2, quick)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds of training per model on Fashion-MNIST")
+    args = parser.parse_args()
+    for row in run(quick=args.quick, budget_s=args.budget):
+        print(f"{row['case']:60s} {row['metric']:34s} {row['value']:.4g} {row['unit']}")
+
+
+if __name__ == "__main__":
+    main()
