@@ -18,6 +18,7 @@ BENCHMARKS = {
     "serving": "bench.serving_bench",
     "images_quality": "bench.image_quality_bench",
     "pipelines": "bench.pipeline_bench",
+    "continuous": "bench.continuous_bench",
 }
 
 

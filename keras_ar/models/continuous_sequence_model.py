@@ -38,6 +38,12 @@ class ContinuousSequenceModel(AutoregressiveModel):
     vector `[B, local_condition_dim]` (`step_conditions` picks it). `generate` stops each row
     at its first sampled stop flag (`samples_stop`); `lengths` includes that step, later
     values are zeros. Noise per step: `[u_component, value uniforms..., u_stop]`.
+
+    `input_noise` (default 0): in training only, the previous values the network reads get
+    Gaussian noise of this standard deviation (the targets stay clean). It regularises and
+    makes the stop head robust to the model's own imperfect samples: on Japanese Vowels
+    (standardised), 0.1 brought the generated-length KS from 0.18 to ~0.10 and improved the
+    test NLL (bench/continuous_bench.py). Scoring, `step` and generation never add noise.
     """
 
     samples_stop = True
@@ -45,7 +51,7 @@ class ContinuousSequenceModel(AutoregressiveModel):
     def __init__(self, feature_dim, num_mixtures=5, num_layers=4, hidden_dim=32,
                  max_length=256, kernel_size=2, dilation_cycle=8, component="gaussian",
                  num_global_classes=0, global_condition_dim=0, global_embedding_dim=16,
-                 local_condition_dim=0, **kwargs):
+                 local_condition_dim=0, input_noise=0.0, **kwargs):
         if num_global_classes and global_condition_dim:
             raise ValueError("Use either `num_global_classes` (ids) or `global_condition_dim` "
                              "(vectors), not both.")
@@ -54,6 +60,9 @@ class ContinuousSequenceModel(AutoregressiveModel):
                            ("kernel_size", kernel_size), ("dilation_cycle", dilation_cycle)):
             if int(value) < 1:
                 raise ValueError(f"`{arg}` must be >= 1; received {value}.")
+        if not float(input_noise) >= 0.0:
+            raise ValueError(f"`input_noise` must be a standard deviation >= 0; received "
+                             f"{input_noise}.")
         head = MixtureDensityHead(feature_dim, num_mixtures, component, name="head")
         super().__init__(head=head, start_id=0, **kwargs)
         self.feature_dim = int(feature_dim)
@@ -68,6 +77,7 @@ class ContinuousSequenceModel(AutoregressiveModel):
         self.global_condition_dim = int(global_condition_dim)
         self.global_embedding_dim = int(global_embedding_dim)
         self.local_condition_dim = int(local_condition_dim)
+        self.input_noise = float(input_noise)
         self._make_layers()
         self._build_all()
 
@@ -191,6 +201,8 @@ class ContinuousSequenceModel(AutoregressiveModel):
         lengths = self._lengths(inputs, x)
         x = checks.check_finite_within(x, lengths, contract.X)
         batch, length = tf.shape(x)[0], tf.shape(x)[1]
+        if training and self.input_noise > 0:  # the network's view only; targets stay clean
+            x = x + tf.random.normal(tf.shape(x), stddev=self.input_noise)
         x_prev = tf.concat([tf.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
         positions = tf.tile(tf.expand_dims(tf.range(length), 0), [batch, 1])
         params, _ = self._stack(x_prev, positions, conditions)
@@ -265,5 +277,5 @@ class ContinuousSequenceModel(AutoregressiveModel):
             component=self.component, num_global_classes=self.num_global_classes,
             global_condition_dim=self.global_condition_dim,
             global_embedding_dim=self.global_embedding_dim,
-            local_condition_dim=self.local_condition_dim)
+            local_condition_dim=self.local_condition_dim, input_noise=self.input_noise)
         return config
