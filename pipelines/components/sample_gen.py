@@ -7,7 +7,8 @@ conditioned on speaker/class i % num_classes when the model takes a global condi
 `serving` is not importable, the SavedModel's `generate_seeded` signature is used and the other
 targets are listed as skipped in `samples.json`.
 
-Audio -> `<target>_<i>.wav` (16-bit PCM at data.sample_rate); tokens -> `<target>_<i>.txt`;
+Audio -> `<target>_<i>.wav` (16-bit PCM at data.sample_rate); tokens -> `<target>_<i>.txt`
+(the bytes before the row's first stop id);
 images -> `<target>_<i>.png` and one `<target>_grid.png` of all rows (levels scaled to 0..255,
 `serving.writers`).
 """
@@ -114,8 +115,9 @@ def _write(x, target, out, params, manifest):
                 w.setframerate(int(params["sample_rate"]))
                 w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
         else:
-            ids = [int(v) for v in row.ravel() if 0 <= int(v) < 256]
-            name = out / f"{target}_{i}.txt"
+            ids = [int(v) for v in row.ravel()]
+            ids = ids[:next((j for j, v in enumerate(ids) if not 0 <= v < 256), len(ids))]
+            name = out / f"{target}_{i}.txt"  # the bytes before the first stop id (256)
             pathlib.Path(name).write_bytes(bytes(ids))
         files.append(name.name)
     return files
