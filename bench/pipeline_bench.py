@@ -6,7 +6,8 @@ GatedPixelCNN built here), all in one process:
 
 * ingest: ExampleGen (Beam DirectRunner, 2 threads) from the bundled source into TFRecords:
   records/s, and for speech audio seconds/s (sum of the WAV durations);
-* input: `make_dataset(config, "train")` alone, examples/s over its first pass (TFRecord read,
+* input: `make_dataset(config, "train")` alone: the first batch's latency (opening files,
+  tracing the map functions), examples/s over the rest of its first pass (TFRecord read,
   decode, resample, mu-law, cache fill) and over later batches (from the cache);
 * training: the Trainer's step (`model.compute_loss` + Adam, in a `tf.function`) on one
   in-memory batch: examples/s with no input pipeline at all;
@@ -124,7 +125,8 @@ def input_vs_training(config, examples, case, quick):
     later = 10 if quick else 50
     steps = 8 if quick else 40
     keras.utils.set_random_seed(0)
-    cold, warm = _input_rates(make_dataset(data, "train"), first_pass, later, batch)
+    startup, cold, warm = _input_rates(make_dataset(data, "train"), first_pass, later,
+                                       batch)
     model = training_lib.build_model(config.model, data, _metadata(examples))
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     one_batch = next(iter(make_dataset(data, "train")))
@@ -135,6 +137,7 @@ def input_vs_training(config, examples, case, quick):
     waited, fed = _fed_loop(step, make_dataset(data, "train"), steps)
     in_memory = min(in_memory, _in_memory_loop(step, one_batch, steps))  # before and after
     return [
+        _row(case, "input first batch (startup)", startup, "s"),
         _row(case, "input first pass", cold, "examples/s"),
         _row(case, "input cached", warm, "examples/s"),
         _row(case, "training (in-memory batch)", steps * batch / in_memory, "examples/s"),
@@ -147,15 +150,20 @@ def input_vs_training(config, examples, case, quick):
 
 
 def _input_rates(dataset, first_pass, later, batch):
+    """(first-batch seconds, examples/s over the rest of the first pass, examples/s from the
+    cache): the first batch also pays for opening the files and tracing the map functions."""
     iterator = iter(dataset)
     start = time.perf_counter()
-    for _ in range(first_pass):
+    next(iterator)
+    startup = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(max(first_pass - 1, 1)):
         next(iterator)
-    cold = first_pass * batch / (time.perf_counter() - start)
+    cold = max(first_pass - 1, 1) * batch / (time.perf_counter() - start)
     start = time.perf_counter()
     for _ in range(later):
         next(iterator)
-    return cold, later * batch / (time.perf_counter() - start)
+    return startup, cold, later * batch / (time.perf_counter() - start)
 
 
 def _in_memory_loop(step, batch, steps):
