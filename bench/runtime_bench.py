@@ -81,6 +81,8 @@ def run(quick=False):
 def _generate_rows(model, runners, batch, num_steps):
     rng = np.random.default_rng(0)
     feeds = {contract.NOISE: rng.uniform(size=(batch, num_steps, 1)).astype("float32"),
+             contract.PROMPT: np.zeros((batch, num_steps), "int32"),  # no prompt
+             contract.PROMPT_LENGTH: np.zeros([batch], "int32"),
              contract.TEMPERATURE: np.ones([batch], "float32"),
              contract.TOP_K: np.zeros([batch], "int32"), contract.TOP_P: np.ones([batch], "float32")}
     rows = []
