@@ -8,10 +8,11 @@ converts every signature for PixelCNN (covering the `tf.cond` in the image prefi
 keep this file short on a 2-core machine, the signatures the gate must cover for the others:
 init_state, step, sample_step, generate.
 
-Known gap: GatedPixelCNN's ONNX `generate` converts but onnxruntime refuses to run it
-(`Loop subgraph input 0 has unknown shape: while_while_loop_counter`, the row-update `If`
-inside the loop) and its ONNX `prefill` fails the checker; its ONNX export here stops at
-log_prob and the step signatures until that is fixed.
+GatedPixelCNN's ONNX `generate` runs since the export declares Loop counters scalar
+(onnxruntime refused the loop with the row-update `If` inside: `Loop subgraph input 0 has
+unknown shape`). Known gap: its ONNX `prefill` still fails to convert (tf2onnx loses the
+kernel shapes of the convolutions in the parallel-prefill `If` branch), so ONNX there stops at
+log_prob, generate and the step signatures.
 """
 
 import json
@@ -26,7 +27,8 @@ from keras_ar.models import (CausalTransformer, ContinuousSequenceModel, GatedPi
 
 CORE = (contract.INIT_STATE, contract.STEP, contract.SAMPLE_STEP, contract.GENERATE)
 TARGETS = ("savedmodel", "tflite", "onnx")
-GATED_ONNX = (contract.INIT_STATE, contract.STEP, contract.SAMPLE_STEP, contract.LOG_PROB)
+GATED_ONNX = (contract.INIT_STATE, contract.STEP, contract.SAMPLE_STEP, contract.LOG_PROB,
+              contract.GENERATE)
 
 
 def _pixel_cnn():
