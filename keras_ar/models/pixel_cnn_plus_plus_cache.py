@@ -18,6 +18,7 @@ TFLite builtins and ONNX inside a generation loop.
 
 import dataclasses
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -122,21 +123,41 @@ def state_spec(model, batch_size):
 # --------------------------------------------------------------------- cache reads/writes
 def _onehot(cols, width):
     """cols [B, n] -> [B, n, width] float; all-zero rows for columns outside [0, width)."""
-    grid = tf.reshape(tf.range(width), [1, 1, width])
+    grid = tf.constant(np.arange(width, dtype=np.int32).reshape(1, 1, width))
     return tf.cast(tf.equal(tf.expand_dims(cols, 2), grid), tf.float32)
 
 
-def _read(cache, cols):
+class _Memo(dict):
+    """Per-step memo of index tensors shared by nodes with the same grid and window (keeps
+    the step graph small); keys hold the tensors' ids, values keep those tensors alive."""
+
+    def get_or(self, key, make):
+        if key not in self:
+            self[key] = make()
+        return self[key][-1]
+
+
+def _read(cache, cols, memo=None):
     """cache [B, W, C] at cols [B, n] -> [B, n, C], zeros outside the image (padding)."""
-    return tf.matmul(_onehot(cols, cache.shape[1]), cache)
+    width = cache.shape[1]
+    make = lambda: (cols, _onehot(cols, width))  # noqa: E731
+    onehot = memo.get_or(("read", id(cols), width), make) if memo is not None else make()[1]
+    return tf.matmul(onehot, cache)
 
 
-def _write(cache, cols, values, write):
+def _write(cache, cols, values, write, memo=None):
     """cache [B, W, C] with `values` [B, n, C] at cols [B, n] where `write` [B]."""
-    onehot = _onehot(cols, cache.shape[1])  # (B, n, W)
+    width = cache.shape[1]
+
+    def make():
+        onehot = _onehot(cols, width)  # (B, n, W)
+        hit = tf.logical_and(tf.reduce_max(onehot, axis=1) > 0, tf.expand_dims(write, 1))
+        return cols, write, (onehot, tf.expand_dims(hit, 2))
+
+    key = ("write", id(cols), id(write), width)
+    onehot, hit = memo.get_or(key, make) if memo is not None else make()[-1]
     scattered = tf.matmul(onehot, values, transpose_a=True)  # (B, W, C)
-    hit = tf.logical_and(tf.reduce_max(onehot, axis=1) > 0, tf.expand_dims(write, 1))
-    return tf.where(tf.expand_dims(hit, 2), scattered, cache)
+    return tf.where(hit, scattered, cache)
 
 
 def _matmul(x, kernel, bias=None):
@@ -146,16 +167,32 @@ def _matmul(x, kernel, bias=None):
     return y if bias is None else y + bias
 
 
-def _conv(rows, cols, offsets, kernel, bias, act=None):
+def _tap_columns(cols, offsets, num_rows, width):
+    """[B, n * taps] columns of the stacked rows read by each (row p, offset q) tap, -1
+    outside the image."""
+    n = cols.shape[1]
+    d_row = tf.constant([p * width for p in range(num_rows) for _ in offsets], tf.int32)
+    d_col = tf.constant([q for _ in range(num_rows) for q in offsets], tf.int32)
+    at = tf.expand_dims(cols, 2) + tf.reshape(d_col, [1, 1, -1])  # (B, n, taps)
+    inside = tf.logical_and(at >= 0, at < width)
+    at = tf.where(inside, at + tf.reshape(d_row, [1, 1, -1]), tf.constant(-1))
+    return tf.reshape(at, [-1, n * len(offsets) * num_rows])
+
+
+def _conv(rows, cols, offsets, kernel, bias, act=None, memo=None):
     """sum over kernel rows/cols of act(rows[p] at cols + offsets[q]) @ kernel[p, q] + bias.
 
-    rows: one cache `[B, W, C]` per kernel row; kernel `[kh, kw, C, F]`."""
-    taps = []
-    for row in rows:
-        for offset in offsets:
-            value = _read(row, cols + offset)
-            taps.append(value if act is None else act(value))
-    flat = tf.concat(taps, axis=-1)  # (B, n, kh * kw * C) in the kernel's (p, q, C) order
+    rows: one cache `[B, W, C]` per kernel row; kernel `[kh, kw, C', F]`. All taps are read
+    with one one-hot matmul over the stacked rows; taps outside the image read zeros."""
+    width, n, taps = rows[0].shape[1], cols.shape[1], len(rows) * len(offsets)
+    make = lambda: (cols, _tap_columns(cols, offsets, len(rows), width))  # noqa: E731
+    key = ("taps", id(cols), tuple(offsets), len(rows), width)
+    at = memo.get_or(key, make) if memo is not None else make()[1]
+    stacked = rows[0] if len(rows) == 1 else tf.concat(rows, axis=1)  # (B, kh * W, C)
+    values = tf.reshape(_read(stacked, at, memo), [-1, n, taps, stacked.shape[2]])
+    if act is not None:
+        values = act(values)
+    flat = tf.reshape(values, [-1, n, taps * values.shape[3]])  # kernel (p, q, C') order
     return _matmul(flat, tf.reshape(kernel, [-1, kernel.shape[-1]]), bias)
 
 
@@ -172,26 +209,33 @@ def step(model, x_prev, state, h):
     index = state["index"]
     row, col = index // model.width, index % model.width
     state = _push_pixel(model, x_prev, dict(state), index, col)
+    scales = [_scale(row, col, 2 ** s) for s in range(model.num_scales)]
     for node in model._plan:  # the row of grid s changes at fine (r, 0) with r % 2^s == 0
         if node.prev:
-            shift = tf.logical_and(tf.equal(row % 2 ** node.scale, 0), tf.equal(col, 0))
-            state[f"{node.name}_prev"] = tf.where(tf.reshape(shift, [-1, 1, 1]),
+            state[f"{node.name}_prev"] = tf.where(scales[node.scale]["shift"],
                                                   state[f"{node.name}_cur"],
                                                   state[f"{node.name}_prev"])
-    value = None
+    memo = _Memo()
     for node in model._plan:
-        size = 2 ** node.scale
-        cols = tf.expand_dims(col // size, 1) + tf.reshape(tf.range(window(model, node)),
-                                                           [1, -1])  # (B, n)
-        value = _evaluate(model, node, state, cols, row // size, h)
-        write = tf.equal(row % size, 0)
-        if node.stream == "ul":  # one pixel of grid s, computable at fine (r, c) % 2^s == 0
-            write = tf.logical_and(write, tf.equal(col % size, 0))
-        state[f"{node.name}_cur"] = _write(state[f"{node.name}_cur"], cols, value, write)
+        at, width = scales[node.scale], window(model, node)
+        cols = memo.get_or(("cols", node.scale, width), lambda: (at["col"] + tf.constant(
+            np.arange(width, dtype=np.int32).reshape(1, width)),))  # (B, n)
+        value = _evaluate(model, node, state, cols, at["row"], h, memo)
+        write = at["ul"] if node.stream == "ul" else at["u"]
+        state[f"{node.name}_cur"] = _write(state[f"{node.name}_cur"], cols, value, write,
+                                           memo)
     ul = _read(state[f"{model._final}_cur"], tf.expand_dims(col, 1))  # (B, 1, F)
     params = model.output_params(tf.nn.elu(tf.reshape(ul, [-1, model.filters])))
     state.pop("index")
     return params, state
+
+
+def _scale(row, col, size):
+    """Grid position and write masks of one scale at fine (row, col) [B]."""
+    new_row = tf.equal(row % size, 0)  # this fine row computes a row of the grid
+    return {"row": row // size, "col": tf.expand_dims(col // size, 1), "u": new_row,
+            "ul": tf.logical_and(new_row, tf.equal(col % size, 0)),
+            "shift": tf.reshape(tf.logical_and(new_row, tf.equal(col, 0)), [-1, 1, 1])}
 
 
 def _push_pixel(model, x_prev, state, index, col):
@@ -208,37 +252,39 @@ def _push_pixel(model, x_prev, state, index, col):
     return state
 
 
-def _evaluate(model, node, state, cols, row, h):
+def _evaluate(model, node, state, cols, row, h, memo):
     """The node's values `[B, n, F]` at grid row `row` [B], columns `cols` [B, n]."""
     cur = lambda name: state[f"{name}_cur"]  # noqa: E731
     rows = lambda name: [state[f"{name}_prev"], state[f"{name}_cur"]]  # noqa: E731
-    above = tf.reshape(tf.cast(row > 0, tf.float32), [-1, 1, 1])
+    above = lambda: tf.reshape(tf.cast(row > 0, tf.float32), [-1, 1, 1])  # noqa: E731
     if node.op == "init_u":  # down_shift(conv_2x3(y)): y rows r-2, r-1
         layer = model.init_u
         y_rows = [state["y_rows"][:, 0], state["y_rows"][:, 1]]
-        return above * _conv(y_rows, cols, _offsets(layer), layer.kernel, layer.bias)
+        return above() * _conv(y_rows, cols, _offsets(layer), layer.kernel, layer.bias,
+                               memo=memo)
     if node.op == "init_ul":  # down_shift(conv_1x3(y)) + right_shift(conv_2x1(y))
         down, right = model.init_ul_down, model.init_ul_right
         left = tf.reshape(tf.cast(cols > 0, tf.float32), [-1, 1, 1])
-        return (above * _conv([state["y_rows"][:, 1]], cols, [-1, 0, 1], down.kernel,
+        return (above() * _conv([state["y_rows"][:, 1]], cols, [-1, 0, 1], down.kernel,
                               down.bias)
                 + left * _conv([state["y_rows"][:, 1], state["y_row"]], cols - 1, [0],
                                right.kernel, right.bias))
     if node.op == "c1":
         conv = node.layer.conv1
-        y = _conv(rows(node.src), cols, _offsets(conv), conv.kernel, conv.bias, concat_elu)
+        y = _conv(rows(node.src), cols, _offsets(conv), conv.kernel, conv.bias, concat_elu,
+                  memo)
         if node.aux:
-            aux = tf.concat([_read(cur(name), cols) for name in node.aux], axis=-1)
+            aux = _read(tf.concat([cur(name) for name in node.aux], axis=-1), cols, memo)
             y = y + _matmul(concat_elu(aux), node.layer.nin.kernel, node.layer.nin.bias)
         return y
     if node.op == "c2":
         block = node.layer
         c2 = _conv(rows(node.src), cols, _offsets(block.conv2), block.conv2.kernel,
-                   block.conv2.bias, concat_elu)
+                   block.conv2.bias, concat_elu, memo)
         if block.condition is not None:
             c2 = c2 + tf.expand_dims(block.condition(h), 1)
         a, b = tf.split(c2, 2, axis=-1)
-        return _read(cur(node.aux[0]), cols) + a * tf.sigmoid(b)
+        return _read(cur(node.aux[0]), cols, memo) + a * tf.sigmoid(b)
     if node.op == "down":  # coarse (i, j) <- fine rows 2i-1, 2i, cols 2j-1 .. 2j+kw-2
         layer = node.layer
         offsets = list(range(-1, layer.kernel_size[1] - 1))
