@@ -17,7 +17,8 @@ class ContinuousSequenceModel(AutoregressiveModel):
     """p(x, n | c) = prod_{t<n} p(x_t | x_<t, c) P(s_t = [t = n-1] | x_<t, c).
 
     `inputs`: `x` float32 `[B, T, feature_dim]`, `lengths` int32 `[B]` with
-    1 <= lengths <= T (default: all T), optional `global_condition` (int32 `[B]` class ids with
+    1 <= lengths <= T (default: all T; or instead `mask` `[B, T]`, 1 on the valid steps, a
+    prefix per row), optional `global_condition` (int32 `[B]` class ids with
     `num_global_classes`, or float32 `[B, global_condition_dim]`) and `local_condition`
     (float32 `[B, T, local_condition_dim]`, one feature vector per step, known in advance).
     Values past a row's length are padding: masked to zero before the network and out of the
@@ -209,9 +210,15 @@ class ContinuousSequenceModel(AutoregressiveModel):
         return params
 
     def _lengths(self, inputs, x):
-        if inputs.get(contract.LENGTHS) is None:
+        lengths, mask = inputs.get(contract.LENGTHS), inputs.get(checks.MASK)
+        if mask is not None:
+            if lengths is not None:
+                raise ValueError("Pass either `lengths` or `mask` (a prefix padding mask), "
+                                 "not both.")
+            return checks.lengths_from_mask(mask, x)
+        if lengths is None:
             return tf.fill([tf.shape(x)[0]], tf.shape(x)[1])
-        return checks.validate_lengths(inputs[contract.LENGTHS], x)
+        return checks.validate_lengths(lengths, x)
 
     # ----------------------------------------------------------------- scoring
     def _log_prob_from_params(self, params, inputs):

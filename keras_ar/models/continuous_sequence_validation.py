@@ -56,6 +56,50 @@ def validate_lengths(lengths, x):
     return lengths
 
 
+MASK = "mask"
+
+
+def lengths_from_mask(mask, x):
+    """`[B, T]` padding mask (bool or 0/1 numbers: 1 on the valid steps) -> int32 lengths.
+
+    A row must be a prefix mask, 1 ... 1 0 ... 0 with at least one 1: the model's padding
+    comes after a sequence's values, never inside it."""
+    mask = tf.convert_to_tensor(mask)
+    layout = "[batch, time]: 1 on each sequence's valid steps, then 0 on its padding"
+    validation.check_rank(mask, 2, MASK, layout)
+    validation.check_dim(mask, 1, x.shape[1], MASK, layout + f"; `x` has shape {x.shape}")
+    validation.check_dim(mask, 0, x.shape[0], MASK, layout + f"; `x` has shape {x.shape}")
+    on = tf.cast(tf.not_equal(mask, tf.zeros_like(mask)), tf.int32)  # (B, T)
+    lengths = tf.reduce_sum(on, axis=1)
+    if validation.runtime_checks_enabled():
+        _check_prefix(mask, on, lengths)
+    return validate_lengths(lengths, x)
+
+
+def _check_prefix(mask, on, lengths):
+    not_prefix = tf.reduce_any(
+        tf.not_equal(on, tf.cast(valid_mask(lengths, tf.shape(on)[1]), tf.int32)), axis=1)
+    message = (f"`{MASK}` must be a prefix mask per row (1 on the first n steps, 0 after: "
+               "padding only at the end)")
+    if not tf.executing_eagerly():
+        tf.debugging.assert_equal(tf.reduce_any(not_prefix), False, message=message)
+        return
+    values = np.asarray(mask)
+    if not np.all((values == 0) | (values == 1)):
+        raise ValueError(f"`{MASK}` must hold 0/1 (or bool) values; received values "
+                         f"{sorted(set(np.unique(values).tolist()) - {0, 1})[:5]}.")
+    empty = np.flatnonzero(np.asarray(lengths) == 0)
+    if empty.size:
+        raise ValueError(f"`{MASK}` has rows {empty.tolist()} with no valid step; every "
+                         "sequence needs at least one. Drop empty sequences.")
+    rows = np.flatnonzero(np.asarray(not_prefix))
+    if rows.size:
+        raise ValueError(
+            f"{message}; received rows {rows.tolist()} with gaps, e.g. row {rows[0]}: "
+            f"{np.asarray(on)[rows[0]].tolist()}. Move padding to the end of each sequence "
+            "or pass `lengths` instead.")
+
+
 def valid_mask(lengths, time):
     """[B, T] bool: position t < lengths[b]."""
     return tf.expand_dims(tf.range(time), 0) < tf.expand_dims(lengths, 1)

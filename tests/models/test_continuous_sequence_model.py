@@ -223,6 +223,35 @@ def test_bad_input_raises(change, pattern):
         model.log_prob(inputs)
 
 
+def test_prefix_mask_scores_like_lengths_and_bad_masks_raise():
+    import tensorflow as tf
+
+    model = make()
+    inputs = make_inputs(model)
+    lengths = inputs.pop("lengths")
+    mask = np.arange(T)[None, :] < lengths[:, None]
+    expected = model.log_prob(dict(inputs, lengths=lengths)).numpy()
+    for m in (mask, mask.astype("float32"), mask.astype("int32")):
+        np.testing.assert_allclose(model.log_prob(dict(inputs, mask=m)).numpy(), expected,
+                                   rtol=1e-6)
+    gap, leading, empty = mask.copy(), mask.copy(), mask.copy()
+    gap[0, 4] = False
+    leading[1, 0] = False
+    empty[2] = False
+    for bad, pattern in [
+            (gap, r"prefix mask.*rows \[0\].*row 0: \[1, 1, 1, 1, 0, 1"),
+            (leading, r"prefix mask.*rows \[1\].*row 1: \[0, 1, 1, 1, 1, 0"),
+            (empty, r"rows \[2\] with no valid step"),
+            (mask[:, :5], r"11 entries on axis 1.*received shape \(3, 5\)"),
+            (mask * 0.5, r"0/1.*\[0.5\]")]:
+        with pytest.raises(ValueError, match=pattern):
+            model.log_prob(dict(inputs, mask=bad))
+    with pytest.raises(ValueError, match="either `lengths` or `mask`"):
+        model.log_prob(dict(inputs, mask=mask, lengths=lengths))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="prefix mask"):
+        tf.function(model.log_prob)(dict(inputs, mask=gap))
+
+
 def test_bad_step_input_raises():
     model = make(num_global_classes=2)
     state = model.init_state(2, {"global_condition": np.array([0, 1], "int32")})
