@@ -17,6 +17,7 @@ BENCHMARKS = {
     "runtimes": "bench.runtime_bench",
     "serving": "bench.serving_bench",
     "images_quality": "bench.image_quality_bench",
+    "images_sampling": "bench.image_bench",
     "pipelines": "bench.pipeline_bench",
     "continuous": "bench.continuous_bench",
 }
