@@ -17,7 +17,8 @@ keras-team/keras#20585). This loop does what `fit` does for our models with publ
 
 Callbacks get the same calls as under `fit` (train/epoch/batch begin and end), so
 `BackupAndRestore` restores and sets the initial epoch, and TensorBoard, the resume recorder
-and the epoch log work unchanged.
+and the epoch log work unchanged. Like `fit`, the loop ends by moving the optimizer's EMA
+values into the weights (`use_ema`).
 """
 
 import keras
@@ -50,6 +51,8 @@ def fit(model, strategy, dataset, epochs, steps_per_epoch, callbacks, verbose=0,
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
+    if epochs > 0:  # as fit does: the EMA values (use_ema) become the model's weights
+        model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.on_train_end(logs)
     return history
 

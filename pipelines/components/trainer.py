@@ -3,7 +3,9 @@
 * strategy: default | mirrored (devices, or logical CPUs) | multi_worker (TF_CONFIG) | tpu;
 * mixed precision (`training.mixed_precision`) and XLA (`training.jit_compile`) switches;
 * EMA weights (`training.ema_momentum`): the optimizer keeps them; `model.keras` holds the
-  EMA weights (what Evaluator and Exporter use), `raw.weights.h5` the raw ones;
+  EMA weights (what Evaluator and Exporter use). `raw.weights.h5` holds the weights the model
+  has after training, and Keras' fit (like `custom_loop.fit`) ends by moving the EMA values
+  into them, so with EMA on it holds the EMA weights too;
 * `keras.callbacks.BackupAndRestore` (written atomically) at every epoch end (`training.steps_per_epoch` steps)
   under `<pipeline_root>/Trainer/backup/<cache key>/<worker>`: a killed run, rerun with the
   same inputs and parameters, resumes from the last epoch with its step counter, optimizer
