@@ -6,8 +6,8 @@
   EMA weights (what Evaluator and Exporter use). `raw.weights.h5` holds the weights the model
   has after training, and Keras' fit (like `custom_loop.fit`) ends by moving the EMA values
   into them, so with EMA on it holds the EMA weights too;
-* `keras.callbacks.BackupAndRestore` (written atomically) at every epoch end (`training.steps_per_epoch` steps)
-  under `<pipeline_root>/Trainer/backup/<cache key>/<worker>`: a killed run, rerun with the
+* `keras.callbacks.BackupAndRestore` (written atomically) at every epoch end
+  (`training.steps_per_epoch` steps) under `<pipeline_root>/Trainer/backup/<cache key>/<worker>`: a killed run, rerun with the
   same inputs and parameters, resumes from the last epoch with its step counter, optimizer
   and EMA state (`resume.json` records where it started);
 * TensorBoard logs in `<model>/logs`.
