@@ -7,8 +7,9 @@
   has after training, and Keras' fit (like `custom_loop.fit`) ends by moving the EMA values
   into them, so with EMA on it holds the EMA weights too;
 * `keras.callbacks.BackupAndRestore` (written atomically) at every epoch end
-  (`training.steps_per_epoch` steps) under `<pipeline_root>/Trainer/backup/<cache key>/<worker>`: a killed run, rerun with the
-  same inputs and parameters, resumes from the last epoch with its step counter, optimizer
+  (`training.steps_per_epoch` steps) under
+  `<pipeline_root>/Trainer/backup/<cache key>/<worker>`: a killed run, rerun with the same
+  inputs and parameters, resumes from the last epoch with its step counter, optimizer
   and EMA state (`resume.json` records where it started);
 * TensorBoard logs in `<model>/logs`.
 `model.fit` trains under every strategy but `multi_worker`, where Keras 3.15's fit fails and
