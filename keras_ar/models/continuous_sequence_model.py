@@ -43,7 +43,7 @@ class ContinuousSequenceModel(AutoregressiveModel):
     `input_noise` (default 0): in training only, the previous values the network reads get
     Gaussian noise of this standard deviation (the targets stay clean). It regularises and
     makes the stop head robust to the model's own imperfect samples: on Japanese Vowels
-    (standardised), 0.1 brought the generated-length KS from 0.18 to ~0.10 and improved the
+    (standardised), 0.1 brought the generated-length KS from 0.17 to 0.09 and improved the
     test NLL (bench/continuous_bench.py). Scoring, `step` and generation never add noise.
     """
 

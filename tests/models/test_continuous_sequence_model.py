@@ -282,6 +282,14 @@ def test_ks_statistic():
     assert abs(ks_statistic([1, 2, 3, 4], [3, 4, 5, 6]) - 0.5) < 1e-12
 
 
+def split_to_split_ks(data_lengths, size, draws=20):
+    """The data's own variation at this sample size: the largest KS between the training
+    lengths and `draws` fresh draws of `size` sequences from the same generator."""
+    return max(ks_statistic(make_sequences(size, feature_dim=D, min_length=4, max_length=16,
+                                           seed=seed)["lengths"], data_lengths)
+               for seed in range(1, draws + 1))
+
+
 @pytest.mark.slow
 def test_trained_lengths_follow_the_data():
     import keras
@@ -294,15 +302,23 @@ def test_trained_lengths_follow_the_data():
     dataset = tf.data.Dataset.from_tensor_slices(data).shuffle(512, seed=0).batch(64)
     history = model.fit(dataset, epochs=40, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
-    labels = np.arange(400, dtype="int32") % 2
-    noise = np.random.default_rng(1).uniform(size=(400, 16, model.noise_spec[0]))
+    n = 2000  # many samples: the generated side adds little sampling noise to the KS
+    labels = np.arange(n, dtype="int32") % 2
+    noise = np.random.default_rng(1).uniform(size=(n, 16, model.noise_spec[0]))
     out = model.generate_from_noise(noise.astype("float32"),
                                     conditions={"global_condition": labels})
     lengths = out["lengths"].numpy()
     ks = ks_statistic(lengths, data["lengths"])
-    # measured 0.0875; the 1% two-sample critical value for 400 vs 512 draws is ~0.109, an
-    # untrained model's lengths give ~0.9, two synthetic draws of the data ~0.03
-    assert ks < 0.13, (ks, np.bincount(lengths), np.bincount(data["lengths"]))
+    # The bound is 3x the data's own split-to-split KS at these sizes (~0.057 -> ~0.17): a
+    # model trained on 512 sequences carries its own estimation error, which varies with the
+    # init (measured 0.086 / 0.136 / 0.097 for seeds 0 / 1 / 2). A time-blind model (constant
+    # stop probability, geometric lengths with the data's mean) or an untrained one (~0.9)
+    # fails it.
+    bound = 3 * split_to_split_ks(data["lengths"], n)
+    mean = data["lengths"].mean()
+    geometric = np.random.default_rng(2).geometric(1 / mean, n)
+    assert ks_statistic(geometric, data["lengths"]) > bound
+    assert ks < bound, (ks, bound, np.bincount(lengths), np.bincount(data["lengths"]))
     valid = np.arange(16)[None, :] < lengths[:, None]
     values = out["x"].numpy()[valid]
     real = data["x"][np.arange(16)[None, :] < data["lengths"][:, None]]
