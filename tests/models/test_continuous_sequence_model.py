@@ -266,6 +266,21 @@ def test_bad_step_input_raises():
         make(num_global_classes=2, global_condition_dim=3)
 
 
+def test_input_noise_only_touches_training_inputs():
+    model = make(input_noise=0.5)
+    inputs = make_inputs(model)
+    clean = model(inputs, training=False).numpy()
+    np.testing.assert_array_equal(model(inputs, training=False).numpy(), clean)
+    assert np.abs(model(inputs, training=True).numpy() - clean).max() > 1e-3
+    quiet = make(input_noise=0.0)
+    quiet.set_weights(model.get_weights())
+    np.testing.assert_allclose(quiet.log_prob(inputs).numpy(), model.log_prob(inputs).numpy(),
+                               rtol=1e-6)
+    assert ContinuousSequenceModel.from_config(model.get_config()).input_noise == 0.5
+    with pytest.raises(ValueError, match=r"input_noise.*received -0.1"):
+        make(input_noise=-0.1)
+
+
 # ----------------------------------------------------------------- training
 def ks_statistic(a, b):
     """Two-sample Kolmogorov-Smirnov statistic sup |F_a - F_b| (numpy)."""
