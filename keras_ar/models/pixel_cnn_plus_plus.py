@@ -3,7 +3,6 @@
 import keras
 import tensorflow as tf
 
-from keras_ar import contract
 from keras_ar.heads import DiscretizedLogisticMixtureHead
 from keras_ar.layers.shifted_conv2d import ShiftedConv2D
 from keras_ar.models import generation
