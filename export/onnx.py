@@ -116,7 +116,8 @@ def _resolve_functions(tf_graph):
         if input_shapes and len(fdef.signature.input_arg) < len(input_shapes):
             input_shapes = input_shapes[:len(fdef.signature.input_arg)]
         try:
-            graph = function_def_to_graph(fdef, input_shapes=input_shapes)
+            graph = function_def_to_graph(_caller_shapes_win(fdef, input_shapes),
+                                          input_shapes=input_shapes)
         except Exception:  # caller and function disagree: the function's own shapes
             graph = function_def_to_graph(fdef)
         graphs[name] = graph
@@ -156,6 +157,21 @@ def scalar_loop_counters(graph):
                     if not value.type.tensor_type.HasField("shape"):
                         value.type.tensor_type.shape.SetInParent()  # rank 0
             scalar_loop_counters(attribute.g)
+
+
+def _caller_shapes_win(fdef, input_shapes):
+    """A copy of `fdef` without the `_output_shapes` argument attributes where the caller
+    knows the shape: `function_def_to_graph` lets them override `input_shapes`, and grappler's
+    specialised branches (GatedPixelCNN's parallel prefill) record them as unknown, which
+    leaves the branch's convolution kernels shapeless (tf2onnx cannot convert them)."""
+    if not input_shapes:
+        return fdef
+    copy = type(fdef)()
+    copy.CopyFrom(fdef)
+    for i, shape in enumerate(input_shapes):
+        if shape is not None and shape.rank is not None and i in copy.arg_attr:
+            copy.arg_attr[i].attr.pop("_output_shapes", None)
+    return copy
 
 
 def rename_batch_dim(proto, name="batch"):
