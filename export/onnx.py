@@ -87,15 +87,19 @@ def branch_shapes():
         tfonnx.resolve_functions = original
 
 
-def _called_shapes(graph):
-    """{function name: [input shapes]} for the functions the ops of `graph` call."""
+def _called_shapes(graph, branches=None):
+    """{function name: [input shapes]} for the functions the ops of `graph` call; the names
+    of `If` branches are added to the set `branches`."""
     from tf2onnx import tf_loader
 
     shapes = tf_loader.tflist_to_onnx(graph, {})[-1]
     for op in graph.get_operations():
         if op.type in ("If", "StatelessIf"):
             for attr in ("then_branch", "else_branch"):
-                shapes[op.get_attr(attr).name] = [t.get_shape() for t in op.inputs[1:]]
+                name = op.get_attr(attr).name
+                shapes[name] = [t.get_shape() for t in op.inputs[1:]]
+                if branches is not None:
+                    branches.add(name)
     return shapes
 
 
@@ -106,7 +110,8 @@ def _resolve_functions(tf_graph):
     from tf2onnx import tf_loader
 
     library = {name: f.definition for name, f in tf_graph._functions.items()}
-    shapes, graphs, callees = _called_shapes(tf_graph), {}, {}
+    branches = set()
+    shapes, graphs, callees = _called_shapes(tf_graph, branches), {}, {}
     pending = list(shapes) + list(library)  # reachable ones first, then any others
     while pending:
         name = pending.pop(0)
@@ -116,13 +121,14 @@ def _resolve_functions(tf_graph):
         if input_shapes and len(fdef.signature.input_arg) < len(input_shapes):
             input_shapes = input_shapes[:len(fdef.signature.input_arg)]
         try:
-            graph = function_def_to_graph(_caller_shapes_win(fdef, input_shapes),
-                                          input_shapes=input_shapes)
+            # an If branch takes its caller's shapes; a loop body keeps its (invariant) ones
+            shaped = _caller_shapes_win(fdef, input_shapes) if name in branches else fdef
+            graph = function_def_to_graph(shaped, input_shapes=input_shapes)
         except Exception:  # caller and function disagree: the function's own shapes
             graph = function_def_to_graph(fdef)
         graphs[name] = graph
         tf_loader.set_function(name, graph)
-        inner = _called_shapes(graph)
+        inner = _called_shapes(graph, branches)
         callees[name] = set(inner)
         shapes.update(inner)
         pending = list(inner) + pending
