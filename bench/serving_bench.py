@@ -10,6 +10,8 @@ then, in one run:
   its own `TFServingBackend` and state) over REST and gRPC: steps/s over all clients, p50
   and p99 latency per step; at 1 client, the p50 overhead per step vs the same loop on an
   in-process SavedModel, as a ratio and in ms (issue 4's target: gRPC adds < 1 ms p50).
+  The in-process SavedModel runs signatures through session callables, as the server does;
+  one more row times the eager `tf.saved_model.load(...).signatures[...]` call for reference.
   The clients and the server share this machine's cores, so many-client figures include
   client-side contention (the GIL of this process among them).
 * generating 1 s of 16 kHz audio at batch 1 on SavedModel, TFLite, ONNX and the server
@@ -141,11 +143,17 @@ def _round_trip_rows(saved, server, quick):
     from serving.tf_serving_backend import TFServingBackend
 
     rows = []
+    eager = np.array(_step_latencies(Generator(_EagerBackend(saved)), 20 if quick else 200,
+                                     seed=0))
+    case = "sample_step, batch 1, in-process tf.saved_model.load signature call (eager)"
+    rows += _latency_rows(case, len(eager) / eager.sum(), eager)
     local = Generator(SavedModelBackend(saved))
     base = np.array(_step_latencies(local, 20 if quick else 200, seed=0))
     base_p50 = float(np.percentile(base, 50))
-    case = "sample_step, batch 1, in-process SavedModel"
+    case = "sample_step, batch 1, in-process SavedModel (session callable)"
     rows += _latency_rows(case, len(base) / base.sum(), base)
+    rows.append(_row(case, "p50 speed-up vs the eager signature call",
+                     float(np.percentile(eager, 50)) / base_p50, "x"))
     urls = {"REST": f"{server.rest}/v1/models/wavenet",
             "gRPC": f"grpc://{server.grpc_target}/wavenet"}
     for protocol, url in urls.items():
@@ -160,6 +168,36 @@ def _round_trip_rows(saved, server, quick):
                 rows.append(_row(case, "p50 overhead vs in-process", p50 / base_p50, "x"))
                 rows.append(_row(case, "p50 added per step", 1000 * (p50 - base_p50), "ms"))
     return rows
+
+
+class _EagerBackend:
+    """The previous in-process path, for reference: `tf.saved_model.load(path).signatures`
+    called with EagerTensors (the signature wrapper binds and casts every argument)."""
+
+    name = "eager"
+
+    def __init__(self, path):
+        import tensorflow as tf
+
+        from serving.saved_model_backend import SavedModelBackend
+
+        reference = SavedModelBackend(path)
+        self.signatures, self._manifest = reference.signatures, reference.manifest()
+        self._functions = dict(tf.saved_model.load(str(path)).signatures)
+
+    def manifest(self):
+        return self._manifest
+
+    def run(self, signature, feeds):
+        import tensorflow as tf
+
+        inputs = self.signatures[signature]["inputs"]
+        out = self._functions[signature](**{k: tf.constant(np.asarray(v, inputs[k][1]))
+                                            for k, v in feeds.items()})
+        return {k: v.numpy() for k, v in out.items()}
+
+    def close(self):
+        pass
 
 
 def _latency_rows(case, rate, latencies):

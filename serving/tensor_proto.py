@@ -37,6 +37,8 @@ def fill_tensor_proto(proto, array):
     """Write `array` into the (empty) TensorProto `proto` in place, e.g.
     `request.inputs[name]`: no intermediate message, no `CopyFrom`."""
     array = np.asarray(array)
+    if array.dtype.byteorder not in ("=", "|"):  # non-native byte order: native first
+        array = array.astype(array.dtype.newbyteorder("="))
     enum = _TO_ENUM.get(array.dtype)
     if enum is None:
         import tensorflow as tf
@@ -47,7 +49,7 @@ def fill_tensor_proto(proto, array):
     dims = proto.tensor_shape.dim
     for size in array.shape:
         dims.add(size=size)
-    if not _NATIVE_LITTLE or array.dtype.byteorder == ">":
+    if not _NATIVE_LITTLE:
         array = array.astype(array.dtype.newbyteorder("<"))
     proto.tensor_content = array.tobytes()  # C order, whatever the strides
     return proto
