@@ -121,3 +121,19 @@ def test_errors_and_the_server_keeps_serving(stub, feeds, model_root):
     code, _ = _code(lambda: predict(stub, "wavenet", "log_prob", big))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert predict(stub, "wavenet", "step", step).outputs["params"].dtype == 1
+
+
+def test_malformed_tensor_proto_and_metadata_request(stub, feeds):
+    step = feeds["step"]
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "wavenet"
+    request.model_spec.signature_name = "step"
+    for key, value in step.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    request.inputs["x_prev"].tensor_shape.dim[0].size += 1  # content no longer fills it
+    code, text = _code(lambda: stub.Predict(request, timeout=30))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "x_prev" in text
+    metadata = get_model_metadata_pb2.GetModelMetadataRequest()
+    metadata.model_spec.name = "wavenet"
+    code, text = _code(lambda: stub.GetModelMetadata(metadata, timeout=30))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "signature_def" in text
