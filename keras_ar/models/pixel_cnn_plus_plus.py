@@ -82,7 +82,7 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
       computed hold stale values of the row before and are never read);
     * `<node>_prev`: `[B, W_s, F]`, row r_s - 1 (zeros above the image), kept for nodes a
       2-row convolution reads; moved from `_cur` at fine (r, 0) when r % 2^s == 0;
-    * `y_rows`: `[B, 2, W, C + 1]`, image rows r - 2, r - 1 as [x / scaled, 1] (zeros above
+    * `y_rows`: `[B, 2, W, C + 1]`, image rows r - 2, r - 1 as [2x/(L-1) - 1, 1] (zeros above
       the image: the padding indicator), `y_row`: `[B, W, C + 1]`, row r up to column c - 1.
 
     A step first writes x_prev into `y_row`, then evaluates the nodes in the order of the
