@@ -4,10 +4,12 @@ from pipelines.data.sources.espeak_speech import EspeakSpeech
 from pipelines.data.sources.image_sources import FashionMnist, JapaneseVowels, SklearnDigits
 from pipelines.data.sources.klettres_speech import KlettresSpeech
 from pipelines.data.sources.source import Source, SourceUnavailable
+from pipelines.data.sources.tabular_sequences import TabularSequences
 from pipelines.data.sources.text_sources import Fortunes, PythonStdlib
 
 SOURCES = {cls.name: cls for cls in (EspeakSpeech, KlettresSpeech, Fortunes, PythonStdlib,
-                                     FashionMnist, SklearnDigits, JapaneseVowels)}
+                                     FashionMnist, SklearnDigits, JapaneseVowels,
+                                     TabularSequences)}
 
 
 def get(name, **options):
