@@ -155,3 +155,33 @@ def test_empty_files_and_bad_options(tmp_path):
     with pytest.raises(ValueError, match="`group_column`"):
         sources.get("tabular_sequences", path=str(tmp_path / "data.txt"),
                     format="csv").check()
+
+
+def _vowels_installed():
+    from pipelines.data import japanese_vowels
+
+    try:
+        japanese_vowels.data_dir()
+        return True
+    except japanese_vowels.JapaneseVowelsUnavailable:
+        return False
+
+
+@pytest.mark.skipif(not _vowels_installed(), reason="sktime (which ships the data) is missing")
+def test_japanese_vowels_csv_example_round_trips(tmp_path):
+    """The example file of `csv_sequences_mdn.yaml` reads back as the bundled sequences."""
+    from pipelines.data import japanese_vowels
+    from pipelines.data.sources.tabular_sequences import write_japanese_vowels_csv
+
+    path = tmp_path / "data" / "jv.csv"
+    assert write_japanese_vowels_csv(str(path)) == 9961
+    items = _items(path, group_column="utterance", order_column="frame",
+                   feature_columns=[f"c{d}" for d in range(12)], label_column="speaker")
+    train = japanese_vowels.load("train")
+    assert len(items) == 640 and {dim for _, _, dim, _ in items} == {12}
+    assert sorted(len(v) // 12 for _, v, _, _ in items)[::639] == [7, 29]
+    for i in (0, 269):
+        key, values, _, label = items[i]
+        n = train["lengths"][i]
+        assert key == f"tabular_sequences/{i}" and label == train["global_condition"][i]
+        np.testing.assert_array_equal(np.reshape(values, (-1, 12)), train["x"][i, :n])

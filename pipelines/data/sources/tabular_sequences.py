@@ -186,3 +186,26 @@ class TabularSequences(Source):
                 "num_classes": max(labels) + 1 if self._option("label_column", None) else 0,
                 "sequences": len(items),
                 "max_length": max((len(i[1]) // i[2] for i in items), default=0)}
+
+
+def write_japanese_vowels_csv(path):
+    """Write the bundled Japanese Vowels set (train and test .ts files) as a long CSV, one row
+    per frame: utterance, frame, c0..c11, speaker (0..8); returns the number of rows. An
+    example input for this source (`pipelines/configs/csv_sequences_mdn.yaml`)."""
+    import pandas as pd
+
+    from pipelines.data import japanese_vowels
+
+    rows, start = [], 0
+    for split in japanese_vowels.SPLITS:
+        data = japanese_vowels.load(split)
+        for i, (x, n, speaker) in enumerate(zip(data["x"], data["lengths"],
+                                                data["global_condition"])):
+            for t in range(n):
+                rows.append([start + i, t, *x[t].tolist(), int(speaker)])
+        start += len(data["lengths"])
+    columns = ["utterance", "frame"] + [f"c{d}" for d in range(japanese_vowels.FEATURE_DIM)]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    pd.DataFrame(rows, columns=columns + ["speaker"]).to_csv(path, index=False)
+    return len(rows)
+
