@@ -110,9 +110,12 @@ class ImageAutoregressiveModel(AutoregressiveModel):
         return tf.reshape(params, [tf.shape(params)[0], self.num_pixels, -1])  # (B, HW, P)
 
     def decode(self, x):
-        """Generated pixels `[B, H * W, C]` -> images `[B, H, W, C]` (int32 levels)."""
+        """Generated pixels `[B, T, C]` (T <= H * W, raster order) -> images `[B, H, W, C]`
+        (int32 levels); a partial generation (T < H * W) leaves the later pixels at 0."""
         x = tf.convert_to_tensor(x)
-        return tf.reshape(x, [-1, self.height, self.width, self.channels])
+        missing = tf.maximum(self.num_pixels - tf.shape(x)[1], 0)
+        x = tf.pad(x, [[0, 0], [0, missing], [0, 0]])  # (B, H * W, C)
+        return tf.reshape(x, [tf.shape(x)[0], self.height, self.width, self.channels])
 
     def features(self, x):
         """Levels -> network inputs in [-1, 1]."""

@@ -92,6 +92,16 @@ def test_generate_reproducible_and_decodes_to_images():
     assert images.shape == (2, H, W, 1) and images.min() >= 0 and images.max() < K
 
 
+def test_partial_generation_decodes_with_zeros_after_the_generated_pixels():
+    model = make()
+    x = model.generate(batch_size=3, num_steps=W + 1, seed=5)["x"].numpy()  # (3, W + 1, 1)
+    images = model.decode(x).numpy()
+    assert images.shape == (3, H, W, 1)
+    flat = images.reshape(3, H * W, 1)
+    np.testing.assert_array_equal(flat[:, :W + 1], x)
+    assert not flat[:, W + 1:].any()
+
+
 def test_inpainting_with_known_rows():
     model = make(num_global_classes=3)
     known = make_inputs(model)["x"][:, :2].reshape(B, 2 * W, 1)  # the first two rows
