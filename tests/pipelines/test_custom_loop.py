@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from keras_ar.models import WaveNet
@@ -27,6 +28,7 @@ def _train(examples, use_fit):
     return model, history
 
 
+@pytest.mark.slow
 def test_custom_loop_matches_fit_under_mirrored(tmp_path):
     examples = helpers.write_examples(tmp_path / "ex", "audio")
     fitted, fit_history = _train(examples, use_fit=True)
