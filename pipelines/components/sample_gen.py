@@ -41,13 +41,13 @@ def execute(inputs, outputs, params, context):
             continue
         start = time.perf_counter()
         try:
-            x = _generate(target, path, gen, conditions)
+            x, lengths = _generate(target, path, gen, conditions)
         except ImportError as err:
             report["skipped"][target] = f"serving backend unavailable: {err}"
             if target != "savedmodel":
                 continue
-            x = _generate_seeded(path, gen, conditions)
-        files = _write(x, target, out, params, manifest)
+            x, lengths = _generate_seeded(path, gen, conditions)
+        files = _write(x, target, out, params, manifest, lengths)
         report["targets"][target] = {"files": files,
                                      "seconds": round(time.perf_counter() - start, 2)}
         context.log(f"SampleGen: {target}: {len(files)} samples in "
@@ -76,7 +76,7 @@ def _generate(target, path, gen, conditions):
         gen["num_steps"], batch_size=gen["num_samples"], seed=gen["seed"],
         conditions=conditions, temperature=gen["temperature"],
         use_graph_loop=target == "savedmodel")
-    return np.asarray(out["x"])
+    return np.asarray(out["x"]), out.get("lengths")
 
 
 def _module(target):
@@ -97,10 +97,11 @@ def _generate_seeded(path, gen, conditions):
              "temperature": tf.fill([batch], float(gen["temperature"])),
              "top_k": tf.zeros([batch], tf.int32), "top_p": tf.ones([batch], tf.float32),
              **{k: tf.constant(v) for k, v in conditions.items()}}
-    return fn(**feeds)["x"].numpy()
+    out = fn(**feeds)
+    return out["x"].numpy(), out["lengths"].numpy() if "lengths" in out else None
 
 
-def _write(x, target, out, params, manifest):
+def _write(x, target, out, params, manifest, lengths=None):
     if params["modality"] == "images":
         return _write_images(x, target, out, manifest)
     files = []
@@ -114,6 +115,11 @@ def _write(x, target, out, params, manifest):
                 w.setsampwidth(2)
                 w.setframerate(int(params["sample_rate"]))
                 w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+        elif params["modality"] == "sequences":  # frames [T, dim] up to the stop, as CSV
+            frames = np.asarray(row, np.float32).reshape(row.shape[0], -1)
+            name = out / f"{target}_{i}.csv"
+            end = len(frames) if lengths is None else int(np.asarray(lengths)[i])
+            np.savetxt(name, frames[:end], delimiter=",", fmt="%.6g")
         else:
             ids = [int(v) for v in row.ravel()]
             ids = ids[:next((j for j, v in enumerate(ids) if not 0 <= v < 256), len(ids))]

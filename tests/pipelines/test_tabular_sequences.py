@@ -185,3 +185,15 @@ def test_japanese_vowels_csv_example_round_trips(tmp_path):
         n = train["lengths"][i]
         assert key == f"tabular_sequences/{i}" and label == train["global_condition"][i]
         np.testing.assert_array_equal(np.reshape(values, (-1, 12)), train["x"][i, :n])
+
+
+def test_sample_sequences_are_written_as_csv_up_to_their_length(tmp_path):
+    from pipelines.components import sample_gen
+
+    x = np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 4, 3) / 4
+    files = sample_gen._write(x, "onnx", tmp_path, {"modality": "sequences"}, {},
+                              lengths=np.array([4, 2]))
+    assert files == ["onnx_0.csv", "onnx_1.csv"]
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "onnx_0.csv", delimiter=","), x[0])
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "onnx_1.csv", delimiter=","),
+                                  x[1, :2])
