@@ -26,7 +26,8 @@ Format (schema_version = `keras_ar.contract.MANIFEST_SCHEMA_VERSION`, JSON objec
                      not dynamic (TFLite may be fixed-batch)
     decoding         {"output": "decoded", "token_output": "x", "lengths_output": "lengths",
                      "mu_law": bool | null, "num_classes": int | null,
-                     "bit_depth": int | null, "stop_token": int | null}
+                     "bit_depth": int | null, "stop_token": int | null,
+                     "samples_stop": bool (rows end at a sampled flag: sample_step's `stop`)}
     files            artifact files relative to the manifest (e.g. {"float32": "model.tflite"}
                      or {"step": "step.onnx"}); {} for a SavedModel
     quantization     {mode: {"file": ..., "bytes": int}} (TFLite only); quantised modes
@@ -163,7 +164,7 @@ def build_manifest(model, signatures, artifact, batch_sizes=None, files=None,
             "lengths_output": contract.LENGTHS, "mu_law": getattr(model, "mu_law", None),
             "num_classes": num_classes,
             "bit_depth": int(math.ceil(math.log2(num_classes))) if num_classes else None,
-            "stop_token": stop_token},
+            "stop_token": stop_token, "samples_stop": bool(model.samples_stop)},
         "files": dict(files or {}),
         "quantization": dict(quantization or {}),
         "training": dict(training or {"data_fingerprint": None, "metrics": {}}),

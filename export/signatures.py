@@ -112,7 +112,11 @@ def _bodies(model, stop_token):
         x_next, params, new_state = model.sample_step(
             feeds[contract.X_PREV], state, feeds[contract.NOISE], feeds[contract.TEMPERATURE],
             feeds[contract.TOP_K], feeds[contract.TOP_P], conditions or None)
-        return {contract.X_NEXT: x_next, contract.PARAMS: params, **_state_outputs(new_state)}
+        out = {contract.X_NEXT: x_next, contract.PARAMS: params, **_state_outputs(new_state)}
+        if model.samples_stop:
+            out[contract.STOP] = tf.cast(model.stop_flags(
+                x_next, params, feeds[contract.NOISE], feeds[contract.TEMPERATURE]), tf.int32)
+        return out
 
     def log_prob(feeds):
         _, conditions = _split(feeds)

@@ -50,6 +50,9 @@ SAMPLING_CONTROLS = (TEMPERATURE, TOP_K, TOP_P)
 # Output tensor names.
 PARAMS = "params"
 X_NEXT = "x_next"
+#: `sample_step` of a model that samples stop flags: int32 [B], 1 when the row ends after
+#: `x_next` (that value is kept and counted in the row's length).
+STOP = "stop"
 LOG_PROB_OUTPUT = "log_prob"
 
 # State.

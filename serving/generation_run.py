@@ -43,8 +43,9 @@ class GenerationRun:
     def finished(self):
         return self.t >= self.num_steps or bool(np.all(self.done))
 
-    def record(self, x_t):
-        """Write step `t`'s values, update stops and lengths; return the written values."""
+    def record(self, x_t, stop=None):
+        """Write step `t`'s values, update stops and lengths; return the written values.
+        `stop` [B] (models that sample stop flags): the row ends *after* x_t, which is kept."""
         x_t = np.array(x_t, dtype=self.x.dtype)
         flat = x_t.reshape(self.batch_size, -1)
         hit_stop = (np.zeros(self.batch_size, bool) if self.stop_token is None
@@ -54,6 +55,8 @@ class GenerationRun:
         self.x[:, self.t] = write
         self.lengths = self.lengths + (~ended).astype(np.int32)
         self.done = ended | (self.t + 1 >= self.limits)
+        if stop is not None:
+            self.done |= np.asarray(stop).reshape(self.batch_size).astype(bool)
         self.x_prev = x_t
         self.t += 1
         return write

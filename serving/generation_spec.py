@@ -55,6 +55,9 @@ class GenerationSpec:
         self.decoding = dict(decoding or {})
         self.image_shape = tuple(int(d) for d in image_shape) if image_shape else None
         self.num_levels = num_levels
+        #: rows end at a stop flag the model samples (sample_step's `stop`, generate's
+        #: `lengths`), e.g. the continuous-sequence model
+        self.samples_stop = bool(self.decoding.get("samples_stop", False))
         if contract.INDEX_KEY not in self.state_keys:
             raise ValueError(f"The state must hold `{contract.INDEX_KEY}`; got "
                              f"{list(self.state_keys)}.")

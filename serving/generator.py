@@ -102,7 +102,7 @@ class Generator:
                                                 run.state[contract.INDEX_KEY])}
         out = self.backend.run(contract.SAMPLE_STEP, feeds)
         run.state = _state_outputs(out, self.spec.state_keys)
-        return run.record(out[contract.X_NEXT])
+        return run.record(out[contract.X_NEXT], out.get(contract.STOP))
 
     def finish(self, run, callback=None, progress=False, max_steps=None):
         """Step `run` until it ends (or `max_steps` more steps: pause; `run.save` it)."""
@@ -161,7 +161,11 @@ class Generator:
                  contract.TOP_K: _batch(top_k, np.int32, batch),
                  contract.TOP_P: _batch(top_p, np.float32, batch),
                  **self._whole(conditions, contract.GENERATE)}
-        x = self.backend.run(contract.GENERATE, feeds)[contract.X][:, length:]
+        generated = self.backend.run(contract.GENERATE, feeds)
+        x = generated[contract.X][:, length:]
+        if self.spec.samples_stop:  # rows ended at their sampled stop flag in the graph
+            ends = np.asarray(generated[contract.LENGTHS]) - length
+            lengths = ends if lengths is None else np.minimum(ends, np.asarray(lengths))
         out = truncate(x, stop_token, lengths, pad_value)
         return self._result(out[contract.X], out[contract.LENGTHS])
 
