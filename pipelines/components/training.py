@@ -16,12 +16,35 @@ MODEL_FAMILIES = {  # config name -> keras_ar.models attribute
 }
 
 
+def ensure_logical_cpus(devices):
+    """Split the host CPU into logical devices when `devices` names more CPUs (`/cpu:N`) than
+    TensorFlow has, so `mirrored` over `[/cpu:0, /cpu:1]` runs on a CPU-only machine. This
+    must happen before TensorFlow initialises its devices; otherwise a clear error."""
+    cpu_ids = [int(d.rsplit(":", 1)[-1]) for d in devices or () if "cpu:" in d.lower()]
+    if not cpu_ids:
+        return
+    needed = max(cpu_ids) + 1
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    have = len(tf.config.get_logical_device_configuration(cpu) or [cpu])  # no runtime init
+    if have >= needed:
+        return
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(needed)])
+    except RuntimeError as error:
+        raise ValueError(
+            f"training.devices {list(devices)} needs {needed} logical CPU devices, but "
+            f"TensorFlow is already initialised with {have}. Run the Trainer in a fresh "
+            f"process (e.g. `keras-ar component run Trainer ...`).") from error
+
+
 def make_strategy(training):
     """The tf.distribute strategy named by `training.strategy`."""
     name = training.strategy
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
+        ensure_logical_cpus(training.devices)
         return tf.distribute.MirroredStrategy(devices=training.devices or None)
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:

@@ -77,23 +77,19 @@ def test_sigkill_then_rerun_resumes_from_backup(tmp_path):
     assert len(summary["losses"]) == params["training"]["steps"] // 2 - resume["initial_epoch"]
 
 
-def _train_in_process(tmp_path, examples, name, **training):
-    from pipelines.components import specs
-    from pipelines.components.base import Artifact, ExecutionContext
-
-    out = tmp_path / name
-    specs.TRAINER.run_executor(
-        {"examples": Artifact("Examples", str(examples)), "schema": Artifact("Schema", "")},
-        {"model": Artifact("Model", str(out))}, _params(examples, **training),
-        ExecutionContext(str(tmp_path / "root"), name, "test", log=lambda m: None))
-    return _weights(out / "raw.weights.h5")
-
-
 def test_mirrored_two_logical_cpus_matches_single_device(tmp_path):
+    """Each run in a fresh process (as a pipeline step runs): collective ops of earlier
+    strategies in one process can clash, and the Trainer splits the CPU into the 2 logical
+    devices that `devices` names itself."""
     examples = helpers.write_examples(tmp_path / "ex", "audio")
-    single = _train_in_process(tmp_path, examples, "single", learning_rate=1e-3)
-    mirrored = _train_in_process(tmp_path, examples, "mirrored", strategy="mirrored",
-                                 devices=["/cpu:0", "/cpu:1"], learning_rate=1e-3)
+    runs = {"single": {}, "mirrored": dict(strategy="mirrored", devices=["/cpu:0", "/cpu:1"])}
+    procs = {name: _spawn(tmp_path, _params(examples, learning_rate=1e-3, **training),
+                          examples, tmp_path / name, key=name, name=name)
+             for name, training in runs.items()}
+    for proc in procs.values():
+        output, _ = proc.communicate(timeout=400)
+        assert proc.returncode == 0, output
+    single, mirrored = (_weights(tmp_path / name / "raw.weights.h5") for name in runs)
     assert single.keys() == mirrored.keys()
     changed = 0
     for name in single:
@@ -134,3 +130,14 @@ def test_multi_worker_two_processes_agree(tmp_path):
         np.testing.assert_allclose(chief[name], other[name], atol=1e-6, err_msg=name)
     summary = json.loads((tmp_path / "model" / "training.json").read_text())
     assert summary["replicas"] == 2 and summary["steps"] == 4
+
+
+def test_mirrored_devices_beyond_an_initialised_runtime_raise_clearly():
+    import tensorflow as tf
+
+    from pipelines.components import training
+
+    tf.config.list_logical_devices("CPU")  # the runtime is up (2 logical CPUs, conftest)
+    training.ensure_logical_cpus(["/cpu:0", "/cpu:1"])  # enough: nothing to do
+    with pytest.raises(ValueError, match=r"needs 4 logical CPU devices.*fresh process"):
+        training.ensure_logical_cpus(["/cpu:0", "/cpu:3"])
