@@ -1,6 +1,8 @@
 """Bundled offline data sources, by name (`get("espeak", voices=[...])`)."""
 
+from pipelines.data.sources.audio_folder import AudioFolder
 from pipelines.data.sources.espeak_speech import EspeakSpeech
+from pipelines.data.sources.image_folder import ImageFolder
 from pipelines.data.sources.image_sources import FashionMnist, JapaneseVowels, SklearnDigits
 from pipelines.data.sources.klettres_speech import KlettresSpeech
 from pipelines.data.sources.source import Source, SourceUnavailable
@@ -9,7 +11,7 @@ from pipelines.data.sources.text_sources import Fortunes, PythonStdlib
 
 SOURCES = {cls.name: cls for cls in (EspeakSpeech, KlettresSpeech, Fortunes, PythonStdlib,
                                      FashionMnist, SklearnDigits, JapaneseVowels,
-                                     TabularSequences)}
+                                     TabularSequences, ImageFolder, AudioFolder)}
 
 
 def get(name, **options):

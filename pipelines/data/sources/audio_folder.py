@@ -1,0 +1,102 @@
+"""The `audio_folder` source: your own recordings (.wav, .flac, .ogg) from a directory.
+
+Files are found recursively under `path`. With `speaker_from: subdirectory` (default) the
+top-level subdirectory of each file is its speaker (sorted names -> ids 0..K-1,
+`metadata()["speakers"]`); with `speaker_from: none` every file is speaker 0. Records hold the
+encoded file bytes, the format and the sample rate read from the header; the dataset decodes
+and resamples in the graph."""
+
+import io
+import os
+import wave
+
+from pipelines.data.sources.klettres_speech import header_rate
+from pipelines.data.sources.source import Source
+
+FORMATS = ("wav", "flac", "ogg")
+
+
+class AudioFolder(Source):
+    """Options: `path` (directory, searched recursively), `speaker_from` (subdirectory | none)."""
+
+    name = "audio_folder"
+    modality = "audio"
+
+    @property
+    def path(self):
+        path = self._option("path", None)
+        if not path:
+            raise ValueError("audio_folder: option `path` (a directory of .wav/.flac/.ogg "
+                             "files) is required.")
+        return str(path)
+
+    def _speaker_from(self):
+        mode = self._option("speaker_from", "subdirectory")
+        if mode not in ("subdirectory", "none"):
+            raise ValueError(f"audio_folder: option `speaker_from` must be 'subdirectory' or "
+                             f"'none'; received {mode!r}.")
+        return mode
+
+    def speakers(self):
+        if self._speaker_from() == "none":
+            return []
+        return sorted(d for d in os.listdir(self.path)
+                      if os.path.isdir(os.path.join(self.path, d)))
+
+    def check(self):
+        if not os.path.isdir(self.path):
+            raise FileNotFoundError(f"audio_folder: `path` {self.path!r} is not a directory.")
+        if not self.items():
+            where = ("its speaker subdirectories" if self._speaker_from() == "subdirectory"
+                     else "it")
+            raise ValueError(f"audio_folder: no .wav/.flac/.ogg files under {self.path!r} "
+                             f"(looked in {where}, recursively).")
+
+    def items(self):
+        if self._speaker_from() == "none":
+            return [(0, path) for path in _audio_under(self.path)]
+        return [(speaker, path) for speaker, name in enumerate(self.speakers())
+                for path in _audio_under(os.path.join(self.path, name))]
+
+    def load(self, item):
+        speaker, path = item
+        try:
+            with open(path, "rb") as f:
+                audio = f.read()
+        except OSError as err:
+            raise ValueError(f"audio_folder: cannot read {path}: {err}") from None
+        if not audio:
+            raise ValueError(f"audio_folder: {path} is empty (0 bytes).")
+        fmt = os.path.splitext(path)[1][1:].lower()
+        rate = _wav_rate(audio) if fmt == "wav" else header_rate(audio, fmt)
+        if rate <= 0:
+            raise ValueError(f"audio_folder: cannot read the sample rate from the header of "
+                             f"{path}; expected a valid {fmt.upper()} file.")
+        key = "audio_folder/" + os.path.relpath(path, self.path).replace(os.sep, "/")
+        return {"key": key, "audio": audio, "format": fmt, "sample_rate": rate,
+                "speaker": speaker}
+
+    def metadata(self):
+        speakers = self.speakers()
+        return {"num_speakers": max(len(speakers), 1), "speakers": speakers}
+
+
+def _audio_under(folder):
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        found += [os.path.join(root, f) for f in sorted(files)
+                  if os.path.splitext(f)[1][1:].lower() in FORMATS]
+    return found
+
+
+def _wav_rate(data):
+    """The rate of a WAV file via the stdlib `wave` (any chunk order); the fixed-offset header
+    read for formats `wave` refuses (e.g. float PCM); 0 if neither works."""
+    try:
+        with wave.open(io.BytesIO(data), "rb") as w:
+            if w.getnframes() > 0:
+                return w.getframerate()
+            return 0
+    except (wave.Error, EOFError):
+        return header_rate(data, "wav")
