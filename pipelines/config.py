@@ -31,6 +31,8 @@ class DataConfig:
     sample_rate: int = 8000  # audio: model rate (resampled in the graph)
     window: int = 2048  # audio samples / tokens per training example (random crop)
     quantization_channels: int = 256  # audio: mu-law levels; tokens: byte ids (+1 stop)
+    vocabulary: str = ""  # tokens: word vocabulary file (ids = lines, then OOV, stop); "" = bytes
+    lowercase: bool = True  # tokens with a vocabulary: lower-case text before the lookup
     use_speaker: bool = True  # audio: speaker id as `global_condition`
     use_label: bool = False  # images: class label as `global_condition`
     batch_size: int = 8  # global batch size
@@ -193,6 +195,8 @@ def _check_values(config, where):
         value = getattr(getattr(config, section), name)
         if value < 1:
             fail(key, value, "an integer >= 1")
+    if config.data.vocabulary and config.data.modality != "tokens":
+        fail("data.vocabulary", config.data.vocabulary, "'' unless data.modality is 'tokens'")
     if config.data.eval_percent + config.data.test_percent >= 100:
         fail("data.eval_percent + data.test_percent",
              config.data.eval_percent + config.data.test_percent, "less than 100")

@@ -8,7 +8,8 @@ conditioned on speaker/class i % num_classes when the model takes a global condi
 targets are listed as skipped in `samples.json`.
 
 Audio -> `<target>_<i>.wav` (16-bit PCM at data.sample_rate); tokens -> `<target>_<i>.txt`
-(the bytes before the row's first stop id);
+(the bytes before the row's first stop id; with `data.vocabulary`, the row's words before
+the stop id joined with spaces, `<unk>` for the OOV id);
 images -> `<target>_<i>.png` and one `<target>_grid.png` of all rows (levels scaled to 0..255,
 `serving.writers`).
 """
@@ -21,6 +22,7 @@ import wave
 import numpy as np
 
 from pipelines.components.base import write_json
+from pipelines.data import vocabulary
 
 BACKENDS = {"savedmodel": "SavedModelBackend", "tflite": "TFLiteBackend",
             "onnx": "OnnxBackend"}
@@ -106,6 +108,8 @@ def _write(x, target, out, params, manifest, lengths=None):
         return _write_images(x, target, out, manifest)
     files = []
     decoding = manifest.get("decoding", {})
+    words = (vocabulary.load_vocabulary(params["vocabulary"]) if params.get("vocabulary")
+             else None)
     for i, row in enumerate(np.asarray(x)):
         if params["modality"] == "audio":
             audio = _decode_audio(row, decoding)
@@ -120,6 +124,10 @@ def _write(x, target, out, params, manifest, lengths=None):
             name = out / f"{target}_{i}.csv"
             end = len(frames) if lengths is None else int(np.asarray(lengths)[i])
             np.savetxt(name, frames[:end], delimiter=",", fmt="%.6g")
+        elif words is not None:  # word ids -> the tokens before the stop, spaced
+            name = out / f"{target}_{i}.txt"
+            pathlib.Path(name).write_text(vocabulary.detokenize(row.ravel(), words),
+                                          encoding="utf-8")
         else:
             ids = [int(v) for v in row.ravel()]
             ids = ids[:next((j for j, v in enumerate(ids) if not 0 <= v < 256), len(ids))]

@@ -81,7 +81,8 @@ PUSHER = ComponentSpec(
 SAMPLE_GEN = ComponentSpec(
     name="SampleGen", inputs={"exported_model": EXPORTED_MODEL}, outputs={"samples": SAMPLES},
     parameters=lambda c: {"generation": _section(c, "generation"),
-                          "modality": c.data.modality, "sample_rate": c.data.sample_rate},
+                          "modality": c.data.modality, "sample_rate": c.data.sample_rate,
+                          **({"vocabulary": c.data.vocabulary} if c.data.vocabulary else {})},
     executor="pipelines.components.sample_gen:execute",
     code=())
 

@@ -99,6 +99,10 @@ def build_model(model_config, data, metadata):
                 f"{declared}; set it to at least {speakers} (or data.use_speaker: false).")
     if data.modality == "images":
         _check_image_params(params, data, metadata)
+    if data.modality == "tokens" and data.vocabulary:
+        from pipelines.data import vocabulary
+
+        vocabulary.check_vocab_size(data.vocabulary, params)
     return cls(**params)
 
 

@@ -6,7 +6,8 @@ its own causal shift and the loss is -log_prob):
     audio:     x int32 [B, window] mu-law ids, lengths int32 [B] (valid samples; the rest is
                mu-law silence), global_condition int32 [B] speaker (if data.use_speaker)
     tokens:    x int32 [B, window] byte ids, stop id 256 after the text and as padding,
-               lengths int32 [B] (bytes + the stop id)
+               lengths int32 [B] (bytes + the stop id); with `data.vocabulary` (N words):
+               word ids 0..N-1, OOV id N, stop id N + 1 (see `pipelines.data.vocabulary`)
     images:    x int32 [B, H, W, C] pixel values, global_condition int32 [B] label (if
                data.use_label)
     sequences: x float32 [B, T_max, dim] zero-padded, lengths int32 [B], global_condition
@@ -38,6 +39,8 @@ def make_dataset(config, split, input_context=None, repeat=None):
     files = records.shard_files(config.examples_dir, split)
     ds = _sharded_records(files, input_context)
     parse = _PARSERS[config.modality]
+    if config.modality == "tokens" and config.vocabulary:
+        parse = _vocabulary_parser(config)
     ds = ds.map(lambda data: parse(config, data), num_parallel_calls=AUTOTUNE,
                 deterministic=True)
     ds = ds.cache()
@@ -112,6 +115,21 @@ def _parse_tokens(config, data):
     return {contract.X: tf.concat([ids, [STOP_ID]], axis=0)}
 
 
+def _vocabulary_parser(config):
+    from pipelines.data import vocabulary
+
+    tokens = vocabulary.load_vocabulary(config.vocabulary)
+    table = vocabulary.lookup_table(tokens)
+    stop = vocabulary.stop_id(tokens)
+
+    def parse(config, data):
+        ex = tf.io.parse_single_example(data, records.feature_spec("tokens"))
+        ids = vocabulary.tokenize(ex["text"], table, config.lowercase)
+        return {contract.X: tf.concat([ids, [stop]], axis=0)}
+
+    return parse
+
+
 def _parse_images(config, data):
     ex = tf.io.parse_single_example(data, records.feature_spec("images"))
     out = {contract.X: tf.cast(tf.io.decode_png(ex["image"]), tf.int32)}
@@ -149,10 +167,18 @@ def _crop(config, example, index, training):
     piece = x[start:start + window]
     valid = tf.shape(piece)[0]
     pad_id = (mu_law_encode(0.0, config.quantization_channels) if config.modality == "audio"
-              else STOP_ID)
+              else _token_stop_id(config))
     piece = tf.concat([piece, tf.fill([window - valid], pad_id)], axis=0)
     piece.set_shape([window])
     out = dict(example)
     out[contract.X] = piece
     out[contract.LENGTHS] = valid
     return out
+
+
+def _token_stop_id(config):
+    if not config.vocabulary:
+        return STOP_ID
+    from pipelines.data import vocabulary
+
+    return vocabulary.stop_id(vocabulary.load_vocabulary(config.vocabulary))
