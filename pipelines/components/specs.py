@@ -5,6 +5,8 @@ exactly the components that read it (and those whose inputs then change).
 """
 
 import dataclasses
+import hashlib
+import pathlib
 
 from pipelines.components.base import ComponentSpec
 
@@ -34,6 +36,15 @@ def _section(config, name):
     return dataclasses.asdict(getattr(config, name))
 
 
+def _vocabulary(config):
+    """The vocabulary file's content hash (so editing the file in place reruns what reads
+    it); {} for byte text. A missing file is left to the executor's clear error."""
+    path = pathlib.Path(config.data.vocabulary) if config.data.vocabulary else None
+    if path is None or not path.is_file():
+        return {}
+    return {"vocabulary_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
 EXAMPLE_GEN = ComponentSpec(
     name="ExampleGen", inputs={}, outputs={"examples": EXAMPLES},
     parameters=lambda c: {"data": _data(c, _INGEST_FIELDS)},
@@ -52,17 +63,19 @@ DATA_VALIDATOR = ComponentSpec(
 TRAINER = ComponentSpec(
     name="Trainer", inputs={"examples": EXAMPLES, "schema": SCHEMA}, outputs={"model": MODEL},
     parameters=lambda c: {"data": _data(c), "model": _section(c, "model"),
-                          "training": _section(c, "training")},
+                          "training": _section(c, "training"), **_vocabulary(c)},
     executor="pipelines.components.trainer:execute",
-    code=("pipelines.components.training", "pipelines.data.dataset", "keras_ar"))
+    code=("pipelines.components.training", "pipelines.data.dataset",
+          "pipelines.data.vocabulary", "keras_ar"))
 
 EVALUATOR = ComponentSpec(
     name="Evaluator", inputs={"model": MODEL, "examples": EXAMPLES},
     outputs={"evaluation": EVALUATION},
     parameters=lambda c: {"data": _data(c), "evaluation": _section(c, "evaluation"),
-                          "push": _section(c, "push")},
+                          "push": _section(c, "push"), **_vocabulary(c)},
     executor="pipelines.components.evaluator:execute",
-    code=("pipelines.data.dataset", "pipelines.components.repository", "keras_ar"),
+    code=("pipelines.data.dataset", "pipelines.data.vocabulary",
+          "pipelines.components.repository", "keras_ar"),
     runtime_parameters=lambda c, inputs: {"baseline": _baseline(c, inputs)})
 
 EXPORTER = ComponentSpec(
@@ -82,7 +95,8 @@ SAMPLE_GEN = ComponentSpec(
     name="SampleGen", inputs={"exported_model": EXPORTED_MODEL}, outputs={"samples": SAMPLES},
     parameters=lambda c: {"generation": _section(c, "generation"),
                           "modality": c.data.modality, "sample_rate": c.data.sample_rate,
-                          **({"vocabulary": c.data.vocabulary} if c.data.vocabulary else {})},
+                          **({"vocabulary": c.data.vocabulary} if c.data.vocabulary else {}),
+                          **_vocabulary(c)},
     executor="pipelines.components.sample_gen:execute",
     code=())
 

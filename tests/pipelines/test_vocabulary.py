@@ -87,3 +87,18 @@ def test_sample_gen_joins_words_up_to_the_stop(tmp_path):
     assert files == ["onnx_0.txt", "onnx_1.txt"]
     assert (tmp_path / "onnx_0.txt").read_text() == "cat sat <unk>"
     assert (tmp_path / "onnx_1.txt").read_text() == "the cat cat sat sat"
+
+
+def test_editing_the_vocabulary_changes_the_component_parameters(tmp_path):
+    from pipelines.components import specs
+
+    path = _vocab(tmp_path)
+    config = config_lib.from_dict({"data": {"modality": "tokens", "vocabulary": path}})
+    before = [spec.parameters(config) for spec in (specs.TRAINER, specs.EVALUATOR,
+                                                    specs.SAMPLE_GEN)]
+    _vocab(tmp_path, WORDS + ["mat"])
+    after = [spec.parameters(config) for spec in (specs.TRAINER, specs.EVALUATOR,
+                                                   specs.SAMPLE_GEN)]
+    for old, new in zip(before, after):
+        assert old["vocabulary_sha256"] != new["vocabulary_sha256"]
+    assert after[2]["vocabulary"] == path
