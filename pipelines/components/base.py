@@ -11,6 +11,7 @@ executor's source modules).
 import dataclasses
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import pathlib
