@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from bench.continuous_bench import ks_statistic
 from keras_ar import testing
 from keras_ar.models.continuous_sequence_model import ContinuousSequenceModel
 from keras_ar.testing.synthetic_sequences import make_sequences
@@ -282,15 +283,6 @@ def test_input_noise_only_touches_training_inputs():
 
 
 # ----------------------------------------------------------------- training
-def ks_statistic(a, b):
-    """Two-sample Kolmogorov-Smirnov statistic sup |F_a - F_b| (numpy)."""
-    a, b = np.sort(np.asarray(a)), np.sort(np.asarray(b))
-    grid = np.concatenate([a, b])
-    fa = np.searchsorted(a, grid, side="right") / a.size
-    fb = np.searchsorted(b, grid, side="right") / b.size
-    return float(np.abs(fa - fb).max())
-
-
 def test_ks_statistic():
     assert ks_statistic([1, 2, 3], [1, 2, 3]) == 0.0
     assert ks_statistic([1, 1, 1], [5, 5]) == 1.0
