@@ -13,7 +13,6 @@ from pipelines.components import sample_gen, training
 from pipelines.data.sources import image_sources
 
 CONFIG = pathlib.Path(__file__).parents[2] / "pipelines" / "configs" / "fashion_pixelcnn.yaml"
-_FASHION = pathlib.Path(image_sources.FASHION).is_dir()
 
 
 def _read_png(data):
@@ -25,7 +24,6 @@ def _read_png(data):
     return np.asarray(Image.open(io.BytesIO(data)))
 
 
-@pytest.mark.skipif(not _FASHION, reason="Debian's dataset-fashion-mnist is not installed")
 def test_fashion_levels_option_binarises_and_rejects_bad_values():
     raw = _read_png(image_sources.FashionMnist().load(0)["image"])
     binary = image_sources.FashionMnist(levels=2)
@@ -66,7 +64,6 @@ def test_sample_images_are_written_as_pngs_and_a_grid(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _FASHION, reason="Debian's dataset-fashion-mnist is not installed")
 def test_fashion_config_end_to_end_tiny(tmp_path):
     from pipelines import runner
 

@@ -157,17 +157,6 @@ def test_empty_files_and_bad_options(tmp_path):
                     format="csv").check()
 
 
-def _vowels_installed():
-    from pipelines.data import japanese_vowels
-
-    try:
-        japanese_vowels.data_dir()
-        return True
-    except japanese_vowels.JapaneseVowelsUnavailable:
-        return False
-
-
-@pytest.mark.skipif(not _vowels_installed(), reason="sktime (which ships the data) is missing")
 def test_japanese_vowels_csv_example_round_trips(tmp_path):
     """The example file of `csv_sequences_mdn.yaml` reads back as the bundled sequences."""
     from pipelines.data import japanese_vowels
