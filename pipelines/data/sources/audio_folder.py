@@ -11,41 +11,28 @@ import os
 import wave
 
 from pipelines.data.sources.klettres_speech import header_rate
-from pipelines.data.sources.source import Source
+from pipelines.data.sources.source import FolderSource
 
 FORMATS = ("wav", "flac", "ogg")
 
 
-class AudioFolder(Source):
+class AudioFolder(FolderSource):
     """Options: `path` (directory, searched recursively), `speaker_from` (subdirectory | none)."""
 
     name = "audio_folder"
     modality = "audio"
 
-    @property
-    def path(self):
-        path = self._option("path", None)
-        if not path:
-            raise ValueError("audio_folder: option `path` (a directory of .wav/.flac/.ogg "
-                             "files) is required.")
-        return str(path)
+    group_option = "speaker_from"
+    path_help = "a directory of .wav/.flac/.ogg files"
 
     def _speaker_from(self):
-        mode = self._option("speaker_from", "subdirectory")
-        if mode not in ("subdirectory", "none"):
-            raise ValueError(f"audio_folder: option `speaker_from` must be 'subdirectory' or "
-                             f"'none'; received {mode!r}.")
-        return mode
+        return self._group_mode()
 
     def speakers(self):
-        if self._speaker_from() == "none":
-            return []
-        return sorted(d for d in os.listdir(self.path)
-                      if os.path.isdir(os.path.join(self.path, d)))
+        return self._groups()
 
     def check(self):
-        if not os.path.isdir(self.path):
-            raise FileNotFoundError(f"audio_folder: `path` {self.path!r} is not a directory.")
+        self._check_directory()
         if not self.items():
             where = ("its speaker subdirectories" if self._speaker_from() == "subdirectory"
                      else "it")

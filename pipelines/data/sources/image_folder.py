@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from pipelines.data.sources.image_sources import _levels, _png
-from pipelines.data.sources.source import Source
+from pipelines.data.sources.source import FolderSource
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -26,27 +26,18 @@ def _images_under(folder):
     return found
 
 
-class ImageFolder(Source):
+class ImageFolder(FolderSource):
     """Options: `path` (directory), `label_from` (subdirectory | none), `channels` (1 | 3),
     `image_size` ([height, width]; default: the first image's), `levels` (2..256)."""
 
     name = "image_folder"
     modality = "images"
 
-    @property
-    def path(self):
-        path = self._option("path", None)
-        if not path:
-            raise ValueError("image_folder: option `path` (a directory of PNG/JPEG images) is "
-                             "required.")
-        return str(path)
+    group_option = "label_from"
+    path_help = "a directory of PNG/JPEG images"
 
     def _label_from(self):
-        mode = self._option("label_from", "subdirectory")
-        if mode not in ("subdirectory", "none"):
-            raise ValueError(f"image_folder: option `label_from` must be 'subdirectory' or "
-                             f"'none'; received {mode!r}.")
-        return mode
+        return self._group_mode()
 
     def _channels(self):
         channels = self._option("channels", 1)
@@ -56,14 +47,10 @@ class ImageFolder(Source):
         return channels
 
     def classes(self):
-        if self._label_from() == "none":
-            return []
-        return sorted(d for d in os.listdir(self.path)
-                      if os.path.isdir(os.path.join(self.path, d)))
+        return self._groups()
 
     def check(self):
-        if not os.path.isdir(self.path):
-            raise FileNotFoundError(f"image_folder: `path` {self.path!r} is not a directory.")
+        self._check_directory()
         self._channels()
         _levels(self._option("levels", None), "image_folder")
         size = self._option("image_size", None)

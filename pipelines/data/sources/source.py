@@ -12,6 +12,9 @@ Record dicts per modality (see `pipelines.data.records`):
 """
 
 
+import os
+
+
 class SourceUnavailable(RuntimeError):
     """The bundled data are not installed; the message says what to install."""
 
@@ -42,6 +45,39 @@ class Source:
 
     def _option(self, name, default):
         return self.options.get(name, default)
+
+
+class FolderSource(Source):
+    """A source over a user's directory (`path`), one class or speaker per subdirectory when
+    the option `group_option` is 'subdirectory' (the default), none when it is 'none'."""
+
+    group_option = ""
+    path_help = ""
+
+    @property
+    def path(self):
+        path = self._option("path", None)
+        if not path:
+            raise ValueError(f"{self.name}: option `path` ({self.path_help}) is required.")
+        return str(path)
+
+    def _group_mode(self):
+        mode = self._option(self.group_option, "subdirectory")
+        if mode not in ("subdirectory", "none"):
+            raise ValueError(f"{self.name}: option `{self.group_option}` must be "
+                             f"'subdirectory' or 'none'; received {mode!r}.")
+        return mode
+
+    def _groups(self):
+        """Sorted subdirectory names (ids 0..K-1), or [] when grouping is 'none'."""
+        if self._group_mode() == "none":
+            return []
+        return sorted(d for d in os.listdir(self.path)
+                      if os.path.isdir(os.path.join(self.path, d)))
+
+    def _check_directory(self):
+        if not os.path.isdir(self.path):
+            raise FileNotFoundError(f"{self.name}: `path` {self.path!r} is not a directory.")
 
 
 def require_path(path, package, what):
