@@ -15,6 +15,7 @@ BENCHMARKS = {
     "wavenet": "bench.wavenet_bench",
     "transformer": "bench.transformer_bench",
     "runtimes": "bench.runtime_bench",
+    "generate_loop": "bench.generate_loop_bench",
     "serving": "bench.serving_bench",
     "images_quality": "bench.image_quality_bench",
     "images_sampling": "bench.image_bench",
