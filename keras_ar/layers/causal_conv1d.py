@@ -16,7 +16,10 @@ class CausalConv1D(keras.layers.Layer):
     * `call_with_buffer(x, buffer)` -> (y, new_buffer): the parallel pass over `x` continuing
       from `buffer` (prefill);
     * `step(x_t, buffer)` -> (y_t `[B, filters]`, new_buffer): one position in O(k) taps
-      (concat + slice, which converts to TFLite and ONNX).
+      (concat + slice, which converts to TFLite and ONNX);
+    * `past_taps(buffer, chunk)` + `step_from_taps(x_t, taps)`: the chunked generation
+      loop's form of `step` when `dilation_rate >= chunk`: the past taps of the next `chunk`
+      positions all lie in `buffer`, so their products are computed for all of them at once.
     """
 
     def __init__(self, filters, kernel_size=2, dilation_rate=1, use_bias=True,
@@ -80,6 +83,35 @@ class CausalConv1D(keras.layers.Layer):
         if self.bias is not None:
             y = y + tf.cast(self.bias, y.dtype)
         return y, new_buffer
+
+    def past_taps(self, buffer, chunk):
+        """b + sum_{m>=1} W_{k-1-m} x_{t0+j-m d} for j < chunk -> [B, chunk, filters], where
+        `buffer` holds inputs t0 - L .. t0 - 1 (row p is input t0 - L + p)."""
+        if self.buffer_length == 0 or self.dilation_rate < chunk:
+            raise ValueError(f"past_taps needs dilation_rate >= chunk > 0 and a buffer; "
+                             f"received dilation_rate={self.dilation_rate}, chunk={chunk}, "
+                             f"kernel_size={self.kernel_size}.")
+        kernel = tf.cast(self.kernel, buffer.dtype)
+        in_channels = kernel.shape[1]
+        y = 0.0
+        for m in range(1, self.kernel_size):
+            start = self.buffer_length - m * self.dilation_rate
+            rows = tf.reshape(buffer[:, start:start + chunk], [-1, in_channels])  # (B*K, C)
+            y = y + tf.matmul(rows, kernel[self.kernel_size - 1 - m])
+        if self.bias is not None:
+            y = y + tf.cast(self.bias, y.dtype)
+        return tf.reshape(y, [-1, chunk, self.filters])  # (B, K, F)
+
+    def step_from_taps(self, x_t, taps):
+        """`step`'s output from the current input and `past_taps`' row for this step;
+        x_t [B, C_in] with taps [B, F], or a run of positions x [B, K, C_in], taps [B, K, F]."""
+        kernel = tf.cast(self.kernel[self.kernel_size - 1], x_t.dtype)
+        if x_t.shape.rank == 3:
+            flat = tf.reshape(x_t, [-1, kernel.shape[0]])  # (B*K, C_in)
+            y = tf.reshape(tf.matmul(flat, kernel), tf.shape(taps))
+        else:
+            y = tf.matmul(x_t, kernel)
+        return y + tf.cast(taps, x_t.dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.filters,)

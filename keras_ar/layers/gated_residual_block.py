@@ -72,6 +72,13 @@ class GatedResidualBlock(keras.layers.Layer):
         z = self._gate(pre, condition_t)
         return self._residual(h_t, z), self.skip_proj(z), new_buffer
 
+    def step_from_taps(self, h_t, condition_t, taps):
+        """`step` with the convolution's past taps given (`CausalConv1D.past_taps`' row for
+        this position; or [B, K, ...] runs of positions) -> (h_out, skip); the buffer is the
+        caller's to advance."""
+        z = self._gate(self.conv.step_from_taps(h_t, taps), condition_t)
+        return self._residual(h_t, z), self.skip_proj(z)
+
     def _residual(self, h, z):
         return h if self.residual_proj is None else h + self.residual_proj(z)
 

@@ -37,7 +37,9 @@ class AutoregressiveModel(keras.Model):
 
     Subclasses implement `call`, `_state_spec`, `_init_state`, `_step` and
     `_validate_conditions`, and may override `_prefill` with a parallel pass (the default
-    scans `_step` in a `tf.while_loop`).
+    scans `_step` in a `tf.while_loop`). A model whose large state changes slowly may run
+    `generate` in chunks (`_generation_chunk`, `_chunk_begin`, `_chunk_step`, `_chunk_end`;
+    see `chunked_generation`).
     """
 
     def __init__(self, head, start_id=0, **kwargs):
@@ -57,6 +59,23 @@ class AutoregressiveModel(keras.Model):
         raise NotImplementedError
 
     def _step(self, x_prev, state, conditions):
+        raise NotImplementedError
+
+    def _generation_chunk(self):
+        """Steps per chunk of the chunked `generate` loop, or 0 for the plain loop."""
+        return 0
+
+    def _chunk_begin(self, state):
+        """(carried state for the K steps of a chunk, invariant tensors) from `state`."""
+        raise NotImplementedError
+
+    def _chunk_step(self, x_prev, carried, invariant, j, conditions):
+        """Step j of the chunk -> (params, carried): the params `_step` gives."""
+        raise NotImplementedError
+
+    def _chunk_end(self, state, carried, invariant, count):
+        """The full state after the chunk's `count` steps (`state`: at the chunk's start;
+        the loop sets the index)."""
         raise NotImplementedError
 
     def _validate_conditions(self, conditions, per_step=False):

@@ -67,7 +67,8 @@ def scan_prefill(model, x_prefix, state, conditions):
     return params, state
 
 
-def _write(buffer, t, value):
+def write_row(buffer, t, value):
+    """`buffer` [B, T, ...] with row t (a scalar) replaced by `value` [B, ...]."""
     rank = buffer.shape.rank
     positions = tf.range(tf.shape(buffer)[1])
     mask = tf.reshape(tf.equal(positions, t), [1, -1] + [1] * (rank - 2))
@@ -164,10 +165,17 @@ def _both(a, b):
 
 
 def _loop(model, noise, x_prev, state, controls, conditions, forced, stop, sampled_stop):
-    """The in-graph while loop -> (buffer [B, num_steps, *event], lengths [B])."""
+    """The in-graph while loop -> (buffer [B, num_steps, *event], lengths [B]).
+
+    A model with a generation chunk (`model._generation_chunk()`, e.g. WaveNet's) runs the
+    nested chunked loop of `chunked_generation` instead: same samples, less state traffic."""
+    if model._generation_chunk():
+        from keras_ar.models import chunked_generation
+
+        return chunked_generation.loop(model, noise, x_prev, state, controls, conditions,
+                                       forced, stop, sampled_stop)
     batch, num_steps = tf.shape(noise)[0], tf.shape(noise)[1]
-    buffer_shape = tf.concat([[batch, num_steps], tf.constant(model.event_shape, tf.int32)], 0)
-    buffer = tf.zeros(buffer_shape, model.x_dtype)
+    buffer = tf.zeros(output_shape(model, batch, num_steps), model.x_dtype)
     done = tf.zeros([batch], tf.bool)
     lengths = tf.fill([batch], num_steps)
 
@@ -178,22 +186,9 @@ def _loop(model, noise, x_prev, state, controls, conditions, forced, stop, sampl
         with validation.runtime_checks(False):
             x_t, params, state = model.sample_step(
                 x_prev, state, step_noise, *controls, conditions=step_conditions)
-        x_t.set_shape(x_prev.shape)  # a prompt's last column may carry a static batch size
-        sampled = None  # [B] bool: t is past the row's prompt
-        if forced is not None:
-            sampled = tf.greater_equal(t, forced[1])
-            x_t = tf.where(_mask_like(x_t, sampled), x_t, tf.gather(forced[0], t, axis=1))
-        if sampled_stop:
-            rank = x_t.shape.rank
-            x_t = tf.where(tf.reshape(done, [-1] + [1] * (rank - 1)), tf.zeros_like(x_t), x_t)
-            fired = tf.logical_and(_both(sampled, tf.logical_not(done)),
-                                   model.stop_flags(x_t, params, step_noise, controls[0]))
-            lengths = tf.where(fired, t + 1, lengths)
-            done = tf.logical_or(done, fired)
-        elif stop is not None:
-            x_t = tf.where(done, tf.fill(tf.shape(x_t), stop), x_t)
-            done = tf.logical_or(done, _both(sampled, tf.equal(x_t, stop)))
-        return t + 1, x_t, state, _write(buffer, t, x_t), done, lengths
+        x_t, done, lengths = finish_step(model, t, x_prev, x_t, params, step_noise, controls,
+                                         forced, stop, sampled_stop, done, lengths)
+        return t + 1, x_t, state, write_row(buffer, t, x_t), done, lengths
 
     def cond(t, x_prev, state, buffer, done, lengths):
         return tf.logical_and(t < num_steps, tf.logical_not(tf.reduce_all(done)))
@@ -201,6 +196,31 @@ def _loop(model, noise, x_prev, state, controls, conditions, forced, stop, sampl
     _, _, _, buffer, _, lengths = tf.while_loop(
         cond, body, (tf.constant(0), x_prev, state, buffer, done, lengths))
     return buffer, lengths
+
+
+def output_shape(model, batch, steps):
+    return tf.concat([[batch, steps], tf.constant(model.event_shape, tf.int32)], 0)
+
+
+def finish_step(model, t, x_prev, x_t, params, step_noise, controls, forced, stop,
+                sampled_stop, done, lengths):
+    """Step t's sample after prompt forcing and stopping -> (x_t, done, lengths)."""
+    x_t.set_shape(x_prev.shape)  # a prompt's last column may carry a static batch size
+    sampled = None  # [B] bool: t is past the row's prompt
+    if forced is not None:
+        sampled = tf.greater_equal(t, forced[1])
+        x_t = tf.where(_mask_like(x_t, sampled), x_t, tf.gather(forced[0], t, axis=1))
+    if sampled_stop:
+        rank = x_t.shape.rank
+        x_t = tf.where(tf.reshape(done, [-1] + [1] * (rank - 1)), tf.zeros_like(x_t), x_t)
+        fired = tf.logical_and(_both(sampled, tf.logical_not(done)),
+                               model.stop_flags(x_t, params, step_noise, controls[0]))
+        lengths = tf.where(fired, t + 1, lengths)
+        done = tf.logical_or(done, fired)
+    elif stop is not None:
+        x_t = tf.where(done, tf.fill(tf.shape(x_t), stop), x_t)
+        done = tf.logical_or(done, _both(sampled, tf.equal(x_t, stop)))
+    return x_t, done, lengths
 
 
 def generate(model, batch_size, num_steps, seed, prompt, conditions, temperature, top_k,

@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras_ar import contract
 from keras_ar.heads import CategoricalHead, DiscretizedLogisticMixtureHead
 from keras_ar.layers import ContextStack, GatedResidualBlock, LocalUpsampler
-from keras_ar.models import sequence_conditions
+from keras_ar.models import sequence_conditions, wavenet_chunks
 from keras_ar.models.autoregressive_model import AutoregressiveModel
 from keras_ar.ops import mu_law_decode, validation
 
@@ -43,7 +43,7 @@ class WaveNet(AutoregressiveModel):
                  local_condition_dim=0, local_hop=1, local_upsample="transposed",
                  local_channels=None, context_hop=0, context_dilations=(),
                  context_channels=32, head="categorical", num_mixtures=10, mu_law=True,
-                 **kwargs):
+                 generation_chunk=16, **kwargs):
         if head not in ("categorical", "logistic_mixture"):
             raise ValueError(
                 f"`head` must be 'categorical' or 'logistic_mixture'; received {head!r}.")
@@ -71,6 +71,9 @@ class WaveNet(AutoregressiveModel):
         self.head_type = head
         self.num_mixtures = int(num_mixtures)
         self.mu_law = bool(mu_law)
+        self.generation_chunk = int(generation_chunk)
+        if self.generation_chunk < 0:
+            raise ValueError(f"`generation_chunk` must be >= 0; received {generation_chunk}.")
         self._make_layers()
         self._build_all()
 
@@ -233,6 +236,14 @@ class WaveNet(AutoregressiveModel):
                 for key, spec in self._state_spec(None).items()}
 
     def _step(self, x_prev, state, conditions):
+        params, new_state, _, _ = self._step_with(x_prev, state, conditions)
+        return params, new_state
+
+    def _step_with(self, x_prev, state, conditions, taps=None):
+        """One step -> (params, new state, {block index: its input h_t}, condition features
+        [B, D_c] or None); blocks named in `taps` ({index: past taps [B, 2R]}) take their
+        past from there instead of a buffer (and leave it out of the new state)."""
+        taps = taps or {}
         u_t = self.embedding(tf.cast(x_prev, tf.int32))  # (B, R)
         index = state[contract.INDEX_KEY]
         new_state = {}
@@ -249,12 +260,32 @@ class WaveNet(AutoregressiveModel):
             parts.append(tf.cast(feature, u_t.dtype))
             new_state.update(ctx_new)
         condition = tf.concat(parts, axis=-1) if parts else None
-        h, skips = u_t, 0.0
+        h, skips, inputs = u_t, 0.0, {}
         for i, block in enumerate(self.blocks):
-            h, skip, buffer = block.step(h, condition, state[f"buffer_{i}"])
-            new_state[f"buffer_{i}"] = tf.cast(buffer, tf.float32)
+            if i in taps:
+                inputs[i] = h
+                h, skip = block.step_from_taps(h, condition, taps[i])
+            else:
+                h, skip, buffer = block.step(h, condition, state[f"buffer_{i}"])
+                new_state[f"buffer_{i}"] = tf.cast(buffer, tf.float32)
             skips = skips + skip
-        return self._output(skips), new_state
+        return self._output(skips), new_state, inputs, condition
+
+    # ----------------------------------------------------------------- chunked generate
+    def _chunked_blocks(self):
+        return wavenet_chunks.chunked_blocks(self)
+
+    def _generation_chunk(self):
+        return self.generation_chunk if self._chunked_blocks() else 0
+
+    def _chunk_begin(self, state):
+        return wavenet_chunks.begin(self, state)
+
+    def _chunk_step(self, x_prev, carried, invariant, j, conditions):
+        return wavenet_chunks.step(self, x_prev, carried, invariant, j, conditions)
+
+    def _chunk_end(self, state, carried, invariant, count):
+        return wavenet_chunks.end(self, state, carried, invariant, count)
 
     def _prefill(self, x_prefix, state, conditions):
         if self.context_stack is not None:
@@ -290,5 +321,6 @@ class WaveNet(AutoregressiveModel):
             local_upsample=self.local_upsample, local_channels=self.local_channels,
             context_hop=self.context_hop, context_dilations=self.context_dilations,
             context_channels=self.context_channels, head=self.head_type,
-            num_mixtures=self.num_mixtures, mu_law=self.mu_law)
+            num_mixtures=self.num_mixtures, mu_law=self.mu_law,
+            generation_chunk=self.generation_chunk)
         return config
