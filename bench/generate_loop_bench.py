@@ -1,14 +1,17 @@
-"""Where the exported `generate` loop spends its time: state size vs ops per step (issue 3).
+"""Where the exported `generate` loop spends its time, and what the chunked loop saves
+(issue 3).
 
-Two WaveNets with the same ops per step (10 layers x 64 channels, 256-way head) are exported
-to TFLite (`generate` only) and timed interleaved in one process at batch 1 and 16, TFLite
+WaveNets with the same ops per step (10 layers x 64 channels, 256-way head) are exported to
+TFLite (`generate` only) and timed interleaved in one process at batch 1 and 16, TFLite
 threads 1 and 2:
 
-* dilations 1..512: the real model, FIFOs of 1,023 positions (262 kB of state per row);
-* ten dilation-1 layers: 10 positions (2.6 kB per row).
+* dilations 1..512, `generation_chunk` 0: the plain loop; every step moves every FIFO
+  (1,023 positions, 262 kB of state per row);
+* dilations 1..512, chunks of 16, 32 and 64 steps (`keras_ar/models/chunked_generation.py`;
+  16 is the default): the large FIFOs stay out of the inner loop;
+* ten dilation-1 layers: 10 positions (2.6 kB per row): the ops alone, a floor for the rest.
 
-The ratio between the two isolates the cost of moving the state each step from the cost of
-the ops. Run: `python -m bench.generate_loop_bench [--quick]`.
+Run: `python -m bench.generate_loop_bench [--quick]`.
 """
 
 import pathlib
@@ -20,7 +23,13 @@ import numpy as np
 
 from keras_ar import contract
 
-CASES = {"dilations 1..512": [2 ** i for i in range(10)], "dilations 1 x10": [1] * 10}
+DILATIONS = [2 ** i for i in range(10)]
+CASES = {"dilations 1..512, plain loop": (DILATIONS, 0),
+         "dilations 1..512, chunks of 16": (DILATIONS, 16),
+         "dilations 1..512, chunks of 32": (DILATIONS, 32),
+         "dilations 1..512, chunks of 64": (DILATIONS, 64),
+         "dilations 1 x10 (ops only)": ([1] * 10, 0)}
+ONNX_CASES = ("dilations 1..512, plain loop", "dilations 1..512, chunks of 16")
 
 
 def _feeds(batch, steps):
@@ -40,19 +49,36 @@ def _runners(tmp):
     from keras_ar.models import WaveNet
 
     runners = {}
-    for label, dilations in CASES.items():
+    for n, (label, (dilations, chunk)) in enumerate(CASES.items()):
         model = WaveNet(num_classes=256, dilations=dilations, residual_channels=64,
-                        skip_channels=64)
-        out = pathlib.Path(tmp) / label.replace(" ", "_").replace(".", "")
-        export_tflite(model, out, signatures=(contract.GENERATE,))
+                        skip_channels=64, generation_chunk=chunk)
+        out = pathlib.Path(tmp) / f"case{n}"
+        export_tflite(model, out / "tflite", signatures=(contract.GENERATE,))
         for threads in (1, 2):
-            interpreter = Interpreter(model_path=str(out / "model.tflite"), num_threads=threads)
-            runners[(label, threads)] = interpreter.get_signature_runner(contract.GENERATE)
+            interpreter = Interpreter(model_path=str(out / "tflite" / "model.tflite"),
+                                      num_threads=threads)
+            runners[("TFLite", label, threads)] = interpreter.get_signature_runner(
+                contract.GENERATE)
+        if label in ONNX_CASES:
+            runners[("onnxruntime", label, 1)] = _onnx_runner(model, out / "onnx")
     return runners
 
 
+def _onnx_runner(model, out):
+    import onnxruntime
+
+    from export.onnx import export_onnx
+
+    export_onnx(model, out, signatures=(contract.GENERATE,), check_atol=None)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(out / f"{contract.GENERATE}.onnx"), options,
+                                           providers=["CPUExecutionProvider"])
+    return lambda **feeds: session.run(None, feeds)
+
+
 def run(quick=False):
-    steps, repeats = (100, 2) if quick else (500, 4)
+    steps, repeats = (200, 2) if quick else (2000, 3)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         runners = _runners(tmp)
@@ -66,9 +92,9 @@ def run(quick=False):
                     start = time.perf_counter()
                     runner(**feeds)
                     best[key] = min(best.get(key, np.inf), time.perf_counter() - start)
-            for (label, threads), seconds in best.items():
+            for (runtime, label, threads), seconds in best.items():
                 rows.append({"benchmark": "generate_loop",
-                             "case": f"TFLite generate, batch {batch}, {label}, "
+                             "case": f"{runtime} generate, batch {batch}, {label}, "
                                      f"threads {threads}, {steps} samples",
                              "metric": "samples/s (all rows)",
                              "value": batch * steps / seconds, "unit": "samples/s"})

@@ -12,6 +12,8 @@ then, in one run:
   in-process SavedModel, as a ratio and in ms (issue 4's target: gRPC adds < 1 ms p50).
   The in-process SavedModel runs signatures through session callables, as the server does;
   one more row times the eager `tf.saved_model.load(...).signatures[...]` call for reference.
+  Next to them, the floor of Python gRPC itself: a bare echo of the same number of bytes
+  (`bench/grpc_echo.py`).
   The clients and the server share this machine's cores, so many-client figures include
   client-side contention (the GIL of this process among them).
 * generating 1 s of 16 kHz audio at batch 1 on SavedModel, TFLite, ONNX and the server
@@ -35,6 +37,7 @@ import time
 
 import numpy as np
 
+from bench import grpc_echo
 from bench.common import best_time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -61,6 +64,7 @@ def run(quick=False):
         server = Server(paths["base"], pathlib.Path(tmp) / "server.log")
         try:
             rows += _round_trip_rows(paths["savedmodel"], server, quick)
+            rows += grpc_echo.rows(_state_bytes(model), calls=50 if quick else 300)
             rows += _audio_rows(model, paths, server, quick)
         finally:
             server.stop()
@@ -79,6 +83,11 @@ def _export(model, root):
                 check_atol=None)  # parity is tests/serving's job
     return {"base": saved.parent, "savedmodel": saved, "tflite": root / "tflite",
             "onnx": root / "onnx"}
+
+
+def _state_bytes(model):
+    """Bytes of the float32 state one `sample_step` row sends each way."""
+    return sum(4 * int(np.prod(spec.shape[1:])) for spec in model.state_spec(1).values())
 
 
 # ----------------------------------------------------------------------- round trips
