@@ -10,14 +10,14 @@ inputs from before t0 (its taps are t - d, t - 2d, ...). So, per chunk:
         x_t = sample(params, noise[:, t0 + j])           (exactly as `sample_step` samples)
     state = model._chunk_end(state, carried, invariant, count)   (large FIFOs shifted once)
 
-The inner loop carries only the small state (the FIFOs of layers with d < K and a K-row
-record of the large layers' new inputs) and reads the big FIFOs' contribution as a loop
-invariant; the runtimes' while loops pass unchanged tensors without copying them (TFLite
-WHILE: 0.7 us per step for a 262 kB pass-through tensor here, against ~26-29 us to rewrite
-it), so the per-step state traffic falls from every FIFO (twice) to the small ones. The
-output row is written into a K-row buffer and copied into the [B, num_steps] output once
-per chunk. Numbers: the same samples as the step loop up to float summation order (the
-large layers' past taps are summed separately from the current input's).
+The inner loop carries only the small state (the FIFOs of layers with d < K and K-row
+records of what the chunk end needs; WaveNet's: see `wavenet_chunks`) and reads the big
+FIFOs' contribution as a loop invariant. The runtimes' while loops pass an unchanged tensor
+on without copying it (TFLite WHILE: 0.7 us per step for a 262 kB pass-through tensor here,
+against 25-29 us to rewrite it), so the state rewritten per sample falls from every FIFO
+(twice) to the small ones. The output row goes into a K-row buffer, copied into the
+[B, num_steps] output once per chunk. Numbers: the step loop's samples, up to float
+summation order (the large layers' past taps are summed apart from the current input's).
 """
 
 import tensorflow as tf

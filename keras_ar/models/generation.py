@@ -239,20 +239,21 @@ def generate(model, batch_size, num_steps, seed, prompt, conditions, temperature
         batch_size = int(prompt.shape[0])
     if model._generate_fn is None or model._generate_jit != bool(jit_compile):
         model._generate_fn = tf.function(
-            _seeded_loop, reduce_retracing=True, jit_compile=bool(jit_compile))
+            _noise_loop, reduce_retracing=True, jit_compile=bool(jit_compile))
         model._generate_jit = bool(jit_compile)
-    noise_size = int(model.noise_spec[0])
+    # drawn outside the (maybe XLA-compiled) loop: XLA's Philox with a run-time shape gives
+    # other numbers than TensorFlow's kernel, and XLA must not change the samples
+    noise = _SEEDED_NOISE(tf.constant(int(batch_size)), tf.constant(int(num_steps)),
+                          int(model.noise_spec[0]), tf.constant(int(seed), tf.int32))
     return model._generate_fn(
-        model, tf.constant(int(batch_size)), tf.constant(int(num_steps)),
-        tf.constant(int(seed), tf.int32), prompt, conditions or None,
+        model, noise, prompt, conditions or None,
         tf.convert_to_tensor(temperature, tf.float32), tf.convert_to_tensor(top_k, tf.int32),
-        tf.convert_to_tensor(top_p, tf.float32), stop_token, noise_size,
+        tf.convert_to_tensor(top_p, tf.float32), stop_token,
         None if prompt_length is None else tf.convert_to_tensor(prompt_length, tf.int32))
 
 
-def _seeded_loop(model, batch_size, num_steps, seed, prompt, conditions, temperature, top_k,
-                 top_p, stop_token, noise_size, prompt_length=None):
-    noise = _seeded_noise(batch_size, num_steps, noise_size, seed)
+def _noise_loop(model, noise, prompt, conditions, temperature, top_k, top_p, stop_token,
+                prompt_length=None):
     return generate_from_noise(model, noise, prompt=prompt, conditions=conditions,
                                temperature=temperature, top_k=top_k, top_p=top_p,
                                stop_token=stop_token, prompt_length=prompt_length)
@@ -263,3 +264,6 @@ def _seeded_noise(batch_size, num_steps, noise_size, seed):
     `auto_select` would pick another generator and change the samples)."""
     return tf.random.stateless_uniform(
         tf.stack([batch_size, num_steps, noise_size]), seed=tf.stack([seed, 0]), alg="philox")
+
+
+_SEEDED_NOISE = tf.function(_seeded_noise)

@@ -115,16 +115,15 @@ def test_mirrored_update_equals_single_device_update():
     assert moved > 5
 
 
-def test_xla_and_plain_generate_draw_the_same_noise():
-    """The seeded noise uses one explicit RNG algorithm, so XLA changes only rounding."""
+def test_xla_and_plain_generate_draw_the_same_samples():
+    """The seeded noise is drawn outside the compiled loop (XLA's Philox with a run-time
+    shape gives other numbers), so XLA changes only rounding, not the samples."""
     model = make_model()
-    plain = model.generate(batch_size=2, num_steps=6, seed=7, temperature=0.0)
-    xla = model.generate(batch_size=2, num_steps=6, seed=7, temperature=0.0, jit_compile=True)
-    np.testing.assert_array_equal(plain["x"].numpy(), xla["x"].numpy())
-    from keras_ar.models import generation
-    noise = generation._seeded_noise(2, 6, 1, 7)
-    xla_noise = tf.function(generation._seeded_noise, jit_compile=True)(2, 6, 1, 7)
-    np.testing.assert_array_equal(noise.numpy(), xla_noise.numpy())
+    for temperature in (1.0, 0.0):
+        plain = model.generate(batch_size=2, num_steps=6, seed=7, temperature=temperature)
+        xla = model.generate(batch_size=2, num_steps=6, seed=7, temperature=temperature,
+                             jit_compile=True)
+        np.testing.assert_array_equal(plain["x"].numpy(), xla["x"].numpy())
 
 
 def test_generate_with_prompt_after_other_traces():
