@@ -24,26 +24,15 @@ class AudioFolder(FolderSource):
 
     group_option = "speaker_from"
     path_help = "a directory of .wav/.flac/.ogg files"
-
-    def _speaker_from(self):
-        return self._group_mode()
+    extensions = tuple("." + f for f in FORMATS)
+    group_word = "speaker"
 
     def speakers(self):
         return self._groups()
 
     def check(self):
         self._check_directory()
-        if not self.items():
-            where = ("its speaker subdirectories" if self._speaker_from() == "subdirectory"
-                     else "it")
-            raise ValueError(f"audio_folder: no .wav/.flac/.ogg files under {self.path!r} "
-                             f"(looked in {where}, recursively).")
-
-    def items(self):
-        if self._speaker_from() == "none":
-            return [(0, path) for path in _audio_under(self.path)]
-        return [(speaker, path) for speaker, name in enumerate(self.speakers())
-                for path in _audio_under(os.path.join(self.path, name))]
+        self._check_found(", recursively")
 
     def load(self, item):
         speaker, path = item
@@ -66,15 +55,6 @@ class AudioFolder(FolderSource):
     def metadata(self):
         speakers = self.speakers()
         return {"num_speakers": max(len(speakers), 1), "speakers": speakers}
-
-
-def _audio_under(folder):
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        found += [os.path.join(root, f) for f in sorted(files)
-                  if os.path.splitext(f)[1][1:].lower() in FORMATS]
-    return found
 
 
 def _wav_rate(data):

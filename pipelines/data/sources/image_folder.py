@@ -17,15 +17,6 @@ from pipelines.data.sources.source import FolderSource
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
-def _images_under(folder):
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        found += [os.path.join(root, f) for f in sorted(files)
-                  if os.path.splitext(f)[1].lower() in EXTENSIONS]
-    return found
-
-
 class ImageFolder(FolderSource):
     """Options: `path` (directory), `label_from` (subdirectory | none), `channels` (1 | 3),
     `image_size` ([height, width]; default: the first image's), `levels` (2..256)."""
@@ -35,9 +26,8 @@ class ImageFolder(FolderSource):
 
     group_option = "label_from"
     path_help = "a directory of PNG/JPEG images"
-
-    def _label_from(self):
-        return self._group_mode()
+    extensions = EXTENSIONS
+    group_word = "class"
 
     def _channels(self):
         channels = self._option("channels", 1)
@@ -57,17 +47,7 @@ class ImageFolder(FolderSource):
         if size is not None and (len(size) != 2 or any(int(s) < 1 for s in size)):
             raise ValueError(f"image_folder: option `image_size` must be [height, width]; "
                              f"received {size!r}.")
-        if not self.items():
-            where = ("its class subdirectories" if self._label_from() == "subdirectory"
-                     else "it")
-            raise ValueError(f"image_folder: no .png/.jpg/.jpeg files under {self.path!r} "
-                             f"(looked in {where}).")
-
-    def items(self):
-        if self._label_from() == "none":
-            return [(0, path) for path in _images_under(self.path)]
-        return [(label, path) for label, name in enumerate(self.classes())
-                for path in _images_under(os.path.join(self.path, name))]
+        self._check_found()
 
     def _expected_size(self):
         """(height, width): the configured `image_size`, else the first image's."""

@@ -49,10 +49,14 @@ class Source:
 
 class FolderSource(Source):
     """A source over a user's directory (`path`), one class or speaker per subdirectory when
-    the option `group_option` is 'subdirectory' (the default), none when it is 'none'."""
+    the option `group_option` is 'subdirectory' (the default), none when it is 'none'.
+    `items()` lists (group id, file) for the files ending in one of `extensions`, found
+    recursively in sorted order."""
 
     group_option = ""
     path_help = ""
+    extensions = ()  # lower-case, with the dot
+    group_word = ""  # "class", "speaker": for messages
 
     @property
     def path(self):
@@ -78,6 +82,28 @@ class FolderSource(Source):
     def _check_directory(self):
         if not os.path.isdir(self.path):
             raise FileNotFoundError(f"{self.name}: `path` {self.path!r} is not a directory.")
+
+    def _files_under(self, folder):
+        found = []
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            found += [os.path.join(root, f) for f in sorted(files)
+                      if os.path.splitext(f)[1].lower() in self.extensions]
+        return found
+
+    def items(self):
+        if self._group_mode() == "none":
+            return [(0, path) for path in self._files_under(self.path)]
+        return [(group, path) for group, name in enumerate(self._groups())
+                for path in self._files_under(os.path.join(self.path, name))]
+
+    def _check_found(self, recursively=""):
+        if not self.items():
+            where = (f"its {self.group_word} subdirectories"
+                     if self._group_mode() == "subdirectory" else "it")
+            kinds = "/".join(self.extensions)
+            raise ValueError(f"{self.name}: no {kinds} files under {self.path!r} "
+                             f"(looked in {where}{recursively}).")
 
 
 def require_path(path, package, what):
