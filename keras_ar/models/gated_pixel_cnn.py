@@ -23,19 +23,25 @@ def _down_shift(x):
 class GatedPixelCNN(ImageAutoregressiveModel):
     """Vertical + horizontal gated stacks; no blind spot; class/vector/spatial conditioning.
 
-    With k = kernel_size (odd >= 3), half = k // 2 and gate(a) = tanh(a_f) * sigmoid(a_g):
+    With k = kernel_size (odd >= 3) for layers l >= 2, k = first_kernel_size for l = 1 (a
+    wide first layer on the image is cheap and gives the 2016 PixelCNN's 7 x 7 context from
+    the start), half = k // 2 and gate(a) = tanh(a_f) * sigmoid(a_g):
 
     * vertical stack (rows strictly above): v_0 = down_shift(x),
-      v_l = gate(V_l * v_{l-1} + A_l g), `*` a (half + 1) x k convolution over rows
-      i - half .. i (`ShiftedConv2D`, "down"), so v_l at row i sees every column of the rows
-      above it within its cone and nothing of row i;
+      v_l = r_l v_{l-1} + gate(V_l * v_{l-1} + A_l g), `*` a (half + 1) x k convolution over
+      rows i - half .. i (`ShiftedConv2D`, "down"), so v_l at row i sees every column of the
+      rows above it within its cone and nothing of row i; r_l = 1 for l >= 2 when
+      `vertical_residual` (the default), else 0. Without the residual each gate scales its
+      input by ~0.5 at initialisation and the deep layers of the vertical stack start out
+      nearly silent (trains slower: docs/benchmarks.md);
     * horizontal stack (current row, left): h_l = h_{l-1} + P_l gate(H_l * h_{l-1}
       + L_l v_l + B_l g + S_l s), `*` a 1 x k masked convolution (mask A for l = 1, where h_0 =
       x and there is no residual; colour masks for C = 3), `s` the optional spatial
       conditioning map at the pixel;
     * params = MaskB_1x1(relu(MaskB_1x1(relu(h_L)))), a softmax over num_levels per channel.
 
-    Caches: `fifo_<l>` holds the horizontal convolution's inputs at the last `half` pixels;
+    Caches: `fifo_<l>` holds the horizontal convolution's inputs at the last `half` pixels
+    (half of that layer's k);
     the vertical stack is computed a whole row at a time when a row starts (one `tf.cond`,
     amortised over the W pixels of the row) from `vrows_<l>` (the last `half` rows of v_l,
     `[B, half, W, C_l]`, v_0 being the previous image rows), `xrow` (the row being generated)
@@ -43,9 +49,10 @@ class GatedPixelCNN(ImageAutoregressiveModel):
     """
 
     def __init__(self, image_shape=(28, 28, 1), num_levels=256, num_layers=5, filters=32,
-                 kernel_size=3, output_filters=None, num_global_classes=0,
+                 kernel_size=3, first_kernel_size=7, output_filters=None,
+                 num_global_classes=0,
                  global_condition_dim=0, global_embedding_dim=16, local_condition_dim=0,
-                 **kwargs):
+                 vertical_residual=True, **kwargs):
         super().__init__(
             head=CategoricalHead(int(num_levels), num_channels=int(image_shape[-1]),
                                  name="head"),
@@ -56,19 +63,23 @@ class GatedPixelCNN(ImageAutoregressiveModel):
         self.num_layers = int(num_layers)
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
+        self.first_kernel_size = int(first_kernel_size)
         self.output_filters = int(output_filters or filters)
-        if self.kernel_size < 3 or self.kernel_size % 2 == 0 or self.num_layers < 1:
-            raise ValueError(f"Need an odd kernel_size >= 3 and num_layers >= 1; received "
-                             f"{kernel_size}, {num_layers}.")
+        self.vertical_residual = bool(vertical_residual)
+        if (min(self.kernel_size, self.first_kernel_size) < 3 or self.kernel_size % 2 == 0
+                or self.first_kernel_size % 2 == 0 or self.num_layers < 1):
+            raise ValueError(
+                f"Need odd kernel_size and first_kernel_size >= 3 and num_layers >= 1; "
+                f"received {kernel_size}, {first_kernel_size}, {num_layers}.")
         self._make_layers()
 
     @property
     def lagged(self):
         return self.channels > 1
 
-    @property
-    def half(self):
-        return self.kernel_size // 2
+    def half(self, i):
+        """Rows above (and pixels left) that layer i's convolutions reach."""
+        return (self.first_kernel_size if i == 0 else self.kernel_size) // 2
 
     def _dense(self, units, in_dim, name, use_bias=False):
         layer = keras.layers.Dense(units, use_bias=use_bias, name=name)
@@ -76,12 +87,12 @@ class GatedPixelCNN(ImageAutoregressiveModel):
         return layer
 
     def _make_layers(self):
-        c, f, k = self.channels, self.filters, self.kernel_size
+        c, f = self.channels, self.filters
         self.v_convs, self.h_convs, self.links, self.h_outs = [], [], [], []
         self.v_conds, self.h_conds, self.h_locals = [], [], []
         for i in range(self.num_layers):
-            in_dim = c if i == 0 else f
-            v_conv = ShiftedConv2D(2 * f, (self.half + 1, k), "down", name=f"v_conv_{i}")
+            in_dim, k = (c, self.first_kernel_size) if i == 0 else (f, self.kernel_size)
+            v_conv = ShiftedConv2D(2 * f, (self.half(i) + 1, k), "down", name=f"v_conv_{i}")
             v_conv.build((None, None, None, in_dim))
             h_conv = MaskedConv2D(2 * f, (1, k), "A" if i == 0 else "B", c, num_splits=2,
                                   name=f"h_conv_{i}")
@@ -130,7 +141,7 @@ class GatedPixelCNN(ImageAutoregressiveModel):
                 v_bias = v_bias[:, None, None, :]
             if local is not None:
                 h_bias = h_bias + self.h_locals[i](local)
-            v = _gate(self.v_convs[i](v) + v_bias)
+            v = self._v_residual(i, v) + _gate(self.v_convs[i](v) + v_bias)
             vs.append(v)
             inputs[f"fifo_{i}"] = h
             out = self.h_outs[i](_gate(self.h_convs[i](h) + self.links[i](v) + h_bias))
@@ -140,14 +151,18 @@ class GatedPixelCNN(ImageAutoregressiveModel):
     def _output(self, h):
         return self.output_params(tf.nn.relu(self.output_hidden(tf.nn.relu(h))))
 
+    def _v_residual(self, i, v):
+        """r_l v_{l-1} of layer i = l - 1 (v_0 has the image's channels: no residual)."""
+        return v if (self.vertical_residual and i > 0) else 0.0
+
     # ----------------------------------------------------------------- caches
     def _extra_state_spec(self, batch_size):
-        w, f, half = self.width, self.filters, self.half
+        w, f = self.width, self.filters
         spec = {"xrow": tf.TensorSpec([batch_size, w, self.channels], tf.float32),
                 "vtop": tf.TensorSpec([batch_size, w, f], tf.float32)}
         for i in range(self.num_layers):
             dim = self.channels if i == 0 else f
-            spec[f"vrows_{i}"] = tf.TensorSpec([batch_size, half, w, dim], tf.float32)
+            spec[f"vrows_{i}"] = tf.TensorSpec([batch_size, self.half(i), w, dim], tf.float32)
         return spec
 
     def _row_update(self, state, x_prev_feats, index, cond):
@@ -166,7 +181,8 @@ class GatedPixelCNN(ImageAutoregressiveModel):
             new, window = {}, tf.concat([state["vrows_0"], xrow[:, None]], axis=1)
             for i, conv in enumerate(self.v_convs):
                 bias = biases[i] if cond["global"] is None else biases[i][:, None, :]
-                v_row = _gate(conv.row_step(window, weights[i]) + bias)  # (B, W, F)
+                v_row = self._v_residual(i, window[:, -1]) + _gate(
+                    conv.row_step(window, weights[i]) + bias)  # (B, W, F)
                 new[f"vrows_{i}"] = window[:, 1:]
                 if i + 1 < self.num_layers:
                     window = tf.concat([state[f"vrows_{i + 1}"], v_row[:, None]], axis=1)
@@ -199,9 +215,9 @@ class GatedPixelCNN(ImageAutoregressiveModel):
 
     def _extra_prefill_state(self, feats, vs, last):
         row, col = last // self.width, last % self.width
-        rows = row - self.half + 1 + tf.range(self.half)
         state = {}
         for i in range(self.num_layers):
+            rows = row - self.half(i) + 1 + tf.range(self.half(i))
             values = tf.gather(vs[i], tf.maximum(rows, 0), axis=1)
             state[f"vrows_{i}"] = tf.where((rows >= 0)[None, :, None, None], values,
                                            tf.zeros_like(values))
@@ -216,6 +232,14 @@ class GatedPixelCNN(ImageAutoregressiveModel):
         config = super().get_config()
         config.update(
             num_levels=self.num_levels, num_layers=self.num_layers, filters=self.filters,
-            kernel_size=self.kernel_size, output_filters=self.output_filters,
-            local_condition_dim=self.local_condition_dim)
+            kernel_size=self.kernel_size, first_kernel_size=self.first_kernel_size,
+            output_filters=self.output_filters, local_condition_dim=self.local_condition_dim,
+            vertical_residual=self.vertical_residual)
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Configs saved before these options existed describe models without them.
+        old = {"vertical_residual": False,
+               "first_kernel_size": config.get("kernel_size", 3)}
+        return super().from_config({**old, **config})

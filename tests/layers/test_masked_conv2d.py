@@ -50,6 +50,26 @@ def test_step_with_fifo_equals_the_convolution(kernel, mask_type, channels):
         np.testing.assert_allclose(y.numpy(), full[:, p], atol=1e-5)
 
 
+@pytest.mark.parametrize("kernel, mask_type, channels", [
+    (3, "B", 1), (7, "A", 1), (5, "A", 3), ((1, 3), "A", 3), ((1, 5), "B", 1), ((3, 1), "B", 1),
+    (1, "B", 3)])
+def test_live_tap_convolution_equals_the_masked_full_kernel(kernel, mask_type, channels):
+    """`call` runs only the rows/columns the mask keeps; it must equal the textbook masked
+    convolution conv2d(x, W * M, SAME), and the masked weights must get zero gradient."""
+    layer = MaskedConv2D(6, kernel, mask_type, num_channels=channels)
+    x = tf.constant(np.random.default_rng(2).normal(size=(2, H, W, 3)).astype("float32"))
+    layer.build(x.shape)
+    layer.kernel.assign(np.random.default_rng(3).normal(size=layer.kernel.shape))
+    layer.bias.assign(np.random.default_rng(4).normal(size=layer.bias.shape))
+    textbook = tf.nn.conv2d(x, layer.kernel * layer.mask, 1, "SAME") + layer.bias
+    with tf.GradientTape() as tape:
+        y = layer(x)
+        loss = tf.reduce_sum(y * y)
+    np.testing.assert_allclose(y.numpy(), textbook.numpy(), atol=1e-5)
+    grad = tape.gradient(loss, layer.kernel).numpy()
+    assert not grad[layer.mask == 0].any() and grad[layer.mask == 1].any()
+
+
 def test_config_round_trip_and_errors():
     layer = MaskedConv2D(6, (3, 5), "A", num_channels=3, num_splits=2)
     clone = MaskedConv2D.from_config(layer.get_config())

@@ -14,6 +14,8 @@ CONFIGS = {
     "class": {"num_global_classes": 3},
     "vector_and_local": {"global_condition_dim": 3, "local_condition_dim": 2},
     "kernel5": {"kernel_size": 5, "num_global_classes": 3},
+    "first5": {"first_kernel_size": 5},
+    "no_vertical_residual": {"vertical_residual": False, "first_kernel_size": 3},
 }
 
 
@@ -106,6 +108,17 @@ def test_config_and_saving_round_trip(tmp_path):
     inputs = make_inputs(model)
     testing.assert_config_round_trip(model, inputs)
     testing.assert_saving_round_trip(model, inputs, tmp_path)
+
+
+def test_configs_from_before_the_new_options_load_as_the_old_architecture():
+    """Configs saved before `vertical_residual` / `first_kernel_size` existed describe the
+    first architecture: no vertical residual, every layer of `kernel_size`."""
+    config = make(kernel_size=5).get_config()
+    assert config["vertical_residual"] and config["first_kernel_size"] == 7
+    del config["vertical_residual"], config["first_kernel_size"]
+    old = GatedPixelCNN.from_config(config)
+    assert not old.vertical_residual and old.first_kernel_size == 5
+    assert old.v_convs[0].kernel.shape[:2] == (3, 5)
 
 
 def test_mirrored_strategy_training_smoke():
