@@ -9,7 +9,9 @@ threads 1 and 2:
   (1,023 positions, 262 kB of state per row);
 * dilations 1..512, chunks of 16, 32 and 64 steps (`keras_ar/models/chunked_generation.py`;
   16 is the default): the large FIFOs stay out of the inner loop;
-* ten dilation-1 layers: 10 positions (2.6 kB per row): the ops alone, a floor for the rest.
+* ten dilation-1 layers: 10 positions (2.6 kB per row): the ops alone, a floor for the rest;
+* dilations 1..512, chunks of 16, exported with a fixed batch (`export_tflite(...,
+  batch_size=B)`, once per batch size): static shapes all through the loop bodies.
 
 Run: `python -m bench.generate_loop_bench [--quick]`.
 """
@@ -30,6 +32,8 @@ CASES = {"dilations 1..512, plain loop": (DILATIONS, 0),
          "dilations 1..512, chunks of 64": (DILATIONS, 64),
          "dilations 1 x10 (ops only)": ([1] * 10, 0)}
 ONNX_CASES = ("dilations 1..512, plain loop", "dilations 1..512, chunks of 16")
+FIXED_CASE = "dilations 1..512, chunks of 16, fixed batch"
+BATCHES = (1, 16)
 
 
 def _feeds(batch, steps):
@@ -55,13 +59,24 @@ def _runners(tmp):
         out = pathlib.Path(tmp) / f"case{n}"
         export_tflite(model, out / "tflite", signatures=(contract.GENERATE,))
         for threads in (1, 2):
-            interpreter = Interpreter(model_path=str(out / "tflite" / "model.tflite"),
-                                      num_threads=threads)
-            runners[("TFLite", label, threads)] = interpreter.get_signature_runner(
-                contract.GENERATE)
+            runners[("TFLite", label, threads, None)] = _tflite_runner(
+                Interpreter, out / "tflite", threads)
         if label in ONNX_CASES:
-            runners[("onnxruntime", label, 1)] = _onnx_runner(model, out / "onnx")
+            runners[("onnxruntime", label, 1, None)] = _onnx_runner(model, out / "onnx")
+        if label == "dilations 1..512, chunks of 16":
+            for batch in BATCHES:
+                export_tflite(model, out / f"tflite_b{batch}", signatures=(contract.GENERATE,),
+                              batch_size=batch)
+                for threads in (1, 2):
+                    runners[("TFLite", FIXED_CASE, threads, batch)] = _tflite_runner(
+                        Interpreter, out / f"tflite_b{batch}", threads)
     return runners
+
+
+def _tflite_runner(interpreter_class, directory, threads):
+    interpreter = interpreter_class(model_path=str(directory / "model.tflite"),
+                                    num_threads=threads)
+    return interpreter.get_signature_runner(contract.GENERATE)
 
 
 def _onnx_runner(model, out):
@@ -82,17 +97,19 @@ def run(quick=False):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         runners = _runners(tmp)
-        for batch in (1, 16):
+        for batch in BATCHES:
             feeds = _feeds(batch, steps)
             best = {}
-            for key, runner in runners.items():
+            usable = {key: runner for key, runner in runners.items()
+                      if key[3] in (None, batch)}
+            for key, runner in usable.items():
                 runner(**feeds)  # warm-up
             for _ in range(repeats):  # interleaved: every case sees the same load
-                for key, runner in runners.items():
+                for key, runner in usable.items():
                     start = time.perf_counter()
                     runner(**feeds)
                     best[key] = min(best.get(key, np.inf), time.perf_counter() - start)
-            for (runtime, label, threads), seconds in best.items():
+            for (runtime, label, threads, _), seconds in best.items():
                 rows.append({"benchmark": "generate_loop",
                              "case": f"{runtime} generate, batch {batch}, {label}, "
                                      f"threads {threads}, {steps} samples",

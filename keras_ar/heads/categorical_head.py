@@ -62,7 +62,9 @@ class CategoricalHead(DistributionHead):
         logits = tf.reshape(tf.cast(params, tf.float32), [-1, self.num_classes])  # (B*C, K)
         uniform = tf.reshape(noise, [-1])
 
-        def per_value(control):
+        def per_value(control):  # (B,) -> (B*C,); as is for one channel (fewer ops per step)
+            if channels == 1:
+                return control
             return tf.reshape(tf.tile(control[:, None], [1, channels]), [-1])
 
         ids = sample_categorical(

@@ -75,8 +75,9 @@ class CausalConv1D(keras.layers.Layer):
             y = tf.matmul(x_t, kernel[0])
             new_buffer = buffer
         else:
-            window = tf.concat([tf.cast(buffer, x_t.dtype), x_t[:, None, :]], axis=1)
-            taps = window[:, ::self.dilation_rate, :]  # (B, k, C_in)
+            window = tf.concat([tf.cast(buffer, x_t.dtype), tf.expand_dims(x_t, 1)], axis=1)
+            # (B, k, C_in); at dilation 1 the window is the taps (no slice op in the step)
+            taps = window if self.dilation_rate == 1 else window[:, ::self.dilation_rate, :]
             flat = tf.reshape(taps, [-1, self.kernel_size * kernel.shape[1]])
             y = tf.matmul(flat, tf.reshape(kernel, [-1, self.filters]))
             new_buffer = window[:, 1:, :]

@@ -68,16 +68,27 @@ class GatedResidualBlock(keras.layers.Layer):
 
     def step(self, h_t, condition_t, buffer):
         """One position: h_t [B, R], condition_t [B, D_c] or None -> (h_out, skip, buffer)."""
+        h_out, z, new_buffer = self.gate_step(h_t, condition_t, buffer)
+        return h_out, self.skip_proj(z), new_buffer
+
+    def gate_step(self, h_t, condition_t, buffer):
+        """`step` returning the gate z [B, R] instead of skip = W_s z (the model applies the
+        skip projections of all blocks as one matmul: `WaveNet._fused_skip`)."""
         pre, new_buffer = self.conv.step(h_t, buffer)
         z = self._gate(pre, condition_t)
-        return self._residual(h_t, z), self.skip_proj(z), new_buffer
+        return self._residual(h_t, z), z, new_buffer
 
     def step_from_taps(self, h_t, condition_t, taps):
         """`step` with the convolution's past taps given (`CausalConv1D.past_taps`' row for
         this position; or [B, K, ...] runs of positions) -> (h_out, skip); the buffer is the
         caller's to advance."""
+        h_out, z = self.gate_step_from_taps(h_t, condition_t, taps)
+        return h_out, self.skip_proj(z)
+
+    def gate_step_from_taps(self, h_t, condition_t, taps):
+        """`step_from_taps` returning the gate z instead of the skip."""
         z = self._gate(self.conv.step_from_taps(h_t, taps), condition_t)
-        return self._residual(h_t, z), self.skip_proj(z)
+        return self._residual(h_t, z), z
 
     def _residual(self, h, z):
         return h if self.residual_proj is None else h + self.residual_proj(z)
