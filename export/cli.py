@@ -25,6 +25,9 @@ def add_arguments(parser):
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --out directory")
     parser.add_argument("--quantize", default="", help="TFLite extras: int8,float16")
+    parser.add_argument("--tflite-batch-size", type=int, default=None,
+                        help="fixed TFLite batch (default dynamic); 1 is the fastest "
+                             "on-device generate")
     parser.add_argument("--no-verify", action="store_true", help="skip the parity gate")
     parser.add_argument("--num-steps", type=int, default=64,
                         help="sample_step parity steps (>= 64 for the gate)")
@@ -68,7 +71,7 @@ def run(args):
             report = export_all(
                 model, args.out, targets=targets, overwrite=args.overwrite,
                 quantize=quantize, verify_parity=not args.no_verify,
-                num_steps=args.num_steps)
+                num_steps=args.num_steps, tflite_batch_size=args.tflite_batch_size)
             print(json.dumps(report["targets"], indent=2))
         elif args.action == "verify":
             from export import verify

@@ -33,12 +33,14 @@ def parse_targets(targets):
 
 def export_all(model, out, targets=TARGETS, overwrite=False, quantize=(), stop_token=None,
                training=None, verify_parity=True, num_steps=64, eval_data=None,
-               max_nll_increase=None, onnx_signatures=None):
+               max_nll_increase=None, onnx_signatures=None, tflite_batch_size=None):
     """Export `model` to `targets` under `out` and gate on parity; return a report dict
     {"targets": {target: {"seconds": s, "bytes": n}}, "parity": rows}; with `quantize`,
     `eval_data`/`max_nll_increase` go to `export_tflite` and
     report["quantization"] holds its figures. `onnx_signatures`: convert only these to ONNX
     (default all; the gate checks what each target holds, as its manifest lists).
+    `tflite_batch_size`: export TFLite with this fixed batch instead of a dynamic one (static
+    shapes in the loop bodies: the fastest on-device `generate`, docs/benchmarks.md).
 
     TF-dependent modules are imported here, so `from export import export_all` (and
     `export.manifest`) stay importable without TensorFlow."""
@@ -64,7 +66,8 @@ def export_all(model, out, targets=TARGETS, overwrite=False, quantize=(), stop_t
                     "max_nll_increase": max_nll_increase}
                 manifest = tflite.export_tflite(model, tmp / target, quantize=quantize,
                                                 saved_model_dir=saved, eval_data=eval_data,
-                                                **bound, **common)
+                                                batch_size=tflite_batch_size, **bound,
+                                                **common)
                 report["quantization"] = manifest["quantization"]
             else:
                 only = {} if onnx_signatures is None else {"signatures": onnx_signatures}

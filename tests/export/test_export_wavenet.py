@@ -243,6 +243,25 @@ def test_cli_errors_for_missing_and_foreign_checkpoints(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_cli_exports_a_fixed_batch_tflite_that_passes_the_gate(tmp_path, capsys):
+    """`--tflite-batch-size 1` (the fastest on-device `generate`) writes a TFLite model with
+    a static batch, names the size in its manifest and passes the parity gate."""
+    from pipelines import cli
+
+    model = WaveNet(**SMALL)
+    model.save(tmp_path / "model.keras")
+    rc = cli.main(["export", "--checkpoint", str(tmp_path / "model.keras"), "--targets",
+                   "tflite", "--tflite-batch-size", "1", "--num-steps", "8", "--out",
+                   str(tmp_path / "o")])
+    assert rc == 0, capsys.readouterr().err
+    manifest = manifest_lib.read_manifest(tmp_path / "o" / "tflite")
+    assert manifest["batch"] == {"dynamic": False, "sizes": [1]}
+    assert "tflite" in (tmp_path / "o" / "parity.txt").read_text()
+    inputs = manifest["signatures"][contract.GENERATE]["inputs"]
+    shapes = [spec["shape"] for spec in inputs.values()]
+    assert all(shape[0] == 1 for shape in shapes), shapes
+
+
 def test_read_manifest_needs_no_tensorflow(tmp_path):
     (tmp_path / contract.MANIFEST_FILENAME).write_text(json.dumps(
         {"schema_version": contract.MANIFEST_SCHEMA_VERSION, "signatures": {}}))
