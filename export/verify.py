@@ -152,42 +152,17 @@ def saved_model_runner(path):
 
 
 def tflite_runner(path, file="model.tflite"):
-    from ai_edge_litert.interpreter import Interpreter
+    """run(signature, feeds) on a TFLite file through serving's `TFLiteBackend`, which also
+    runs a fixed-batch export (`batch_size=N`) on any batch by splitting and padding."""
+    from serving.tflite_backend import TFLiteBackend
 
-    file = pathlib.Path(path) / file if pathlib.Path(path).is_dir() else pathlib.Path(path)
-    interpreter = Interpreter(model_path=str(file))
-    runners = {}
+    path = pathlib.Path(path)
+    backend = TFLiteBackend(path / file if path.is_dir() else path)
 
     def run(name, feeds):
-        if name not in runners:
-            runners[name] = interpreter.get_signature_runner(name)
-        runner = runners[name]
-        call = lambda part: _numpy(runner(**part))  # noqa: E731
-        size = _fixed_batch(runner)
-        return call(feeds) if size is None else _in_rows_of(size, call, feeds)
+        return backend.run(name, feeds)
 
     return run
-
-
-def _fixed_batch(runner):
-    """The batch a fixed-batch TFLite signature was exported with; None when dynamic."""
-    details = next(iter(runner.get_input_details().values()))
-    signature = details.get("shape_signature", details["shape"])
-    return None if signature[0] < 0 else int(details["shape"][0])
-
-
-def _in_rows_of(size, call, feeds):
-    """Run a fixed-batch artifact on any batch: rows of `size` (the last padded with copies
-    of its first row), outputs concatenated and trimmed. Every input and output is
-    batch-major (the contract)."""
-    batch = len(next(iter(feeds.values())))
-    parts = []
-    for start in range(0, batch, size):
-        part = {k: np.asarray(v)[start:start + size] for k, v in feeds.items()}
-        rows = len(next(iter(part.values())))
-        part = {k: np.concatenate([v] + [v[:1]] * (size - rows)) for k, v in part.items()}
-        parts.append({k: v[:rows] for k, v in call(part).items()})
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def onnx_runner(path):
