@@ -19,10 +19,18 @@ class ShiftedConv2D(keras.layers.Layer):
 
     `row_step(window)` computes one output row from the kh input rows it sees,
     `[B, kh, W, C]` -> `[B, W, filters]` (stride 1, used for row caches).
+
+    `masked_rows = m` (stride 1, not transposed) stores a `(kh + m, kw)` kernel whose last m
+    rows are masked out: the rows below the output's own, which a causal image model may
+    not see. They never reach the output (zero gradient) and are not computed; they are
+    initialised with the kernel (the initializer sees the whole kernel's fan-in) and held,
+    and counted by `count_params`, like `MaskedConv2D`'s masked taps: a Gated
+    PixelCNN's vertical n x n kernel (van den Oord et al. 2016, fig. 2) is `(n // 2 + 1,
+    n)` live rows with `masked_rows = n // 2`.
     """
 
     def __init__(self, filters, kernel_size=(2, 3), shift="down", strides=1, transpose=False,
-                 kernel_initializer="glorot_uniform", **kwargs):
+                 kernel_initializer="glorot_uniform", masked_rows=0, **kwargs):
         super().__init__(**kwargs)
         if shift not in ("down", "down_right"):
             raise ValueError(f"`shift` must be 'down' or 'down_right'; received {shift!r}.")
@@ -34,11 +42,17 @@ class ShiftedConv2D(keras.layers.Layer):
         self.strides = int(strides)
         self.transpose = bool(transpose)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.masked_rows = int(masked_rows)
+        if self.masked_rows < 0 or (self.masked_rows and (self.transpose or self.strides > 1)):
+            raise ValueError(f"`masked_rows` must be >= 0, and 0 for strided or transposed "
+                             f"convolutions; received {masked_rows} (strides={strides}, "
+                             f"transpose={transpose}).")
 
     def build(self, input_shape):
         in_channels = int(input_shape[-1])
-        shape = (self.kernel_size + (self.filters, in_channels) if self.transpose
-                 else self.kernel_size + (in_channels, self.filters))
+        stored = (self.kernel_size[0] + self.masked_rows, self.kernel_size[1])
+        shape = (stored + (self.filters, in_channels) if self.transpose
+                 else stored + (in_channels, self.filters))
         self.kernel = self.add_weight(name="kernel", shape=shape,
                                       initializer=self.kernel_initializer)
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
@@ -47,8 +61,12 @@ class ShiftedConv2D(keras.layers.Layer):
         kw = self.kernel_size[1]
         return [(kw - 1) // 2] * 2 if self.shift == "down" else [kw - 1, 0]
 
+    def live_kernel(self):
+        """The kernel's rows that reach the output, `(kh, kw, C, filters)`."""
+        return self.kernel[:self.kernel_size[0]] if self.masked_rows else self.kernel
+
     def call(self, x):
-        kernel = tf.cast(self.kernel, x.dtype)
+        kernel = tf.cast(self.live_kernel(), x.dtype)
         kh, kw = self.kernel_size
         if self.transpose:
             shape = tf.shape(x)
@@ -71,7 +89,7 @@ class ShiftedConv2D(keras.layers.Layer):
         Written as static column slices and one matmul (no convolution), with `weights`
         (kernel, bias) optionally read outside a `tf.cond` branch that calls this: ONNX
         converters cannot convert a convolution whose kernel enters an `If` from outside."""
-        kernel, bias = weights if weights is not None else (self.kernel, self.bias)
+        kernel, bias = weights if weights is not None else (self.live_kernel(), self.bias)
         kh, kw = self.kernel_size
         width = window.shape[2]
         x = tf.pad(window, [[0, 0], [0, 0], self._horizontal_pad(), [0, 0]])
@@ -88,6 +106,6 @@ class ShiftedConv2D(keras.layers.Layer):
         config = super().get_config()
         config.update(
             filters=self.filters, kernel_size=self.kernel_size, shift=self.shift,
-            strides=self.strides, transpose=self.transpose,
+            strides=self.strides, transpose=self.transpose, masked_rows=self.masked_rows,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
         return config

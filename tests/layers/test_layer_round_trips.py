@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from keras_ar.heads import CategoricalHead, DiscretizedLogisticMixtureHead, MixtureDensityHead
-from keras_ar.layers import CausalConv1D, ContextStack, GatedResidualBlock, LocalUpsampler
+from keras_ar.layers import (CausalConv1D, ContextStack, GatedResidualBlock, LocalUpsampler,
+                             ShiftedConv2D)
 
 RNG = np.random.default_rng(0)
 SEQ = RNG.normal(size=(2, 9, 4)).astype("float32")
@@ -32,6 +33,20 @@ def test_layer_config_round_trip_gives_identical_outputs(make, call):
     clone.set_weights(layer.get_weights())
     assert clone.get_config() == layer.get_config()
     np.testing.assert_allclose(np.asarray(call(clone)), np.asarray(call(layer)), atol=1e-6)
+
+
+def test_shifted_conv_masked_rows_round_trip_and_reject_strides():
+    image = RNG.normal(size=(2, 5, 6, 3)).astype("float32")
+    layer = ShiftedConv2D(4, (2, 3), "down", masked_rows=1)
+    layer.build((None, None, None, 3))
+    assert tuple(layer.kernel.shape) == (3, 3, 3, 4)
+    clone = _clone(layer)
+    clone.build((None, None, None, 3))
+    clone.set_weights(layer.get_weights())
+    assert clone.get_config() == layer.get_config()
+    np.testing.assert_allclose(np.asarray(clone(image)), np.asarray(layer(image)), atol=1e-6)
+    with pytest.raises(ValueError, match="masked_rows"):
+        ShiftedConv2D(4, (2, 3), "down", strides=2, masked_rows=1)
 
 
 @pytest.mark.parametrize("head,x", [

@@ -16,6 +16,7 @@ CONFIGS = {
     "kernel5": {"kernel_size": 5, "num_global_classes": 3},
     "first5": {"first_kernel_size": 5},
     "no_vertical_residual": {"vertical_residual": False, "first_kernel_size": 3},
+    "cropped_vertical": {"masked_vertical": False, "kernel_size": 5, "gate_bias": 0.0},
 }
 
 
@@ -111,14 +112,46 @@ def test_config_and_saving_round_trip(tmp_path):
 
 
 def test_configs_from_before_the_new_options_load_as_the_old_architecture():
-    """Configs saved before `vertical_residual` / `first_kernel_size` existed describe the
-    first architecture: no vertical residual, every layer of `kernel_size`."""
+    """Configs saved before `vertical_residual` / `first_kernel_size` / `masked_vertical`
+    existed describe the first architecture: no vertical residual, every layer of
+    `kernel_size`, vertical kernels of their live rows only."""
     config = make(kernel_size=5).get_config()
     assert config["vertical_residual"] and config["first_kernel_size"] == 7
-    del config["vertical_residual"], config["first_kernel_size"]
+    assert config["masked_vertical"] and config["gate_bias"] == 1.0
+    for key in ("vertical_residual", "first_kernel_size", "masked_vertical", "gate_bias"):
+        del config[key]
     old = GatedPixelCNN.from_config(config)
     assert not old.vertical_residual and old.first_kernel_size == 5
+    assert not old.masked_vertical and old.gate_bias == 0.0
     assert old.v_convs[0].kernel.shape[:2] == (3, 5)
+
+
+def test_masked_vertical_rows_are_held_counted_and_inert():
+    """The vertical n x n kernels hold n // 2 masked rows below the centre: counted by
+    `count_params`, absent from every output, with zero gradient; with the live rows copied
+    into a model of cropped kernels, both models give the same params."""
+    import tensorflow as tf
+
+    masked = make(kernel_size=5, first_kernel_size=3, num_global_classes=3)
+    cropped = make(kernel_size=5, first_kernel_size=3, num_global_classes=3,
+                   masked_vertical=False)
+    assert [tuple(c.kernel.shape[:2]) for c in masked.v_convs] == [(3, 3), (5, 5), (5, 5)]
+    dead = sum(int(np.prod(c.kernel.shape)) // c.kernel.shape[0] * (c.kernel.shape[0] // 2)
+               for c in masked.v_convs)
+    assert masked.count_params() - cropped.count_params() == dead
+    for source, target in zip(masked.weights, cropped.weights):
+        value = source.numpy()
+        target.assign(value[:target.shape[0]] if value.shape != target.shape else value)
+    inputs = make_inputs(masked)
+    np.testing.assert_allclose(np.asarray(masked(inputs)), np.asarray(cropped(inputs)),
+                               atol=1e-6)
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_sum(masked.log_prob(inputs))
+    grads = tape.gradient(loss, [c.kernel for c in masked.v_convs])
+    for conv, grad in zip(masked.v_convs, grads):
+        live = conv.kernel_size[0]
+        assert np.all(np.asarray(grad)[live:] == 0.0)
+        assert np.any(np.asarray(grad)[:live] != 0.0)
 
 
 def test_mirrored_strategy_training_smoke():
