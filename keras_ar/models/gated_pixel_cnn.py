@@ -30,12 +30,8 @@ class GatedPixelCNN(ImageAutoregressiveModel):
     * vertical stack (rows strictly above): v_0 = down_shift(x),
       v_l = r_l v_{l-1} + gate(V_l * v_{l-1} + A_l g), `*` a (half + 1) x k convolution over
       rows i - half .. i (`ShiftedConv2D`, "down"), so v_l at row i sees every column of the
-      rows above it within its cone and nothing of row i. With `masked_vertical` (the
-      default) V_l is held as the paper's k x k kernel (fig. 2) whose `half` rows below
-      the centre are masked: they are not computed, and are counted by `count_params` as
-      `MaskedConv2D`'s masked taps are (and as the 2016 baseline and the public
-      implementations count theirs); r_l = 1 for l >= 2 when `vertical_residual` (the
-      default), else 0. Without the residual each gate scales its
+      rows above it within its cone and nothing of row i; r_l = 1 for l >= 2 when
+      `vertical_residual` (the default), else 0. Without the residual each gate scales its
       input by ~0.5 at initialisation and the deep layers of the vertical stack start out
       nearly silent (trains slower: docs/benchmarks.md);
     * horizontal stack (current row, left): h_l = h_{l-1} + P_l gate(H_l * h_{l-1}
@@ -44,6 +40,10 @@ class GatedPixelCNN(ImageAutoregressiveModel):
       conditioning map at the pixel;
     * params = MaskB_1x1(relu(MaskB_1x1(relu(h_L)))), a softmax over num_levels per channel.
 
+    With `masked_vertical` (the default) V_l is held as the paper's k x k kernel (fig. 2)
+    whose `half` rows below the centre are masked: they are not computed and get no
+    gradient, and `count_params` counts them as it counts `MaskedConv2D`'s masked taps (and
+    as the 2016 baseline and the public implementations count theirs).
     `gate_bias` (default 1) initialises the bias of every gate's sigmoid half, as an LSTM's
     forget gate is started at +1: the gates start 73% open instead of 50%, and the net
     learns faster in short budgets (docs/benchmarks.md).
