@@ -126,6 +126,16 @@ def test_configs_from_before_the_new_options_load_as_the_old_architecture():
     assert old.v_convs[0].kernel.shape[:2] == (3, 5)
 
 
+def test_gate_bias_opens_the_sigmoid_half_of_every_gate():
+    f = 6
+    for gate_bias in (1.0, 0.0):
+        model = make(filters=f, gate_bias=gate_bias)
+        for conv in model.v_convs + model.h_convs:
+            bias = conv.bias.numpy()
+            np.testing.assert_array_equal(bias[:f], 0.0)  # the tanh half
+            np.testing.assert_array_equal(bias[f:], gate_bias)  # the sigmoid half
+
+
 def test_masked_vertical_rows_are_held_counted_and_inert():
     """The vertical n x n kernels hold n // 2 masked rows below the centre: counted by
     `count_params`, absent from every output, with zero gradient; with the live rows copied
