@@ -68,6 +68,11 @@ def branch_shapes():
     """Give tf2onnx the right input shapes for control-flow bodies (`tf.cond` branches and
     `tf.while_loop` bodies, nested ones included).
 
+    Loop bodies get the `While` op's shape invariants: grappler specialises a body that holds
+    an `If` (PixelCNN++'s row pass) and records its arguments' shapes as unknown, and
+    tf2onnx then emits transposes and concatenations without ranks (wrong `perm`, missing
+    `axis`).
+
     tf2onnx 1.17 (`tf_loader.resolve_functions`) records a called function's input shapes as
     those of *all* the caller's inputs: for `If`/`StatelessIf` that includes the predicate,
     so each branch argument gets its neighbour's shape. It also resolves functions in
@@ -88,12 +93,20 @@ def branch_shapes():
 
 
 def _called_shapes(graph, branches=None):
-    """{function name: [input shapes]} for the functions the ops of `graph` call; the names
-    of `If` branches are added to the set `branches`."""
+    """{function name: [input shapes]} for the functions the ops of `graph` call (a loop's
+    body and condition: its shape invariants); the names of `If` branches and loop bodies,
+    whose shapes come from the caller, are added to the set `branches`."""
+    import tensorflow as tf
     from tf2onnx import tf_loader
 
     shapes = tf_loader.tflist_to_onnx(graph, {})[-1]
     for op in graph.get_operations():
+        if op.type in ("While", "StatelessWhile"):  # the loop's shape invariants
+            for attr in ("body", "cond"):
+                name = op.get_attr(attr).name
+                shapes[name] = [tf.TensorShape(shape) for shape in op.get_attr("output_shapes")]
+                if branches is not None:
+                    branches.add(name)
         if op.type in ("If", "StatelessIf"):
             for attr in ("then_branch", "else_branch"):
                 name = op.get_attr(attr).name
@@ -121,7 +134,8 @@ def _resolve_functions(tf_graph):
         if input_shapes and len(fdef.signature.input_arg) < len(input_shapes):
             input_shapes = input_shapes[:len(fdef.signature.input_arg)]
         try:
-            # an If branch takes its caller's shapes; a loop body keeps its (invariant) ones
+            # If branches and loop bodies take the caller's shapes (for a loop: its invariants;
+            # grappler's specialised bodies record their arguments' shapes as unknown)
             shaped = _caller_shapes_win(fdef, input_shapes) if name in branches else fdef
             graph = function_def_to_graph(shaped, input_shapes=input_shapes)
         except Exception:  # caller and function disagree: the function's own shapes

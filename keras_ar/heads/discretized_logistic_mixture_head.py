@@ -136,7 +136,7 @@ class DiscretizedLogisticMixtureHead(DistributionHead):
                              * (self.num_levels - 1))
             levels.append(tf.cast(level, tf.int32))
             quantised.append(self._to_unit(level))
-        return tf.stack(levels, axis=-1)
+        return tf.stack(levels, axis=1)  # (B, C); a positive axis: tf2onnx needs no rank
 
     def get_config(self):
         config = super().get_config()

@@ -86,25 +86,23 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
       the image: the padding indicator), `y_row`: `[B, W, C + 1]`, row r up to column c - 1.
 
     A step first writes x_prev into `y_row`, then evaluates the nodes in the order of the
-    parallel pass, reading neighbours from the caches (one-hot matmuls) and blending its
-    results into `_cur` (`tf.where`; no `tf.cond`, so it exports inside loops):
+    parallel pass, reading neighbours from the caches and blending its results into `_cur`
+    (`tf.where`):
 
+    * the u (rows-above) stream a whole row at a time: at the first pixel of a fine row r
+      (inside one `tf.cond`, TFLite's IF / ONNX's If), every u node of a scale s with
+      r % 2^s == 0 computes its row r_s from the rows above, all of which are known then
+      (pads, strided slices and one matmul per convolution);
     * the ul (down-right) stream at one location per scale: (r_s, c_s), written only when
       r % 2^s == 0 and c % 2^s == 0, the raster step at which that coarse location becomes
-      computable (on other steps the few matmuls are discarded);
-    * the u (rows-above) stream on a window of columns c_s .. c_s + reach_node of row r_s,
-      written when r % 2^s == 0. Row r_s of u depends on image rows < 2^s r_s only, but the
-      first pixel of a row already needs u at columns up to the receptive field's reach
-      (`reach_node`: +1 per 2x3 convolution, x2+1 through a downsample, halved through an
-      upsample, computed backwards from "0 at the ul aux reads"), so a fixed window per node
-      replaces a per-row burst (which would need a `tf.cond`). The window is clipped to
-      W_s.
+      computable (on other steps the few matmuls are discarded); it reads other columns
+      with batched gathers and writes with a select against a column mask.
 
-    So a step costs sum over nodes of min(reach_node + 1, W_s) columns x kernel taps
-    matmuls (`step_cost()`), plus O(W) one-hot reads/writes: nothing depends on H, and for
-    W_s > reach_node nothing but the O(W) blends depends on W. Not "each location once":
-    the u windows recompute columns they computed on earlier steps of the row (same values),
-    and the coarse ul locations are evaluated on every step and kept on 1 in 4^s.
+    So a row of W steps costs one u pass over the row (sum over u nodes of W_s columns) plus
+    W ul steps of one column per ul node: per pixel, nothing depends on H or W but the
+    column-mask selects of the writes (O(W) memory, no arithmetic; `step_cost()`). The
+    previous design computed a window of u columns on every step instead (no branch), and
+    recomputed up to the whole row per step once the receptive field spans the row.
     `params(p) = NiN(elu(ul_final(r, c)))` equals `model(inputs)` at p. `prefill` is a loop
     of `step` (from any index).
     """
@@ -208,10 +206,11 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
     def step_cost(self):
         """{"columns": columns evaluated per step summed over cached nodes, "macs":
         multiply-adds of the convolutions per step and image (excluding O(W) cache
-        reads/writes)}; both independent of H (see the class doc)."""
-        columns = macs = 0
+        reads/writes)}, averaged over a row (the u stream's row pass at its first pixel
+        computes sum_s W_s columns per u node of scale s); independent of H and W."""
+        columns = macs = 0.0
         for node in self._plan:
-            n = cache.window(self, node)
+            n = 1.0 if node.stream == "ul" else (self.width >> node.scale) / self.width
             columns += n
             macs += n * _node_macs(self, node)
         return {"columns": columns, "macs": macs}

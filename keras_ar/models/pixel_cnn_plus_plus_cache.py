@@ -3,7 +3,9 @@
 The network is described once as a plan of nodes (one per cached activation), in the order
 of the parallel pass. A node at scale s lives on the grid H_s x W_s = H / 2^s x W / 2^s and
 keeps `<name>_cur` (the current row of that grid, `[B, W_s, C]`) and, when a convolution
-reads the row above, `<name>_prev` (the row before). Ops:
+reads the row above, `<name>_prev` (the row before). The u stream (rows above only) is
+computed a whole row at a time, inside one `tf.cond` at the first pixel of a row; the ul
+stream one location per step. Ops:
 
 * `init_u` / `init_ul`: the first shifted convolutions of the image rows;
 * `c1`: conv1(concat_elu(src)) [+ nin(concat_elu(aux))] of a gated resnet;
@@ -11,9 +13,10 @@ reads the row above, `<name>_prev` (the row before). Ops:
 * `down`: the stride-2 shifted convolution from scale s - 1; `up`: the stride-2 transposed
   one from scale s + 1.
 
-Reads of another column or row go through the caches with one-hot matmuls (equality masks,
-no gather_nd / scatter), writes are `tf.where` blends; no `tf.cond`, so the step converts to
-TFLite builtins and ONNX inside a generation loop.
+Row convolutions are pads, (strided) slices and one matmul; the ul stream reads columns of
+the caches with batched gathers (clipped, zeros outside the image) and writes them with a
+select against a column mask (no scatter). The one `tf.cond` converts to TFLite's builtin IF and ONNX's If, also
+inside a generation loop.
 """
 
 import dataclasses
@@ -23,7 +26,9 @@ import tensorflow as tf
 
 
 def concat_elu(x):
-    return tf.nn.elu(tf.concat([x, -x], axis=-1))
+    """elu([x, -x]) on the last axis, named by its positive index (tf2onnx cannot place a
+    negative axis on a tensor whose rank it lost inside an If in a Loop)."""
+    return tf.nn.elu(tf.concat([x, -x], axis=len(x.shape) - 1))
 
 
 @dataclasses.dataclass
@@ -36,7 +41,6 @@ class Node:
     layer: object = None
     src: str = None
     aux: tuple = ()
-    reach: int = 0  # columns right of the current one (own grid) computed each step
     prev: bool = False  # a convolution reads the row above: keep `<name>_prev`
 
 
@@ -78,34 +82,7 @@ def build_plan(model):
         for k, (u_block, ul_block) in enumerate(zip(u_blocks, ul_blocks)):
             u = resnet(f"dn{t}_u{k}", "u", s, u_block, u, (u_skips.pop(),))
             ul = resnet(f"dn{t}_ul{k}", "ul", s, ul_block, ul, (u, ul_skips.pop()))
-    plan = list(nodes.values())
-    _set_reach(plan, nodes)
-    return plan, ul
-
-
-def _set_reach(plan, nodes):
-    """Backward over the u stream: how many columns right of the current one each node must
-    have computed this step so that every later read finds its value (see class doc)."""
-    for node in reversed(plan):
-        if node.stream != "u":
-            continue
-        m = node.reach
-        src = nodes.get(node.src)
-        if node.op in ("c1", "c2"):
-            src.reach = max(src.reach, m + 1)  # a 2 x 3 convolution reads column + 1
-            for name in node.aux:
-                nodes[name].reach = max(nodes[name].reach, m)
-        elif node.op == "down":
-            src.reach = max(src.reach, 2 * m + 1)  # coarse col j reads fine cols <= 2j + 1
-        elif node.op == "up":
-            src.reach = max(src.reach, (m + 2) // 2)  # fine col b reads coarse <= (b+1)//2
-
-
-def window(model, node):
-    """Columns computed per step for `node`: reach + 1, at most the width of its grid."""
-    if node.stream == "ul":
-        return 1
-    return min(node.reach + 1, model.width >> node.scale)
+    return list(nodes.values()), ul
 
 
 def state_spec(model, batch_size):
@@ -121,43 +98,21 @@ def state_spec(model, batch_size):
 
 
 # --------------------------------------------------------------------- cache reads/writes
-def _onehot(cols, width):
-    """cols [B, n] -> [B, n, width] float; all-zero rows for columns outside [0, width)."""
-    grid = tf.constant(np.arange(width, dtype=np.int32).reshape(1, 1, width))
-    return tf.cast(tf.equal(tf.expand_dims(cols, 2), grid), tf.float32)
-
-
-class _Memo(dict):
-    """Per-step memo of index tensors shared by nodes with the same grid and window (keeps
-    the step graph small); keys hold the tensors' ids, values keep those tensors alive."""
-
-    def get_or(self, key, make):
-        if key not in self:
-            self[key] = make()
-        return self[key][-1]
-
-
-def _read(cache, cols, memo=None):
-    """cache [B, W, C] at cols [B, n] -> [B, n, C], zeros outside the image (padding)."""
+def _read(cache, cols):
+    """cache [B, W, C] at cols [B, n] -> [B, n, C], zeros outside the image (padding). A
+    batched gather: O(n C), whatever W."""
     width = cache.shape[1]
-    make = lambda: (cols, _onehot(cols, width))  # noqa: E731
-    onehot = memo.get_or(("read", id(cols), width), make) if memo is not None else make()[1]
-    return tf.matmul(onehot, cache)
+    values = tf.gather(cache, tf.clip_by_value(cols, 0, width - 1), axis=1, batch_dims=1)
+    inside = tf.logical_and(cols >= 0, cols < width)
+    return tf.where(tf.expand_dims(inside, 2), values, tf.zeros_like(values))
 
 
-def _write(cache, cols, values, write, memo=None):
-    """cache [B, W, C] with `values` [B, n, C] at cols [B, n] where `write` [B]."""
-    width = cache.shape[1]
-
-    def make():
-        onehot = _onehot(cols, width)  # (B, n, W)
-        hit = tf.logical_and(tf.reduce_max(onehot, axis=1) > 0, tf.expand_dims(write, 1))
-        return cols, write, (onehot, tf.expand_dims(hit, 2))
-
-    key = ("write", id(cols), id(write), width)
-    onehot, hit = memo.get_or(key, make) if memo is not None else make()[-1]
-    scattered = tf.matmul(onehot, values, transpose_a=True)  # (B, W, C)
-    return tf.where(hit, scattered, cache)
+def _write(cache, col, value, write):
+    """cache [B, W, C] with `value` [B, 1, C] at column col [B, 1] where `write` [B]: one
+    select against a column mask (no scatter)."""
+    grid = tf.constant(np.arange(cache.shape[1], dtype=np.int32).reshape(1, -1))
+    hit = tf.logical_and(tf.equal(col, grid), tf.expand_dims(write, 1))  # (B, W)
+    return tf.where(tf.expand_dims(hit, 2), value, cache)
 
 
 def _matmul(x, kernel, bias=None):
@@ -167,32 +122,18 @@ def _matmul(x, kernel, bias=None):
     return y if bias is None else y + bias
 
 
-def _tap_columns(cols, offsets, num_rows, width):
-    """[B, n * taps] columns of the stacked rows read by each (row p, offset q) tap, -1
-    outside the image."""
-    n = cols.shape[1]
-    d_row = tf.constant([p * width for p in range(num_rows) for _ in offsets], tf.int32)
-    d_col = tf.constant([q for _ in range(num_rows) for q in offsets], tf.int32)
-    at = tf.expand_dims(cols, 2) + tf.reshape(d_col, [1, 1, -1])  # (B, n, taps)
-    inside = tf.logical_and(at >= 0, at < width)
-    at = tf.where(inside, at + tf.reshape(d_row, [1, 1, -1]), tf.constant(-1))
-    return tf.reshape(at, [-1, n * len(offsets) * num_rows])
-
-
-def _conv(rows, cols, offsets, kernel, bias, act=None, memo=None):
+def _conv(rows, cols, offsets, kernel, bias, act=None):
     """sum over kernel rows/cols of act(rows[p] at cols + offsets[q]) @ kernel[p, q] + bias.
 
-    rows: one cache `[B, W, C]` per kernel row; kernel `[kh, kw, C', F]`. All taps are read
-    with one one-hot matmul over the stacked rows; taps outside the image read zeros."""
-    width, n, taps = rows[0].shape[1], cols.shape[1], len(rows) * len(offsets)
-    make = lambda: (cols, _tap_columns(cols, offsets, len(rows), width))  # noqa: E731
-    key = ("taps", id(cols), tuple(offsets), len(rows), width)
-    at = memo.get_or(key, make) if memo is not None else make()[1]
-    stacked = rows[0] if len(rows) == 1 else tf.concat(rows, axis=1)  # (B, kh * W, C)
-    values = tf.reshape(_read(stacked, at, memo), [-1, n, taps, stacked.shape[2]])
+    rows: one cache `[B, W, C]` per kernel row; kernel `[kh, kw, C', F]`. Each row's taps
+    are one gather; taps outside the image read zeros."""
+    n, kw = cols.shape[1], len(offsets)
+    at = tf.reshape(tf.expand_dims(cols, 2) + tf.constant(offsets, tf.int32), [-1, n * kw])
+    values = tf.stack([tf.reshape(_read(row, at), [-1, n, kw, row.shape[2]]) for row in rows],
+                      axis=2)  # (B, n, kh, kw, C)
     if act is not None:
         values = act(values)
-    flat = tf.reshape(values, [-1, n, taps * values.shape[3]])  # kernel (p, q, C') order
+    flat = tf.reshape(values, [-1, n, len(rows) * kw * values.shape[4]])  # (p, q, C') order
     return _matmul(flat, tf.reshape(kernel, [-1, kernel.shape[-1]]), bias)
 
 
@@ -210,24 +151,46 @@ def step(model, x_prev, state, h):
     row, col = index // model.width, index % model.width
     state = _push_pixel(model, x_prev, dict(state), index, col)
     scales = [_scale(row, col, 2 ** s) for s in range(model.num_scales)]
-    for node in model._plan:  # the row of grid s changes at fine (r, 0) with r % 2^s == 0
-        if node.prev:
-            state[f"{node.name}_prev"] = tf.where(scales[node.scale]["shift"],
-                                                  state[f"{node.name}_cur"],
-                                                  state[f"{node.name}_prev"])
-    memo = _Memo()
+    keys = ([f"{node.name}_prev" for node in model._plan if node.prev]
+            + [f"{node.name}_cur" for node in model._plan if node.stream == "u"])
+    weights = {id(v): tf.identity(v) for v in model.weights}  # read outside the branch
+    new_rows = tf.cond(tf.reduce_any(tf.equal(col, 0)),
+                       lambda: _row_start(model, state, scales, h, keys, weights),
+                       lambda: [tf.identity(state[key]) for key in keys])
+    state.update(zip(keys, new_rows))
     for node in model._plan:
-        at, width = scales[node.scale], window(model, node)
-        cols = memo.get_or(("cols", node.scale, width), lambda: (at["col"] + tf.constant(
-            np.arange(width, dtype=np.int32).reshape(1, width)),))  # (B, n)
-        value = _evaluate(model, node, state, cols, at["row"], h, memo)
-        write = at["ul"] if node.stream == "ul" else at["u"]
-        state[f"{node.name}_cur"] = _write(state[f"{node.name}_cur"], cols, value, write,
-                                           memo)
+        if node.stream != "ul":
+            continue
+        at = scales[node.scale]
+        value = _evaluate(model, node, state, at["col"], at["row"], h)
+        state[f"{node.name}_cur"] = _write(state[f"{node.name}_cur"], at["col"], value,
+                                           at["ul"])
     ul = _read(state[f"{model._final}_cur"], tf.expand_dims(col, 1))  # (B, 1, F)
     params = model.output_params(tf.nn.elu(tf.reshape(ul, [-1, model.filters])))
     state.pop("index")
     return params, state
+
+
+def _row_start(model, state, scales, h, keys, weights):
+    """At a fine row start (r, 0), for every scale s with r % 2^s == 0: move each node's
+    `_cur` row into `_prev`, then compute the u nodes' whole new rows r_s (rows above only:
+    all of it is computable now). -> the new values of `keys`, in order. `weights`:
+    id(variable) -> its value, read outside the `tf.cond` (ONNX converters cannot convert a
+    kernel read inside an If)."""
+    w = lambda variable: weights[id(variable)]  # noqa: E731
+    state = dict(state)
+    for node in model._plan:
+        if node.prev:
+            state[f"{node.name}_prev"] = tf.where(scales[node.scale]["shift"],
+                                                  state[f"{node.name}_cur"],
+                                                  state[f"{node.name}_prev"])
+    for node in model._plan:
+        if node.stream == "u":
+            at = scales[node.scale]
+            value = _evaluate_row(model, node, state, at["row"], h, w)
+            key = f"{node.name}_cur"
+            state[key] = tf.where(at["shift"], value, state[key])
+    return [state[key] for key in keys]
 
 
 def _scale(row, col, size):
@@ -241,7 +204,7 @@ def _scale(row, col, size):
 def _push_pixel(model, x_prev, state, index, col):
     """Write y = [x_prev, 1] at raster position index - 1 into `y_row`; at a row start move
     the finished row into `y_rows` (the two rows above the current one)."""
-    y = tf.concat([x_prev, tf.ones_like(x_prev[:, :1])], axis=-1)  # (B, C + 1)
+    y = tf.concat([x_prev, tf.ones_like(x_prev[:, :1])], axis=1)  # (B, C + 1)
     state["y_row"] = _write(state["y_row"], tf.expand_dims((index - 1) % model.width, 1),
                             tf.expand_dims(y, 1), index > 0)
     new_row = tf.logical_and(tf.equal(col, 0), index > 0)
@@ -252,16 +215,11 @@ def _push_pixel(model, x_prev, state, index, col):
     return state
 
 
-def _evaluate(model, node, state, cols, row, h, memo):
+def _evaluate(model, node, state, cols, row, h):
     """The node's values `[B, n, F]` at grid row `row` [B], columns `cols` [B, n]."""
     cur = lambda name: state[f"{name}_cur"]  # noqa: E731
     rows = lambda name: [state[f"{name}_prev"], state[f"{name}_cur"]]  # noqa: E731
     above = lambda: tf.reshape(tf.cast(row > 0, tf.float32), [-1, 1, 1])  # noqa: E731
-    if node.op == "init_u":  # down_shift(conv_2x3(y)): y rows r-2, r-1
-        layer = model.init_u
-        y_rows = [state["y_rows"][:, 0], state["y_rows"][:, 1]]
-        return above() * _conv(y_rows, cols, _offsets(layer), layer.kernel, layer.bias,
-                               memo=memo)
     if node.op == "init_ul":  # down_shift(conv_1x3(y)) + right_shift(conv_2x1(y))
         down, right = model.init_ul_down, model.init_ul_right
         left = tf.reshape(tf.cast(cols > 0, tf.float32), [-1, 1, 1])
@@ -271,20 +229,19 @@ def _evaluate(model, node, state, cols, row, h, memo):
                                right.kernel, right.bias))
     if node.op == "c1":
         conv = node.layer.conv1
-        y = _conv(rows(node.src), cols, _offsets(conv), conv.kernel, conv.bias, concat_elu,
-                  memo)
+        y = _conv(rows(node.src), cols, _offsets(conv), conv.kernel, conv.bias, concat_elu)
         if node.aux:
-            aux = _read(tf.concat([cur(name) for name in node.aux], axis=-1), cols, memo)
+            aux = tf.concat([_read(cur(name), cols) for name in node.aux], axis=2)
             y = y + _matmul(concat_elu(aux), node.layer.nin.kernel, node.layer.nin.bias)
         return y
     if node.op == "c2":
         block = node.layer
         c2 = _conv(rows(node.src), cols, _offsets(block.conv2), block.conv2.kernel,
-                   block.conv2.bias, concat_elu, memo)
+                   block.conv2.bias, concat_elu)
         if block.condition is not None:
             c2 = c2 + tf.expand_dims(block.condition(h), 1)
-        a, b = tf.split(c2, 2, axis=-1)
-        return _read(cur(node.aux[0]), cols, memo) + a * tf.sigmoid(b)
+        a, b = tf.split(c2, 2, axis=2)
+        return _read(cur(node.aux[0]), cols) + a * tf.sigmoid(b)
     if node.op == "down":  # coarse (i, j) <- fine rows 2i-1, 2i, cols 2j-1 .. 2j+kw-2
         layer = node.layer
         offsets = list(range(-1, layer.kernel_size[1] - 1))
@@ -303,10 +260,80 @@ def _upsample(layer, coarse, cols, row):
         value = _read(coarse, num // 2)
         taps.append(tf.where(tf.expand_dims(tf.equal(num % 2, 0), 2), value,
                              tf.zeros_like(value)))
-    flat = tf.concat(taps, axis=-1)  # (B, n, kw * C_in)
+    flat = tf.concat(taps, axis=2)  # (B, n, kw * C_in)
     outs = []
     for p in range(kh):  # kernel [kh, kw, out, in] -> [kw * in, out] for row tap p
         kernel = tf.reshape(tf.transpose(layer.kernel[p], [0, 2, 1]), [-1, layer.filters])
         outs.append(_matmul(flat, kernel, layer.bias))
+    odd = tf.reshape(tf.equal(row % 2, 1), [-1, 1, 1])
+    return tf.where(odd, outs[1], outs[0])
+
+
+# --------------------------------------------------------------------- whole rows (u stream)
+def _row_taps(rows, offsets, stride=1, act=None):
+    """[B, W_out, taps * C]: for each row and column offset q (row-major, the kernel's
+    (p, q, C) order), the row's values at stride * j + q, zeros outside the row."""
+    width = rows[0].shape[1]
+    n = width // stride
+    lo, hi = max(0, -min(offsets)), max(0, max(offsets) + stride * (n - 1) - (width - 1))
+    taps = []
+    for values in rows:
+        values = act(values) if act is not None else values  # act(0) = 0: pad after it
+        padded = tf.pad(values, [[0, 0], [lo, hi], [0, 0]])
+        taps += [padded[:, lo + q:lo + q + stride * (n - 1) + 1:stride] for q in offsets]
+    return tf.concat(taps, axis=2)
+
+
+def _row_conv(rows, offsets, kernel, bias, act=None, stride=1):
+    return _matmul(_row_taps(rows, offsets, stride, act),
+                   tf.reshape(kernel, [-1, kernel.shape[-1]]), bias)
+
+
+def _evaluate_row(model, node, state, row, h, w):
+    """The u node's values `[B, W_s, F]` on the whole grid row `row` [B]."""
+    cur = lambda name: state[f"{name}_cur"]  # noqa: E731
+    rows = lambda name: [state[f"{name}_prev"], state[f"{name}_cur"]]  # noqa: E731
+    if node.op == "init_u":  # down_shift(conv_2x3(y)): y rows r-2, r-1
+        layer = model.init_u
+        above = tf.reshape(tf.cast(row > 0, tf.float32), [-1, 1, 1])
+        y_rows = [state["y_rows"][:, 0], state["y_rows"][:, 1]]
+        return above * _row_conv(y_rows, _offsets(layer), w(layer.kernel), w(layer.bias))
+    if node.op == "c1":
+        conv = node.layer.conv1
+        y = _row_conv(rows(node.src), _offsets(conv), w(conv.kernel), w(conv.bias),
+                      concat_elu)
+        if node.aux:
+            aux = tf.concat([cur(name) for name in node.aux], axis=2)
+            nin = node.layer.nin
+            y = y + _matmul(concat_elu(aux), w(nin.kernel), w(nin.bias))
+        return y
+    if node.op == "c2":
+        block = node.layer
+        c2 = _row_conv(rows(node.src), _offsets(block.conv2), w(block.conv2.kernel),
+                       w(block.conv2.bias), concat_elu)
+        if block.condition is not None:
+            c2 = c2 + tf.expand_dims(tf.matmul(h, w(block.condition.kernel)), 1)
+        a, b = tf.split(c2, 2, axis=2)
+        return cur(node.aux[0]) + a * tf.sigmoid(b)
+    if node.op == "down":  # coarse (i, j) <- fine rows 2i-1, 2i, cols 2j-1 .. 2j+kw-2
+        layer = node.layer
+        return _row_conv(rows(node.src), list(range(-1, layer.kernel_size[1] - 1)),
+                         w(layer.kernel), w(layer.bias), stride=2)
+    return _upsample_row(node.layer, cur(node.src), row, w)
+
+
+def _upsample_row(layer, coarse, row, w):
+    """`_upsample` on the whole fine row: with z the coarse row interleaved with zeros
+    (z[2j] = coarse[j], z[2j + 1] = 0), tap q at fine column b reads z[b + left - q]."""
+    kh, kw = layer.kernel_size
+    left = (kw - 1) // 2 if layer.shift == "down" else 0
+    channels = coarse.shape[2]
+    z = tf.reshape(tf.stack([coarse, tf.zeros_like(coarse)], axis=2),
+                   [-1, 2 * coarse.shape[1], channels])  # (B, W, C)
+    flat = _row_taps([z], [left - q for q in range(kw)])  # (B, W, kw * C)
+    outs = []
+    for p in range(kh):  # kernel [kh, kw, out, in] -> [kw * in, out] for row tap p
+        kernel = tf.reshape(tf.transpose(w(layer.kernel)[p], [0, 2, 1]), [-1, layer.filters])
+        outs.append(_matmul(flat, kernel, w(layer.bias)))
     odd = tf.reshape(tf.equal(row % 2, 1), [-1, 1, 1])
     return tf.where(odd, outs[1], outs[0])

@@ -115,29 +115,43 @@ def test_step_reproduces_teacher_forcing_at_odd_sizes(config):
     testing.assert_step_consistency(model, make_inputs(model), atol=1e-5, split=5)
 
 
+def _matmul_macs(graph):
+    macs = 0
+    for op in graph.get_operations():
+        if op.type in ("MatMul", "BatchMatMulV2"):
+            a = op.inputs[0].shape.as_list()
+            adjoint = op.get_attr("adj_x" if op.type == "BatchMatMulV2" else "transpose_a")
+            macs += int(np.prod(op.outputs[0].shape.as_list())) * (a[-2] if adjoint else a[-1])
+    return macs
+
+
 def _step_graph_cost(model):
-    """(state element count, MatMul count, MatMul multiply-adds) of one traced `step`."""
+    """(state element count, MatMul multiply-adds of a step outside its branch, MatMul
+    multiply-adds of the branch that runs at a row start) of one traced `step`."""
     spec = model.state_spec(2)
-    state = model.init_state(2)
     fn = tf.function(lambda x, s: model.step(x, s)).get_concrete_function(
         tf.TensorSpec([2, model.channels], tf.int32),
         {k: tf.TensorSpec(v.shape, v.dtype) for k, v in spec.items()})
-    matmuls = [op for op in fn.graph.get_operations() if op.type in ("MatMul", "BatchMatMulV2")]
-    macs = 0
-    for op in matmuls:
-        a = op.inputs[0].shape.as_list()
-        adjoint = op.get_attr("adj_x" if op.type == "BatchMatMulV2" else "transpose_a")
-        macs += int(np.prod(op.outputs[0].shape.as_list())) * (a[-2] if adjoint else a[-1])
-    size = sum(int(np.prod(v.shape)) for v in state.values())
-    return size, len(matmuls), macs
+    branches = [op for op in fn.graph.get_operations() if op.type in ("If", "StatelessIf")]
+    assert len(branches) == 1
+    row_pass = fn.graph._functions[branches[0].get_attr("then_branch").name].graph
+    size = sum(int(np.prod(v.shape)) for v in spec.values())
+    return size, _matmul_macs(fn.graph), _matmul_macs(row_pass)
 
 
-def test_step_cost_does_not_depend_on_height_nor_on_width_past_the_reach():
-    """The cache is per row: state size and the matmuls of a step are the same for 4 and 16
-    rows; the convolution work stops growing with W once W exceeds the layers' reach."""
+def test_step_cost_per_pixel_depends_on_neither_height_nor_width():
+    """The cache is per row: state size and a step's work are the same for 4 and 16 rows.
+    Per pixel, the u stream's row pass (at the first pixel of each row) costs the same at
+    every width, and only the one-hot column reads of the other steps grow with W."""
     short, tall = make(image_shape=(4, 8, 1)), make(image_shape=(16, 8, 1))
     assert short.step_cost() == tall.step_cost()
     assert _step_graph_cost(short) == _step_graph_cost(tall)
-    reach = max(node.reach for node in short._plan)
-    wide, wider = make(image_shape=(2, 2 * reach + 2, 1)), make(image_shape=(2, 4 * reach, 1))
-    assert wide.step_cost() == wider.step_cost()
+    costs = {}
+    for width in (8, 16, 32):
+        model = make(image_shape=(4, width, 1), filters=16, num_layers=2, num_scales=3)
+        costs[width] = _step_graph_cost(model)[1:]
+        assert model.step_cost() == make(image_shape=(4, 8, 1), filters=16, num_layers=2,
+                                         num_scales=3).step_cost()
+    assert costs[16][1] == 2 * costs[8][1] and costs[32][1] == 4 * costs[8][1]
+    per_pixel = {w: step + row / w for w, (step, row) in costs.items()}
+    assert per_pixel[32] < 1.25 * per_pixel[8], per_pixel
