@@ -20,9 +20,9 @@ Every model gets Adam(1e-3), batch 32, the same shuffled stream (its own iterato
 tracing included, as for the reference figures; on digits, whose 20 s budget tracing would
 eat, the first step runs before the clock starts; throughput counts the steps after it).
 `--seeds 0,1,2` repeats a part with other initialisations and shuffles and adds the mean:
-one run of a few hundred steps does not separate the models on 8-bit images. The models train in turn in ~30 s slices, so load from
-other jobs on this shared machine falls on all of them alike; the process CPU seconds each
-model got are reported too.
+one run of a few hundred steps does not separate the models on 8-bit images. The models
+train in turn in ~30 s slices, so load from other jobs on this shared machine falls on all
+of them alike; the process CPU seconds each model got are reported too.
 Also: `PixelCNNPlusPlus` training images/s with and without `jit_compile` (same model size).
 
 Run alone: `.venv/bin/python -m bench.image_quality_bench [--quick] [--budget 330]`.

@@ -15,8 +15,8 @@ stream one location per step. Ops:
 
 Row convolutions are pads, (strided) slices and one matmul; the ul stream reads columns of
 the caches with batched gathers (clipped, zeros outside the image) and writes them with a
-select against a column mask (no scatter). The one `tf.cond` converts to TFLite's builtin IF and ONNX's If, also
-inside a generation loop.
+select against a column mask (no scatter). The one `tf.cond` converts to TFLite's builtin
+IF and ONNX's If, also inside a generation loop.
 """
 
 import dataclasses
