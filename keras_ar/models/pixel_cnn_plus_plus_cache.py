@@ -13,7 +13,8 @@ stream one location per step. Ops:
 * `down`: the stride-2 shifted convolution from scale s - 1; `up`: the stride-2 transposed
   one from scale s + 1.
 
-Row convolutions are pads, (strided) slices and one matmul; the ul stream reads columns of
+Row convolutions are pads, (strided) slices and one matmul (`ShiftedConv2D.row_step` at
+stride 1); the ul stream reads columns of
 the caches with batched gathers (clipped, zeros outside the image) and writes them with a
 select against a column mask (no scatter). The one `tf.cond` converts to TFLite's builtin
 IF and ONNX's If, also inside a generation loop.
@@ -252,7 +253,7 @@ def _evaluate(model, node, state, cols, row, h):
 def _upsample(layer, coarse, cols, row):
     """Stride-2 transposed shifted conv at fine row `row`, cols: fine (a, b) <- coarse
     (a // 2, j) with kernel tap (a % 2, q), 2 j + q = b + left (the crop of the layer)."""
-    kh, kw = layer.kernel_size
+    kw = layer.kernel_size[1]
     left = (kw - 1) // 2 if layer.shift == "down" else 0
     taps = []
     for q in range(kw):
@@ -261,10 +262,16 @@ def _upsample(layer, coarse, cols, row):
         taps.append(tf.where(tf.expand_dims(tf.equal(num % 2, 0), 2), value,
                              tf.zeros_like(value)))
     flat = tf.concat(taps, axis=2)  # (B, n, kw * C_in)
+    return _transposed_output(layer, flat, row, lambda variable: variable)
+
+
+def _transposed_output(layer, flat, row, w):
+    """The stride-2 transposed conv's fine row `row` from its taps `flat` [B, n, kw * C_in]:
+    kernel row tap 0 on even rows, 1 on odd ones."""
     outs = []
-    for p in range(kh):  # kernel [kh, kw, out, in] -> [kw * in, out] for row tap p
-        kernel = tf.reshape(tf.transpose(layer.kernel[p], [0, 2, 1]), [-1, layer.filters])
-        outs.append(_matmul(flat, kernel, layer.bias))
+    for p in range(layer.kernel_size[0]):  # kernel [kh, kw, out, in] -> [kw * in, out]
+        kernel = tf.reshape(tf.transpose(w(layer.kernel)[p], [0, 2, 1]), [-1, layer.filters])
+        outs.append(_matmul(flat, kernel, w(layer.bias)))
     odd = tf.reshape(tf.equal(row % 2, 1), [-1, 1, 1])
     return tf.where(odd, outs[1], outs[0])
 
@@ -284,9 +291,11 @@ def _row_taps(rows, offsets, stride=1, act=None):
     return tf.concat(taps, axis=2)
 
 
-def _row_conv(rows, offsets, kernel, bias, act=None, stride=1):
-    return _matmul(_row_taps(rows, offsets, stride, act),
-                   tf.reshape(kernel, [-1, kernel.shape[-1]]), bias)
+def _row_step(layer, rows, w, act=None):
+    """A stride-1 shifted convolution's output row from its input rows (above first):
+    `ShiftedConv2D.row_step` with the weights read outside the branch."""
+    rows = [act(values) for values in rows] if act is not None else rows
+    return layer.row_step(tf.stack(rows, axis=1), (w(layer.kernel), w(layer.bias)))
 
 
 def _evaluate_row(model, node, state, row, h, w):
@@ -297,11 +306,10 @@ def _evaluate_row(model, node, state, row, h, w):
         layer = model.init_u
         above = tf.reshape(tf.cast(row > 0, tf.float32), [-1, 1, 1])
         y_rows = [state["y_rows"][:, 0], state["y_rows"][:, 1]]
-        return above * _row_conv(y_rows, _offsets(layer), w(layer.kernel), w(layer.bias))
+        return above * _row_step(layer, y_rows, w)
     if node.op == "c1":
         conv = node.layer.conv1
-        y = _row_conv(rows(node.src), _offsets(conv), w(conv.kernel), w(conv.bias),
-                      concat_elu)
+        y = _row_step(conv, rows(node.src), w, concat_elu)
         if node.aux:
             aux = tf.concat([cur(name) for name in node.aux], axis=2)
             nin = node.layer.nin
@@ -309,31 +317,25 @@ def _evaluate_row(model, node, state, row, h, w):
         return y
     if node.op == "c2":
         block = node.layer
-        c2 = _row_conv(rows(node.src), _offsets(block.conv2), w(block.conv2.kernel),
-                       w(block.conv2.bias), concat_elu)
+        c2 = _row_step(block.conv2, rows(node.src), w, concat_elu)
         if block.condition is not None:
             c2 = c2 + tf.expand_dims(tf.matmul(h, w(block.condition.kernel)), 1)
         a, b = tf.split(c2, 2, axis=2)
         return cur(node.aux[0]) + a * tf.sigmoid(b)
     if node.op == "down":  # coarse (i, j) <- fine rows 2i-1, 2i, cols 2j-1 .. 2j+kw-2
         layer = node.layer
-        return _row_conv(rows(node.src), list(range(-1, layer.kernel_size[1] - 1)),
-                         w(layer.kernel), w(layer.bias), stride=2)
+        taps = _row_taps(rows(node.src), list(range(-1, layer.kernel_size[1] - 1)), stride=2)
+        return _matmul(taps, tf.reshape(w(layer.kernel), [-1, layer.filters]), w(layer.bias))
     return _upsample_row(node.layer, cur(node.src), row, w)
 
 
 def _upsample_row(layer, coarse, row, w):
     """`_upsample` on the whole fine row: with z the coarse row interleaved with zeros
     (z[2j] = coarse[j], z[2j + 1] = 0), tap q at fine column b reads z[b + left - q]."""
-    kh, kw = layer.kernel_size
+    kw = layer.kernel_size[1]
     left = (kw - 1) // 2 if layer.shift == "down" else 0
     channels = coarse.shape[2]
     z = tf.reshape(tf.stack([coarse, tf.zeros_like(coarse)], axis=2),
                    [-1, 2 * coarse.shape[1], channels])  # (B, W, C)
     flat = _row_taps([z], [left - q for q in range(kw)])  # (B, W, kw * C)
-    outs = []
-    for p in range(kh):  # kernel [kh, kw, out, in] -> [kw * in, out] for row tap p
-        kernel = tf.reshape(tf.transpose(w(layer.kernel)[p], [0, 2, 1]), [-1, layer.filters])
-        outs.append(_matmul(flat, kernel, w(layer.bias)))
-    odd = tf.reshape(tf.equal(row % 2, 1), [-1, 1, 1])
-    return tf.where(odd, outs[1], outs[0])
+    return _transposed_output(layer, flat, row, w)
