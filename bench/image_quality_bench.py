@@ -14,6 +14,7 @@ Models, all unconditional, ~530k parameters on binarised Fashion-MNIST:
   into the kernel in `call`, no caches; sparse softmax cross-entropy loss.
 * `PixelCNN`, `GatedPixelCNN`, `PixelCNNPlusPlus` (dropout 0: every run here is well under an
   epoch) from `keras_ar.models`, trained with their own `compute_loss` (nats per image).
+  PixelCNN++ on 8 x 8 digits has one scale (`_pixel_cnn_plus_plus`).
 
 Every model gets Adam(1e-3), batch 32, the same shuffled stream (its own iterator) and
 `budget_s` seconds of wall time of `train_on_batch` (on Fashion-MNIST the first step's
@@ -126,9 +127,19 @@ def make_models(image_shape, num_levels):
         # (its vertical k x k kernels count their masked rows, as the baseline's masked
         # 3 x 3 kernels do: 7 x 56 is 530k parameters counted, 415k of them live)
         "GatedPixelCNN": lambda: GatedPixelCNN(num_layers=7, filters=56, **common),
-        "PixelCNNPlusPlus": lambda: PixelCNNPlusPlus(
-            num_layers=2, filters=24, num_scales=3, num_mixtures=5, dropout=0.0, **common),
+        "PixelCNNPlusPlus": lambda: _pixel_cnn_plus_plus(common),
     }
+
+
+def _pixel_cnn_plus_plus(common):
+    """3 scales of 2 resnets x 24 on 28 x 28 (545k parameters). On 8 x 8 digits, grids of 4
+    and 2 are too coarse to help in 20 s: one scale of 1 resnet x 60 (464k) had the best
+    mean of five configurations over 3 seeds (docs/benchmarks.md, seventh session)."""
+    if common["image_shape"][0] <= 8:
+        return PixelCNNPlusPlus(num_layers=1, filters=60, num_scales=1, num_mixtures=5,
+                                dropout=0.0, **common)
+    return PixelCNNPlusPlus(num_layers=2, filters=24, num_scales=3, num_mixtures=5,
+                            dropout=0.0, **common)
 
 
 def _is_baseline(model):
