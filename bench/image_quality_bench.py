@@ -134,7 +134,7 @@ def make_models(image_shape, num_levels):
 def _pixel_cnn_plus_plus(common):
     """3 scales of 2 resnets x 24 on 28 x 28 (545k parameters). On 8 x 8 digits, grids of 4
     and 2 are too coarse to help in 20 s: one scale of 1 resnet x 60 (464k) had the best
-    mean of five configurations over 3 seeds (docs/benchmarks.md, seventh session)."""
+    mean of six configurations over 3 seeds (docs/benchmarks.md, seventh session)."""
     if common["image_shape"][0] <= 8:
         return PixelCNNPlusPlus(num_layers=1, filters=60, num_scales=1, num_mixtures=5,
                                 dropout=0.0, **common)
