@@ -14,9 +14,8 @@ stream one location per step. Ops:
   one from scale s + 1.
 
 Row convolutions are pads, (strided) slices and one matmul (`ShiftedConv2D.row_step` at
-stride 1); the ul stream reads columns of
-the caches with batched gathers (clipped, zeros outside the image) and writes them with a
-select against a column mask (no scatter). The one `tf.cond` converts to TFLite's builtin
+stride 1); the ul stream reads columns of the caches with batched gathers (clipped, zeros
+outside the image) and writes them with a select against a column mask (no scatter). The one `tf.cond` converts to TFLite's builtin
 IF and ONNX's If, also inside a generation loop.
 """
 
