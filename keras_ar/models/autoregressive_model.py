@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from keras_ar import contract
 from keras_ar.ops import validation
-from keras_ar.models import generation
+from keras_ar.models import generation, input_checks
 
 
 @keras.saving.register_keras_serializable(package="keras_ar")
@@ -218,9 +218,48 @@ class AutoregressiveModel(keras.Model):
         return loss
 
     def compile(self, optimizer="adam", **kwargs):
+        """As `keras.Model.compile`; `jit_compile` defaults to False. With
+        `jit_compile=True`, `fit`/`evaluate`/`predict` check their data before the compiled
+        step, since XLA drops the graph asserts (`input_checks`)."""
         self._generate_fn = None
         kwargs.setdefault("jit_compile", False)
         super().compile(optimizer=optimizer, **kwargs)
+
+    def check_inputs(self, inputs):
+        """Run the value checks `call` makes on `inputs` (ids in range, finite values and
+        conditions, lengths); return the inputs dict, in a graph (e.g. `Dataset.map`) with
+        every tensor gated on the checks. Eager: ValueError; graph: InvalidArgumentError."""
+        return input_checks.gated(self._check_input_values, self._as_inputs(inputs))
+
+    def _check_input_values(self, inputs):
+        """The value checks of `call` on an inputs dict (hook; models whose `call` checks
+        `x` otherwise than `_validate_x` override it)."""
+        self._validate_x(inputs[contract.X], contract.X)
+        self._validate_conditions(
+            {k: inputs[k] for k in contract.CONDITION_KEYS if k in inputs})
+
+    def _checked(self, data):
+        return input_checks.checked_source(self, data) if self.jit_compile else data
+
+    def fit(self, x=None, *args, **kwargs):
+        if kwargs.get("validation_data") is not None:
+            kwargs["validation_data"] = self._checked(kwargs["validation_data"])
+        return super().fit(self._checked(x), *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        return super().evaluate(self._checked(x), *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        return super().predict(self._checked(x), *args, **kwargs)
+
+    def train_on_batch(self, x, *args, **kwargs):
+        return super().train_on_batch(self._checked(x), *args, **kwargs)
+
+    def test_on_batch(self, x, *args, **kwargs):
+        return super().test_on_batch(self._checked(x), *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        return super().predict_on_batch(self._checked(x))
 
     def _as_inputs(self, inputs):
         if isinstance(inputs, dict):

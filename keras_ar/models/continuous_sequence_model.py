@@ -262,6 +262,12 @@ class ContinuousSequenceModel(AutoregressiveModel):
         params, buffers = self._stack(x_prefix, positions, conditions, state)
         return params, {k: tf.cast(v, tf.float32) for k, v in buffers.items()}
 
+    def _check_input_values(self, inputs):
+        x = checks.validate_x(self, inputs[contract.X], contract.X)
+        self._validate_conditions(
+            {k: inputs[k] for k in contract.CONDITION_KEYS if k in inputs})
+        checks.check_finite_within(x, self._lengths(inputs, x), contract.X)
+
     def _validate_x(self, x, name, allow_start=False):
         x = checks.validate_x(self, x, name)
         validation.check_finite(x, name)

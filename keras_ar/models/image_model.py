@@ -134,6 +134,11 @@ class ImageAutoregressiveModel(AutoregressiveModel):
         validation.check_integer(x, name)
         return tf.cast(validation.check_ids_in_range(x, self.num_levels, name), tf.int32)
 
+    def _check_input_values(self, inputs):
+        self._validate_image(inputs[contract.X])
+        self._validate_conditions(
+            {k: inputs[k] for k in contract.CONDITION_KEYS if k in inputs})
+
     def _validate_x(self, x, name, allow_start=False):
         x = tf.convert_to_tensor(x)
         validation.check_rank(x, 3, name, "[batch, pixels in raster order, channels]")

@@ -2,8 +2,10 @@
 
 Static problems (rank, dtype, sizes known at trace time) raise `ValueError` at once. Value
 problems (ids out of range, NaN) raise `ValueError` in eager mode and, inside compiled graphs,
-`tf.errors.InvalidArgumentError` through `tf.debugging` asserts. Exporters trace with
-`runtime_checks(False)` so that no `Assert` op reaches TFLite or ONNX graphs.
+`tf.errors.InvalidArgumentError` through `tf.debugging` asserts. XLA drops asserts, so
+models compiled with `jit_compile=True` run these checks before the compiled step
+(`keras_ar.models.input_checks`). Exporters trace with `runtime_checks(False)` so that no
+`Assert` op reaches TFLite or ONNX graphs.
 """
 
 import contextlib

@@ -54,7 +54,8 @@ def execute(inputs, outputs, params, context):
                                               ema_momentum=training.ema_momentum or 0.99)
             model.compile(optimizer=optimizer, jit_compile=training.jit_compile)
             optimizer.build(model.trainable_variables)
-        dataset = _train_dataset(strategy, data, make_dataset)
+        dataset = _train_dataset(strategy, data, make_dataset,
+                                 model if training.jit_compile else None)
         epochs = math.ceil(training.steps / training.steps_per_epoch)
         backup = (pathlib.Path(context.pipeline_root) / "Trainer" / "backup" /
                   context.cache_key / training_lib.worker_id(strategy))
@@ -92,11 +93,17 @@ def execute(inputs, outputs, params, context):
     _ = tf  # TensorFlow is imported for the strategies above
 
 
-def _train_dataset(strategy, data, make_dataset):
+def _train_dataset(strategy, data, make_dataset, checked_by=None):
     """Per-input-pipeline datasets from `make_dataset(..., input_context)`: each worker reads
-    its own shards (whole files when there are enough) in per-replica batches."""
-    return strategy.distribute_datasets_from_function(
-        lambda ctx: make_dataset(data, "train", ctx))
+    its own shards (whole files when there are enough) in per-replica batches. With
+    `checked_by` (a model compiled with XLA, which drops graph asserts), each batch passes
+    that model's value checks in the input pipeline first (`keras_ar.models.input_checks`)."""
+    from keras_ar.models.input_checks import checked_source
+
+    def make(ctx):
+        dataset = make_dataset(data, "train", ctx)
+        return dataset if checked_by is None else checked_source(checked_by, dataset)
+    return strategy.distribute_datasets_from_function(make)
 
 
 def _save(model, optimizer, out, ema):
