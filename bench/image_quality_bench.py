@@ -16,7 +16,9 @@ Models, all unconditional, ~530k parameters on binarised Fashion-MNIST:
   epoch) from `keras_ar.models`, trained with their own `compute_loss` (nats per image).
   PixelCNN++ on 8 x 8 digits has one scale (`_pixel_cnn_plus_plus`).
 
-Every model gets Adam(1e-3), batch 32, the same shuffled stream (its own iterator) and
+Every model gets Adam(1e-3) (or `--lr`; `--ema m` evaluates an exponential moving average
+of the weights, momentum m, as Polyak averaging in the PixelCNN++ paper), batch 32, the same
+shuffled stream (its own iterator) and
 `budget_s` seconds of wall time of `train_on_batch` (on Fashion-MNIST the first step's
 tracing included, as for the reference figures; on digits, whose 20 s budget tracing would
 eat, the first step runs before the clock starts; throughput counts the steps after it).
@@ -164,12 +166,14 @@ class Trainer:
     this call; `wall` sums those slices (the first step's tracing included) and
     `images_per_s` counts the steps after the first over their own time."""
 
-    def __init__(self, model, train_data, num_levels, jit_compile=False, seed=0):
+    def __init__(self, model, train_data, num_levels, jit_compile=False, seed=0,
+                 learning_rate=1e-3, ema=0.0):
         self.model, self.baseline = model, _is_baseline(model)
         kwargs = ({"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
                   if self.baseline else {})
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile,
-                      **kwargs)
+        optimizer = keras.optimizers.Adam(learning_rate, use_ema=ema > 0,
+                                          ema_momentum=ema or 0.99)
+        model.compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         self.batches = iter(_train_stream(train_data, num_levels, self.baseline, seed))
         self.steps, self.wall, self.cpu, self.timed, self.loss = 0, 0.0, 0.0, 0.0, None
 
@@ -194,6 +198,10 @@ class Trainer:
 
     def images_per_s(self):
         return (self.steps - 1) * BATCH / max(self.timed, 1e-9)
+
+    def finish(self):
+        """With `ema`, the averaged weights become the model's (as `fit` does at its end)."""
+        self.model.optimizer.finalize_variable_values(self.model.trainable_variables)
 
 
 def test_nats_per_image(model, test, num_levels, batch=250):
@@ -221,16 +229,17 @@ def _row(case, metric, value, unit):
 
 
 def compare(label, train_data, test, num_levels, budget_s, slice_s=30.0, save_dir=None,
-            seed=0, count_tracing=True):
+            seed=0, count_tracing=True, recipe=None):
     """Train every model for `budget_s` seconds in round-robin slices of ~`slice_s` (so load
     from other jobs falls on all models alike); -> (rows of bits/dim, nats/image, images/s;
     {name: bits/dim}). `count_tracing=False` runs each model's first (tracing) step before
-    its clock starts."""
+    its clock starts. `recipe`: Trainer keywords (`learning_rate`, `ema`) for every model."""
     dims = int(np.prod(test.shape[1:]))
     trainers = {}
     for name, factory in make_models(test.shape[1:], num_levels).items():
         keras.utils.set_random_seed(seed)
-        trainers[name] = Trainer(factory(), train_data, num_levels, seed=seed)
+        trainers[name] = Trainer(factory(), train_data, num_levels, seed=seed,
+                                 **(recipe or {}))
         if not count_tracing:
             trainers[name].train_for(max_steps=1)
             trainers[name].wall = trainers[name].cpu = 0.0
@@ -240,6 +249,7 @@ def compare(label, train_data, test, num_levels, budget_s, slice_s=30.0, save_di
                 trainer.train_for(seconds=min(slice_s, budget_s - trainer.wall))
     rows, bits = [], {}
     for name, trainer in trainers.items():
+        trainer.finish()
         if save_dir:
             os.makedirs(save_dir, exist_ok=True)
             trainer.model.save_weights(os.path.join(
@@ -309,24 +319,33 @@ def jit_throughput(train_data, num_levels, quick):
     return rows
 
 
+def _recipe_label(learning_rate, ema):
+    """'' for the default recipe (Adam 1e-3, no averaging), else ', Adam <lr>[, EMA <m>]'."""
+    if learning_rate == 1e-3 and not ema:
+        return ""
+    return f", Adam {learning_rate:g}" + (f", EMA {ema:g}" if ema else "")
+
+
 def run(quick=False, budget_s=None, parts=("fashion", "fashion8", "digits", "jit"),
-        save_dir=None, seeds=(0,)):
+        save_dir=None, seeds=(0,), learning_rate=1e-3, ema=0.0):
     budget_s = float(budget_s or (QUICK_BUDGET_S if quick else FULL_BUDGET_S))
+    recipe, tag = dict(learning_rate=learning_rate, ema=ema), _recipe_label(learning_rate, ema)
     rows = []
     if "fashion" in parts or "jit" in parts:
         train_f, test_f = fashion_binarised(test_images=500 if quick else 1000)
     if "fashion" in parts:
-        rows += compare_seeds(f"binarised Fashion-MNIST 28x28, {budget_s:g} s", seeds,
-                              train_f, test_f, 2, budget_s, save_dir=save_dir)
+        rows += compare_seeds(f"binarised Fashion-MNIST 28x28, {budget_s:g} s{tag}", seeds,
+                              train_f, test_f, 2, budget_s, save_dir=save_dir, recipe=recipe)
     if "fashion8" in parts:
         train_8, test_8 = fashion_8bit(test_images=500 if quick else 1000)
-        rows += compare_seeds(f"8-bit Fashion-MNIST 28x28, {budget_s:g} s", seeds,
-                              train_8, test_8, 256, budget_s, save_dir=save_dir)
+        rows += compare_seeds(f"8-bit Fashion-MNIST 28x28, {budget_s:g} s{tag}", seeds,
+                              train_8, test_8, 256, budget_s, save_dir=save_dir, recipe=recipe)
     if "digits" in parts:
         train_d, test_d = digits()
-        rows += compare_seeds(f"digits 8x8 (17 levels), {QUICK_BUDGET_S:g} s after tracing",
-                              seeds, train_d, test_d, 17, QUICK_BUDGET_S, slice_s=10.0,
-                              save_dir=save_dir, count_tracing=False)
+        rows += compare_seeds(f"digits 8x8 (17 levels), {QUICK_BUDGET_S:g} s after tracing"
+                              f"{tag}", seeds, train_d, test_d, 17, QUICK_BUDGET_S,
+                              slice_s=10.0, save_dir=save_dir, count_tracing=False,
+                              recipe=recipe)
     if "jit" in parts:
         rows += jit_throughput(train_f, 2, quick)
     return rows
@@ -342,9 +361,13 @@ def main():
     parser.add_argument("--save-dir", default=None, help="save trained weights here")
     parser.add_argument("--seeds", default="0",
                         help="comma-separated seeds; several add the mean per model")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--ema", type=float, default=0.0,
+                        help="EMA momentum of the weights evaluated (0: none), for every model")
     args = parser.parse_args()
     rows = run(quick=args.quick, budget_s=args.budget, parts=args.parts.split(","),
-               save_dir=args.save_dir, seeds=[int(s) for s in args.seeds.split(",")])
+               save_dir=args.save_dir, seeds=[int(s) for s in args.seeds.split(",")],
+               learning_rate=args.lr, ema=args.ema)
     for row in rows:
         print(f"{row['case']:60s} {row['metric']:34s} {row['value']:.4g} {row['unit']}")
 
