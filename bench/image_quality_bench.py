@@ -236,9 +236,25 @@ def compare(label, train_data, test, num_levels, budget_s, slice_s=30.0, save_di
     from other jobs falls on all models alike); -> (rows of bits/dim, nats/image, images/s;
     {name: bits/dim}). `count_tracing=False` runs each model's first (tracing) step before
     its clock starts. `recipe`: Trainer keywords (`learning_rate`, `ema`) for every model."""
-    dims = int(np.prod(test.shape[1:]))
+    trainers, nats = train_models(make_models(test.shape[1:], num_levels), train_data, test,
+                                  num_levels, budget_s, slice_s, seed, count_tracing, recipe)
+    bits = {name: value / bits_to_nats(test) for name, value in nats.items()}
+    rows = []
+    for name, trainer in trainers.items():
+        if save_dir:
+            os.makedirs(save_dir, exist_ok=True)
+            trainer.model.save_weights(os.path.join(
+                save_dir, f"{label.split()[0]}_{name.split()[0]}_seed{seed}.weights.h5"))
+        rows += _model_rows(f"{label}: {name}", trainer, bits[name], nats[name])
+    return rows + _versus_baseline(label, bits), bits
+
+
+def train_models(factories, train_data, test, num_levels, budget_s, slice_s=30.0, seed=0,
+                 count_tracing=True, recipe=None):
+    """Train every `factories` model (name -> zero-argument factory) in interleaved slices;
+    -> ({name: finished Trainer}, {name: test nats per image})."""
     trainers = {}
-    for name, factory in make_models(test.shape[1:], num_levels).items():
+    for name, factory in factories.items():
         keras.utils.set_random_seed(seed)
         trainers[name] = Trainer(factory(), train_data, num_levels, seed=seed,
                                  **(recipe or {}))
@@ -249,17 +265,16 @@ def compare(label, train_data, test, num_levels, budget_s, slice_s=30.0, save_di
         for trainer in trainers.values():  # a slow first step (tracing) eats into the budget
             if trainer.wall < budget_s:
                 trainer.train_for(seconds=min(slice_s, budget_s - trainer.wall))
-    rows, bits = [], {}
+    nats = {}
     for name, trainer in trainers.items():
         trainer.finish()
-        if save_dir:
-            os.makedirs(save_dir, exist_ok=True)
-            trainer.model.save_weights(os.path.join(
-                save_dir, f"{label.split()[0]}_{name.split()[0]}_seed{seed}.weights.h5"))
-        nats = test_nats_per_image(trainer.model, test, num_levels)
-        bits[name] = nats / (dims * math.log(2.0))
-        rows += _model_rows(f"{label}: {name}", trainer, bits[name], nats)
-    return rows + _versus_baseline(label, bits), bits
+        nats[name] = test_nats_per_image(trainer.model, test, num_levels)
+    return trainers, nats
+
+
+def bits_to_nats(images):
+    """Nats per image in one bit per dimension of `images` [N, H, W, C]."""
+    return int(np.prod(images.shape[1:])) * math.log(2.0)
 
 
 def _versus_baseline(label, bits):
