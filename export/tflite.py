@@ -52,16 +52,7 @@ def export_tflite(model, path, quantize=(), signatures=TFLITE_SIGNATURES, batch_
     `eval_data` (held-out inputs of `log_prob`: an `x` array or a dict with `x` and the
     conditions) against `max_nll_increase` (relative NLL growth over float32).
     """
-    unknown = sorted(set(quantize) - {"int8", "float16"})
-    if unknown:
-        raise ValueError(f"Unknown quantize modes {unknown}; choose from ['int8', 'float16'].")
-    if quantize and contract.LOG_PROB not in signatures:
-        raise ValueError(f"Quantisation is checked with the `log_prob` signature; add it to "
-                         f"`signatures` (received {list(signatures)}).")
-    bad = sorted(set(signatures) - set(TFLITE_SIGNATURES))
-    if bad:
-        raise ValueError(f"Signatures {bad} cannot be exported to TFLite; choose from "
-                         f"{list(TFLITE_SIGNATURES)}.")
+    _check_arguments(quantize, signatures)
     built = signatures_lib.build_signatures(model, signatures, batch=batch_size,
                                             stop_token=stop_token)
     sizes = [int(batch_size)] if batch_size else None
@@ -95,6 +86,19 @@ def export_tflite(model, path, quantize=(), signatures=TFLITE_SIGNATURES, batch_
         manifest["quantization"] = quantization
         manifest_lib.write_manifest(manifest, tmp)
     return manifest
+
+
+def _check_arguments(quantize, signatures):
+    unknown = sorted(set(quantize) - {"int8", "float16"})
+    if unknown:
+        raise ValueError(f"Unknown quantize modes {unknown}; choose from ['int8', 'float16'].")
+    if quantize and contract.LOG_PROB not in signatures:
+        raise ValueError(f"Quantisation is checked with the `log_prob` signature; add it to "
+                         f"`signatures` (received {list(signatures)}).")
+    bad = sorted(set(signatures) - set(TFLITE_SIGNATURES))
+    if bad:
+        raise ValueError(f"Signatures {bad} cannot be exported to TFLite; choose from "
+                         f"{list(TFLITE_SIGNATURES)}.")
 
 
 def held_out_feeds(model, eval_data, rows=8):

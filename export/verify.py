@@ -268,9 +268,15 @@ def sample_parity(model, runners, num_steps=64, batch=2, seed=1, atol=1e-5):
         for target in runners:
             params_diff[target] = max(params_diff[target], float(np.max(np.abs(
                 outputs[target][contract.PARAMS] - outputs["keras"][contract.PARAMS]))))
+    return _sample_rows(samples, params_diff, num_steps, atol)
+
+
+def _sample_rows(samples, params_diff, num_steps, atol):
+    """Rows (target, case, output, max diff, ok) comparing each target's sampled values
+    and params with Keras's (`samples["keras"]`)."""
     reference = np.stack(samples["keras"], 1)
     rows = []
-    for target in runners:
+    for target in params_diff:
         got = np.stack(samples[target], 1)
         if np.issubdtype(reference.dtype, np.floating):  # real-valued samples: within atol
             diff = float(np.max(np.abs(got.astype(np.float64) - reference)))

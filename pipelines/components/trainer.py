@@ -29,7 +29,6 @@ from pipelines.components.base import write_json
 
 def execute(inputs, outputs, params, context):
     import keras
-    import tensorflow as tf
 
     from pipelines.components import custom_loop
     from pipelines.components import training as training_lib
@@ -47,22 +46,12 @@ def execute(inputs, outputs, params, context):
     training_lib.set_precision(training.mixed_precision)
     keras.utils.set_random_seed(training.seed)
     try:
-        with strategy.scope():
-            model = training_lib.build_model(model_config, data, metadata)
-            ema = training.ema_momentum > 0
-            optimizer = keras.optimizers.Adam(training.learning_rate, use_ema=ema,
-                                              ema_momentum=training.ema_momentum or 0.99)
-            model.compile(optimizer=optimizer, jit_compile=training.jit_compile)
-            optimizer.build(model.trainable_variables)
+        model, optimizer, ema = _compiled_model(strategy, training, model_config, data,
+                                                metadata)
         dataset = _train_dataset(strategy, data, make_dataset,
                                  model if training.jit_compile else None)
         epochs = math.ceil(training.steps / training.steps_per_epoch)
-        backup = (pathlib.Path(context.pipeline_root) / "Trainer" / "backup" /
-                  context.cache_key / training_lib.worker_id(strategy))
-        callbacks = [training_lib.AtomicBackupAndRestore(str(backup)),
-                     training_lib.ResumeRecorder(str(out / "resume.json")),
-                     keras.callbacks.TensorBoard(str(out / "logs"), profile_batch=0),
-                     training_lib.EpochLog(context.log, epochs)]
+        callbacks = _callbacks(context, strategy, out, epochs)
         start = time.perf_counter()
         verbose = 0 if training.verbose == 2 else training.verbose
         if training.strategy == "multi_worker":  # Keras 3's fit fails there: custom_loop.py
@@ -84,13 +73,47 @@ def execute(inputs, outputs, params, context):
                "final_loss": losses[-1] if losses else None, "losses": losses,
                "replicas": strategy.num_replicas_in_sync, "ema": ema,
                "model_family": model_config.family, "metadata": metadata}
+    _report(summary, out, outputs, context)
+
+
+def _compiled_model(strategy, training, model_config, data, metadata):
+    """(model, optimizer, ema?) built and compiled under the strategy's scope."""
+    import keras
+
+    from pipelines.components import training as training_lib
+
+    with strategy.scope():
+        model = training_lib.build_model(model_config, data, metadata)
+        ema = training.ema_momentum > 0
+        optimizer = keras.optimizers.Adam(training.learning_rate, use_ema=ema,
+                                          ema_momentum=training.ema_momentum or 0.99)
+        model.compile(optimizer=optimizer, jit_compile=training.jit_compile)
+        optimizer.build(model.trainable_variables)
+    return model, optimizer, ema
+
+
+def _callbacks(context, strategy, out, epochs):
+    """Atomic backup/restore (per worker), resume record, TensorBoard logs, epoch log."""
+    import keras
+
+    from pipelines.components import training as training_lib
+
+    backup = (pathlib.Path(context.pipeline_root) / "Trainer" / "backup" /
+              context.cache_key / training_lib.worker_id(strategy))
+    return [training_lib.AtomicBackupAndRestore(str(backup)),
+            training_lib.ResumeRecorder(str(out / "resume.json")),
+            keras.callbacks.TensorBoard(str(out / "logs"), profile_batch=0),
+            training_lib.EpochLog(context.log, epochs)]
+
+
+def _report(summary, out, outputs, context):
+    """training.json, the model artifact's properties and the log line."""
     write_json(out / "training.json", summary)
     outputs["model"].properties.update(steps=summary["steps"],
                                        final_loss=summary["final_loss"] or 0.0)
     context.log(f"Trainer: {summary['steps']} steps in {summary['seconds']} s "
                 f"({summary['steps_per_s']} steps/s, {summary['replicas']} replica(s)), "
                 f"loss {summary['final_loss']}")
-    _ = tf  # TensorFlow is imported for the strategies above
 
 
 def _train_dataset(strategy, data, make_dataset, checked_by=None):
