@@ -29,7 +29,8 @@ def make_inputs(model, seed=0):
 
 
 @pytest.mark.parametrize("config", [{}, {"num_global_classes": 3},
-                                    {"global_condition_dim": 3, "first_kernel_size": 7}])
+                                    {"global_condition_dim": 3, "first_kernel_size": 7},
+                                    {"kernel_size": 5, "output_filters": 8}])
 def test_step_and_prefill_reproduce_teacher_forcing(config):
     model = make(**config)
     testing.assert_step_consistency(model, make_inputs(model), atol=1e-5, split=7)
@@ -59,9 +60,9 @@ def test_rgb_sample_step_samples_channels_exactly():
     image_checks.assert_samples_follow_teacher_forcing(model, np.asarray(x), noise)
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_causality_by_gradients(channels):
-    model = make(channels=channels, filters=12)
+@pytest.mark.parametrize("channels,kernel_size", [(1, 3), (3, 3), (1, 5)])
+def test_causality_by_gradients(channels, kernel_size):
+    model = make(channels=channels, filters=12, kernel_size=kernel_size)
     image_checks.assert_causal_by_gradients(model, make_inputs(model))
 
 
