@@ -12,9 +12,9 @@ Models, all unconditional, ~530k parameters on binarised Fashion-MNIST:
   below: 7x7 mask-A conv to 2h features, residual blocks (ReLU, 1x1 2h -> h, ReLU, 3x3 mask-B
   h -> h, ReLU, 1x1 h -> 2h, add), ReLU, 1x1, ReLU, 1x1 -> softmax; the mask is multiplied
   into the kernel in `call`, no caches; sparse softmax cross-entropy loss.
-* `PixelCNN`, `GatedPixelCNN`, `PixelCNNPlusPlus` (dropout 0: every Fashion-MNIST run is
-  well under an epoch; on digits, ~7 epochs in 20 s, PixelCNN++ with dropout 0.2 or 0.5 did
-  worse) from `keras_ar.models`, trained with their own `compute_loss` (nats per image).
+* `PixelCNN`, `GatedPixelCNN`, `PixelCNNPlusPlus` (dropout 0: Fashion-MNIST runs are under
+  an epoch; on digits, ~7 epochs, dropout 0.2 and 0.5 did worse) from `keras_ar.models`,
+  trained with their own `compute_loss` (nats per image).
   PixelCNN++ on 8 x 8 digits has one scale and 10 mixtures (`_pixel_cnn_plus_plus`).
 
 Every model gets Adam(1e-3) (or `--lr`; `--ema m` evaluates an exponential moving average
@@ -134,10 +134,9 @@ def make_models(image_shape, num_levels):
 
 
 def _pixel_cnn(common):
-    """Binary images: 5 blocks of masked 5 x 5 at 64 (sees 13 rows up, 1.5x the speed of 7 x
-    86; beat the baseline by 0.009 bits/dim with every seed); else 7 blocks of 3 x 3 at 86 (5 x
-    5 was level on digits, lost a seed of three on 8-bit). 256-wide output layer, as the
-    paper's (beat 86). docs/benchmarks.md, tenth and eleventh sessions."""
+    """Binary images: 5 masked 5 x 5 blocks at 64 (13 rows up; 1.5x the speed of 7 x 86);
+    else 7 of 3 x 3 at 86 (5 x 5: level on digits, lost a seed of three on 8-bit); output
+    layer 256 wide (beat 86): docs/benchmarks.md, tenth and eleventh sessions."""
     if common["num_levels"] == 2:
         return PixelCNN(num_layers=5, filters=64, kernel_size=5, output_filters=256, **common)
     return PixelCNN(num_layers=7, filters=86, output_filters=256, **common)
