@@ -126,8 +126,7 @@ def make_models(image_shape, num_levels):
     return {
         "baseline (2016 PixelCNN, plain)": lambda: baseline_pixelcnn(image_shape, num_levels),
         "PixelCNN": lambda: _pixel_cnn(common),
-        # (its vertical k x k kernels count their masked rows, as the baseline's masked
-        # 3 x 3 kernels do: 7 x 56 is 530k parameters counted, 415k of them live)
+        # (7 x 56: 530k parameters with its vertical kernels' masked rows counted, 415k live)
         "GatedPixelCNN": lambda: GatedPixelCNN(num_layers=7, filters=56, **common),
         "PixelCNNPlusPlus": lambda: _pixel_cnn_plus_plus(common),
     }
