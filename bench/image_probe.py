@@ -1,7 +1,8 @@
 """Probe model variants next to the image bench's baseline, with the bench's protocol.
 
 Each variant is a `keras_ar.models` class and constructor keywords, given as JSON
-`{"name": ["PixelCNN", {"num_layers": 7, "filters": 86}], ...}`; the bench's baseline always
+`{"name": ["PixelCNN", {"num_layers": 7, "filters": 86}], ...}`, optionally with a third item
+of `Trainer` keywords for that variant alone (`{"learning_rate": 3e-3}`); the bench's baseline always
 trains with them. Same data, `Trainer`, interleaved slices and budgets as
 `bench.image_quality_bench` (digits: 20 s after tracing in 10 s slices; Fashion-MNIST:
 `--budget` s, tracing included, 30 s slices); prints test bits/dim per seed and the means.
@@ -29,7 +30,7 @@ PARTS = {  # part -> (data loader, num_levels, slice s, count tracing)
 def factories(variants, image_shape, num_levels):
     """The baseline plus every variant: name -> zero-argument factory."""
     out = {"baseline": lambda: bench.baseline_pixelcnn(image_shape, num_levels)}
-    for name, (class_name, kwargs) in variants.items():
+    for name, (class_name, kwargs, *_) in variants.items():
         if not hasattr(models, class_name):
             raise ValueError(f"variant {name!r}: unknown model {class_name!r}; expected a "
                              "class of keras_ar.models such as 'PixelCNN'.")
@@ -57,7 +58,8 @@ def main():
     for seed in [int(s) for s in args.seeds.split(",")]:
         trainers, nats = bench.train_models(
             factories(variants, test.shape[1:], num_levels), train, test, num_levels, budget,
-            slice_s, seed, count_tracing, dict(learning_rate=args.lr, ema=args.ema))
+            slice_s, seed, count_tracing, dict(learning_rate=args.lr, ema=args.ema),
+            {name: spec[2] for name, spec in variants.items() if len(spec) > 2})
         for name, trainer in trainers.items():
             bits = nats[name] / bench.bits_to_nats(test)
             results.setdefault(name, []).append(bits)

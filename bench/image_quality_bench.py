@@ -257,14 +257,15 @@ def compare(label, train_data, test, num_levels, budget_s, slice_s=30.0, save_di
 
 
 def train_models(factories, train_data, test, num_levels, budget_s, slice_s=30.0, seed=0,
-                 count_tracing=True, recipe=None):
+                 count_tracing=True, recipe=None, recipes=None):
     """Train every `factories` model (name -> zero-argument factory) in interleaved slices;
-    -> ({name: finished Trainer}, {name: test nats per image})."""
+    -> ({name: finished Trainer}, {name: test nats per image}). `recipes`: name -> Trainer
+    keywords that override `recipe` for that model."""
     trainers = {}
     for name, factory in factories.items():
         keras.utils.set_random_seed(seed)
         trainers[name] = Trainer(factory(), train_data, num_levels, seed=seed,
-                                 **(recipe or {}))
+                                 **{**(recipe or {}), **(recipes or {}).get(name, {})})
         if not count_tracing:
             trainers[name].train_for(max_steps=1)
             trainers[name].wall = trainers[name].cpu = 0.0
