@@ -15,7 +15,7 @@ Models, all unconditional, ~530k parameters on binarised Fashion-MNIST:
 * `PixelCNN`, `GatedPixelCNN`, `PixelCNNPlusPlus` (dropout 0: Fashion-MNIST runs are under
   an epoch; on digits, ~7 epochs, dropout 0.2 and 0.5 did worse) from `keras_ar.models`,
   trained with their own `compute_loss` (nats per image).
-  PixelCNN++ on 8 x 8 digits has one scale and 10 mixtures (`_pixel_cnn_plus_plus`).
+  PixelCNN++ on 8 x 8 digits has one scale; 10 mixtures unless binary (`_pixel_cnn_plus_plus`).
 
 Every model gets Adam(1e-3) (or `--lr`; `--ema m` evaluates an exponential moving average
 of the weights, momentum m, as Polyak averaging in the PixelCNN++ paper), batch 32, the same
@@ -144,12 +144,14 @@ def _pixel_cnn(common):
 def _pixel_cnn_plus_plus(common):
     """3 scales of 2 resnets x 24 on 28 x 28 (545k parameters). On 8 x 8 digits, grids of 4
     and 2 are too coarse to help in 20 s: one scale of 1 resnet x 60 had the best mean of six
-    configurations over 3 seeds (docs/benchmarks.md, seventh session), and 10 mixtures (the
-    paper's number; 465k parameters) beat 5 and other sizes (ninth session)."""
+    configurations over 3 seeds (docs/benchmarks.md, seventh session). 10 mixtures (the
+    paper's number) beat 5 on digits (ninth session) and 8-bit images (twelfth); binary
+    images, one threshold per pixel, keep the 5 they were measured with."""
+    mixtures = 5 if common["num_levels"] == 2 else 10
     if common["image_shape"][0] <= 8:
-        return PixelCNNPlusPlus(num_layers=1, filters=60, num_scales=1, num_mixtures=10,
+        return PixelCNNPlusPlus(num_layers=1, filters=60, num_scales=1, num_mixtures=mixtures,
                                 dropout=0.0, **common)
-    return PixelCNNPlusPlus(num_layers=2, filters=24, num_scales=3, num_mixtures=5,
+    return PixelCNNPlusPlus(num_layers=2, filters=24, num_scales=3, num_mixtures=mixtures,
                             dropout=0.0, **common)
 
 
