@@ -142,17 +142,13 @@ def _pixel_cnn(common):
 
 
 def _pixel_cnn_plus_plus(common):
-    """3 scales of 2 resnets x 24 on 28 x 28 (545k parameters). On 8 x 8 digits, grids of 4
-    and 2 are too coarse to help in 20 s: one scale of 1 resnet x 60 had the best mean of six
-    configurations over 3 seeds (docs/benchmarks.md, seventh session). 10 mixtures (the
-    paper's number) beat 5 on digits (ninth session) and 8-bit images (twelfth); binary
-    images, one threshold per pixel, keep the 5 they were measured with."""
-    mixtures = 5 if common["num_levels"] == 2 else 10
-    if common["image_shape"][0] <= 8:
-        return PixelCNNPlusPlus(num_layers=1, filters=60, num_scales=1, num_mixtures=mixtures,
-                                dropout=0.0, **common)
-    return PixelCNNPlusPlus(num_layers=2, filters=24, num_scales=3, num_mixtures=mixtures,
-                            dropout=0.0, **common)
+    """3 scales of 2 resnets x 24 on 28 x 28 (545k parameters); on 8 x 8 digits one scale of
+    1 x 60 (best of six over 3 seeds: docs/benchmarks.md, seventh session). 10 mixtures (the
+    paper's) beat 5 on digits and 8-bit images (ninth, twelfth); binary images keep 5."""
+    size = (1, 60, 1) if common["image_shape"][0] <= 8 else (2, 24, 3)
+    return PixelCNNPlusPlus(num_layers=size[0], filters=size[1], num_scales=size[2],
+                            num_mixtures=5 if common["num_levels"] == 2 else 10, dropout=0.0,
+                            **common)
 
 
 def _is_baseline(model):
