@@ -1,9 +1,9 @@
 """Probe model variants next to the image bench's baseline, with the bench's protocol.
 
 Each variant is a `keras_ar.models` class and constructor keywords, given as JSON
-`{"name": ["PixelCNN", {"num_layers": 7, "filters": 86}], ...}`, optionally with a third item
-of `Trainer` keywords for that variant alone (`{"learning_rate": 3e-3}`); the bench's baseline always
-trains with them. Same data, `Trainer`, interleaved slices and budgets as
+`{"name": ["PixelCNN", {"num_layers": 7, "filters": 86}], ...}`, optionally with a third
+item of `Trainer` keywords for that variant alone (`{"learning_rate": 3e-3}`); the bench's
+baseline always trains with them. Same data, `Trainer`, interleaved slices and budgets as
 `bench.image_quality_bench` (digits: 20 s after tracing in 10 s slices; Fashion-MNIST:
 `--budget` s, tracing included, 30 s slices); prints test bits/dim per seed and the means.
 

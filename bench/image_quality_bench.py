@@ -15,7 +15,7 @@ Models, all unconditional, ~530k parameters on binarised Fashion-MNIST:
 * `PixelCNN`, `GatedPixelCNN`, `PixelCNNPlusPlus` (dropout 0: Fashion-MNIST runs are under
   an epoch; on digits, ~7 epochs, dropout 0.2 and 0.5 did worse) from `keras_ar.models`,
   trained with their own `compute_loss` (nats per image).
-  PixelCNN++ on 8 x 8 digits has one scale; 10 mixtures unless binary (`_pixel_cnn_plus_plus`).
+  PixelCNN++: one scale on 8 x 8 digits; 10 mixtures unless binary (`_pixel_cnn_plus_plus`).
 
 Every model gets Adam(1e-3) (or `--lr`; `--ema m` evaluates an exponential moving average
 of the weights, momentum m, as Polyak averaging in the PixelCNN++ paper), batch 32, the same
