@@ -145,10 +145,10 @@ def _pixel_cnn_plus_plus(common):
     """3 scales of 2 resnets x 24 on 28 x 28 (545k parameters); on 8 x 8 digits one scale of
     1 x 60 (best of six over 3 seeds: docs/benchmarks.md, seventh session). 10 mixtures (the
     paper's) beat 5 on digits and 8-bit images (ninth, twelfth); binary images keep 5."""
-    size = (1, 60, 1) if common["image_shape"][0] <= 8 else (2, 24, 3)
-    return PixelCNNPlusPlus(num_layers=size[0], filters=size[1], num_scales=size[2],
-                            num_mixtures=5 if common["num_levels"] == 2 else 10, dropout=0.0,
-                            **common)
+    size = (dict(num_layers=1, filters=60, num_scales=1) if common["image_shape"][0] <= 8
+            else dict(num_layers=2, filters=24, num_scales=3))
+    return PixelCNNPlusPlus(num_mixtures=5 if common["num_levels"] == 2 else 10, dropout=0.0,
+                            **size, **common)
 
 
 def _is_baseline(model):
