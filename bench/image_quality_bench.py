@@ -4,7 +4,8 @@ Data (offline): Fashion-MNIST from Debian's `dataset-fashion-mnist` (train: the 
 `train` images; test: the first 1000 of `t10k`, 500 in quick mode), binarised as in the Keras
 PixelCNN example (value >= 0.33 * 256 -> 1), and as stored (8-bit, 256 levels: part
 `fashion8`, the same models with 256-way outputs); and scikit-learn's handwritten digits
-(`load_digits`, 8x8, 17 levels, last 297 images held out), always in quick form (20 s).
+(`load_digits`, 8x8, 17 levels: the last 297 images are the test split, the 200 before them
+the validation split, 1300 train).
 
 Models, all unconditional, ~530k parameters on binarised Fashion-MNIST:
 
@@ -12,21 +13,24 @@ Models, all unconditional, ~530k parameters on binarised Fashion-MNIST:
   below: 7x7 mask-A conv to 2h features, residual blocks (ReLU, 1x1 2h -> h, ReLU, 3x3 mask-B
   h -> h, ReLU, 1x1 h -> 2h, add), ReLU, 1x1, ReLU, 1x1 -> softmax; the mask is multiplied
   into the kernel in `call`, no caches; sparse softmax cross-entropy loss.
-* `PixelCNN`, `GatedPixelCNN`, `PixelCNNPlusPlus` (dropout 0: Fashion-MNIST runs are under
-  an epoch; on digits, ~7 epochs, dropout 0.2 and 0.5 did worse) from `keras_ar.models`,
-  trained with their own `compute_loss` (nats per image).
-  PixelCNN++: one scale on 8 x 8 digits; 10 mixtures unless binary (`_pixel_cnn_plus_plus`).
+* `PixelCNN`, `GatedPixelCNN`, `PixelCNNPlusPlus` from `keras_ar.models`, trained with their
+  own `compute_loss` (nats per image). PixelCNN++: dropout 0 on Fashion-MNIST (runs are
+  under an epoch), the paper's 0.5 on digits (tens of epochs); one scale on 8 x 8 digits;
+  10 mixtures unless binary (`_pixel_cnn_plus_plus`).
 
 Every model gets Adam(1e-3) (or `--lr`; `--ema m` evaluates an exponential moving average
 of the weights, momentum m, as Polyak averaging in the PixelCNN++ paper), batch 32, the same
 shuffled stream (its own iterator) and
 `budget_s` seconds of wall time of `train_on_batch` (on Fashion-MNIST the first step's
-tracing included, as for the reference figures; on digits, whose 20 s budget tracing would
-eat, the first step runs before the clock starts; throughput counts the steps after it).
+tracing included, as for the reference figures; on digits the first step runs before the
+clock starts; throughput counts the steps after it). The models train in turn in ~30 s
+slices (digits: 5 s), so load from other jobs on this shared machine falls on all of them
+alike (`bench.image_training`); the process CPU seconds each model got are reported too.
+Fashion-MNIST tests the weights at the end of the budget. Digits, whose 1300 training
+images every model overfits within 60 s, tests each model's best checkpoint on the
+validation split (scored after every slice): early stopping within the budget.
 `--seeds 0,1,2` repeats a part with other initialisations and shuffles and adds the mean:
-one run of a few hundred steps does not separate the models on 8-bit images. The models
-train in turn in ~30 s slices, so load from other jobs on this shared machine falls on all
-of them alike; the process CPU seconds each model got are reported too.
+one run of a few hundred steps does not separate the models on 8-bit images.
 Also: `PixelCNNPlusPlus` training images/s with and without `jit_compile` (same model size).
 
 Run alone: `.venv/bin/python -m bench.image_quality_bench [--quick] [--budget 330]`.
@@ -34,20 +38,19 @@ Run alone: `.venv/bin/python -m bench.image_quality_bench [--quick] [--budget 33
 
 import argparse
 import gzip
-import math
 import os
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from bench.image_training import BATCH, Trainer, bits_to_nats, train_models
 from keras_ar.models import GatedPixelCNN, PixelCNN, PixelCNNPlusPlus
 
 FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
-BATCH = 32
 FULL_BUDGET_S = 330.0
 QUICK_BUDGET_S = 20.0
+DIGITS_BUDGET_S, DIGITS_SLICE_S, DIGITS_VALIDATION = 60.0, 5.0, 200
 
 
 # ----------------------------------------------------------------------------- data
@@ -74,12 +77,14 @@ def fashion_8bit(test_images):
     return _idx_images("train"), _idx_images("t10k")[:test_images]
 
 
-def digits():
-    """(train, test) uint8 [N, 8, 8, 1] in [0, 16]; the last 297 images are the test split."""
+def digits(validation=DIGITS_VALIDATION):
+    """(train, val, test) uint8 [N, 8, 8, 1] in [0, 16]: the last 297 images are the test
+    split, the `validation` images before them the validation split, the rest train."""
     from sklearn.datasets import load_digits
 
     images = load_digits().images.astype(np.uint8)[..., None]
-    return images[:-297], images[-297:]
+    train, test = images[:-297], images[-297:]
+    return train[:len(train) - validation], train[len(train) - validation:], test
 
 
 # ----------------------------------------------------------------------------- baseline
@@ -142,91 +147,16 @@ def _pixel_cnn(common):
 
 
 def _pixel_cnn_plus_plus(common):
-    """3 scales of 2 resnets x 24 on 28 x 28 (545k parameters); on 8 x 8 digits one scale of
-    1 x 60 (best of six over 3 seeds: docs/benchmarks.md, seventh session). 10 mixtures (the
-    paper's) beat 5 on digits and 8-bit images (ninth, twelfth); binary images keep 5."""
-    size = (dict(num_layers=1, filters=60, num_scales=1) if common["image_shape"][0] <= 8
-            else dict(num_layers=2, filters=24, num_scales=3))
-    return PixelCNNPlusPlus(num_mixtures=5 if common["num_levels"] == 2 else 10, dropout=0.0,
-                            **size, **common)
-
-
-def _is_baseline(model):
-    return not hasattr(model, "log_prob")
-
-
-def _train_stream(train, num_levels, baseline, seed=0):
-    ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train), seed=seed).repeat()
-    ds = ds.batch(BATCH, drop_remainder=True)
-    if baseline:
-        def pair(x):
-            x = tf.cast(x, tf.int32)
-            return 2.0 * tf.cast(x, tf.float32) / (num_levels - 1) - 1.0, x
-        return ds.map(pair).prefetch(tf.data.AUTOTUNE)
-    return ds.map(lambda x: {"x": tf.cast(x, tf.int32)}).prefetch(tf.data.AUTOTUNE)
-
-
-class Trainer:
-    """One model, its optimizer and its own iterator over the shuffled training stream.
-
-    `train_for(seconds)` runs `train_on_batch` until `seconds` of wall time have passed in
-    this call; `wall` sums those slices (the first step's tracing included) and
-    `images_per_s` counts the steps after the first over their own time."""
-
-    def __init__(self, model, train_data, num_levels, jit_compile=False, seed=0,
-                 learning_rate=1e-3, ema=0.0):
-        self.model, self.baseline = model, _is_baseline(model)
-        kwargs = ({"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
-                  if self.baseline else {})
-        optimizer = keras.optimizers.Adam(learning_rate, use_ema=ema > 0,
-                                          ema_momentum=ema or 0.99)
-        model.compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-        self.batches = iter(_train_stream(train_data, num_levels, self.baseline, seed))
-        self.steps, self.wall, self.cpu, self.timed, self.loss = 0, 0.0, 0.0, 0.0, None
-
-    def train_for(self, seconds=None, max_steps=None):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        while True:
-            batch = next(self.batches)
-            step_start = time.perf_counter()
-            if self.baseline:
-                self.loss = self.model.train_on_batch(*batch)
-            else:
-                self.loss = self.model.train_on_batch(batch)
-            self.steps += 1
-            if self.steps > 1:
-                self.timed += time.perf_counter() - step_start
-            elapsed = time.perf_counter() - start
-            if (seconds is not None and elapsed >= seconds) or \
-                    (max_steps is not None and self.steps >= max_steps):
-                break
-        self.wall += time.perf_counter() - start
-        self.cpu += time.process_time() - cpu_start
-
-    def images_per_s(self):
-        return (self.steps - 1) * BATCH / max(self.timed, 1e-9)
-
-    def finish(self):
-        """With `ema`, the averaged weights become the model's (as `fit` does at its end)."""
-        self.model.optimizer.finalize_variable_values(self.model.trainable_variables)
-
-
-def test_nats_per_image(model, test, num_levels, batch=250):
-    """Mean -log p(x) in nats per image over `test`."""
-    if _is_baseline(model):
-        @tf.function
-        def nll(x):
-            features = 2.0 * tf.cast(x, tf.float32) / (num_levels - 1) - 1.0
-            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                x[..., 0], model(features, training=False))
-            return tf.reduce_sum(tf.reshape(ce, [tf.shape(x)[0], -1]), axis=-1)
-    else:
-        @tf.function
-        def nll(x):
-            return -model.log_prob({"x": x})
-    totals = [nll(tf.constant(test[i:i + batch], tf.int32)).numpy()
-              for i in range(0, len(test), batch)]
-    return float(np.mean(np.concatenate(totals)))
+    """3 scales of 2 resnets x 24 on 28 x 28 (545k parameters), no dropout (under an epoch);
+    on 8 x 8 digits one scale of 1 x 60 (best of six over 3 seeds: docs/benchmarks.md,
+    seventh session) with the paper's dropout 0.5 (many epochs: thirteenth session). 10
+    mixtures (the paper's) beat 5 on digits and 8-bit images (ninth, twelfth); binary images
+    keep 5."""
+    size = (dict(num_layers=1, filters=60, num_scales=1, dropout=0.5)
+            if common["image_shape"][0] <= 8
+            else dict(num_layers=2, filters=24, num_scales=3, dropout=0.0))
+    return PixelCNNPlusPlus(num_mixtures=5 if common["num_levels"] == 2 else 10, **size,
+                            **common)
 
 
 # ----------------------------------------------------------------------------- run
@@ -236,13 +166,15 @@ def _row(case, metric, value, unit):
 
 
 def compare(label, train_data, test, num_levels, budget_s, slice_s=30.0, save_dir=None,
-            seed=0, count_tracing=True, recipe=None):
+            seed=0, count_tracing=True, recipe=None, val=None):
     """Train every model for `budget_s` seconds in round-robin slices of ~`slice_s` (so load
     from other jobs falls on all models alike); -> (rows of bits/dim, nats/image, images/s;
     {name: bits/dim}). `count_tracing=False` runs each model's first (tracing) step before
-    its clock starts. `recipe`: Trainer keywords (`learning_rate`, `ema`) for every model."""
+    its clock starts. `recipe`: Trainer keywords (`learning_rate`, `ema`) for every model.
+    `val`: validation images to select each model's checkpoint on (`train_models`)."""
     trainers, nats = train_models(make_models(test.shape[1:], num_levels), train_data, test,
-                                  num_levels, budget_s, slice_s, seed, count_tracing, recipe)
+                                  num_levels, budget_s, slice_s, seed, count_tracing, recipe,
+                                  val=val)
     bits = {name: value / bits_to_nats(test) for name, value in nats.items()}
     rows = []
     for name, trainer in trainers.items():
@@ -252,35 +184,6 @@ def compare(label, train_data, test, num_levels, budget_s, slice_s=30.0, save_di
                 save_dir, f"{label.split()[0]}_{name.split()[0]}_seed{seed}.weights.h5"))
         rows += _model_rows(f"{label}: {name}", trainer, bits[name], nats[name])
     return rows + _versus_baseline(label, bits), bits
-
-
-def train_models(factories, train_data, test, num_levels, budget_s, slice_s=30.0, seed=0,
-                 count_tracing=True, recipe=None, recipes=None):
-    """Train every `factories` model (name -> zero-argument factory) in interleaved slices;
-    -> ({name: finished Trainer}, {name: test nats per image}). `recipes`: name -> Trainer
-    keywords that override `recipe` for that model."""
-    trainers = {}
-    for name, factory in factories.items():
-        keras.utils.set_random_seed(seed)
-        trainers[name] = Trainer(factory(), train_data, num_levels, seed=seed,
-                                 **{**(recipe or {}), **(recipes or {}).get(name, {})})
-        if not count_tracing:
-            trainers[name].train_for(max_steps=1)
-            trainers[name].wall = trainers[name].cpu = 0.0
-    while any(t.wall < budget_s for t in trainers.values()):
-        for trainer in trainers.values():  # a slow first step (tracing) eats into the budget
-            if trainer.wall < budget_s:
-                trainer.train_for(seconds=min(slice_s, budget_s - trainer.wall))
-    nats = {}
-    for name, trainer in trainers.items():
-        trainer.finish()
-        nats[name] = test_nats_per_image(trainer.model, test, num_levels)
-    return trainers, nats
-
-
-def bits_to_nats(images):
-    """Nats per image in one bit per dimension of `images` [N, H, W, C]."""
-    return int(np.prod(images.shape[1:])) * math.log(2.0)
 
 
 def _versus_baseline(label, bits):
@@ -311,9 +214,12 @@ def compare_seeds(label, seeds, *args, **kwargs):
 
 
 def _model_rows(case, trainer, bits, nats):
+    steps, wall = trainer.selected()
     print(f"  {case}: {bits:.4f} bits/dim, {trainer.images_per_s():.1f} images/s, "
-          f"{trainer.steps} steps, {trainer.model.count_params()} params", flush=True)
+          f"{trainer.steps} steps, {trainer.model.count_params()} params; tested the weights "
+          f"of step {steps} ({wall:.0f} s)", flush=True)
     return [_row(case, "test bits/dim", bits, "bits/dim"),
+            _row(case, "steps of the weights tested", steps, "steps"),
             _row(case, "test nats/image", nats, "nats"),
             _row(case, "train images/s", trainer.images_per_s(), "images/s"),
             _row(case, f"train steps (batch {BATCH})", trainer.steps, "steps"),
@@ -364,11 +270,11 @@ def run(quick=False, budget_s=None, parts=("fashion", "fashion8", "digits", "jit
         rows += compare_seeds(f"8-bit Fashion-MNIST 28x28, {budget_s:g} s{tag}", seeds,
                               train_8, test_8, 256, budget_s, save_dir=save_dir, recipe=recipe)
     if "digits" in parts:
-        train_d, test_d = digits()
-        rows += compare_seeds(f"digits 8x8 (17 levels), {QUICK_BUDGET_S:g} s after tracing"
-                              f"{tag}", seeds, train_d, test_d, 17, QUICK_BUDGET_S,
-                              slice_s=10.0, save_dir=save_dir, count_tracing=False,
-                              recipe=recipe)
+        train_d, val_d, test_d = digits()
+        rows += compare_seeds(f"digits 8x8 (17 levels), {DIGITS_BUDGET_S:g} s after tracing, "
+                              f"best of validation{tag}", seeds, train_d, test_d, 17,
+                              DIGITS_BUDGET_S, slice_s=DIGITS_SLICE_S, save_dir=save_dir,
+                              count_tracing=False, recipe=recipe, val=val_d)
     if "jit" in parts:
         rows += jit_throughput(train_f, 2, quick)
     return rows
