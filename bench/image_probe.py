@@ -4,7 +4,7 @@ Each variant is a `keras_ar.models` class and constructor keywords, given as JSO
 `{"name": ["PixelCNN", {"num_layers": 7, "filters": 86}], ...}`, optionally with a third
 item of `Trainer` keywords for that variant alone (`{"learning_rate": 3e-3}`); the bench's
 baseline always trains with them. Same data, `Trainer`, interleaved slices and budgets as
-`bench.image_quality_bench` (digits: 60 s after tracing in 2 s slices, each model tested at
+`bench.image_quality_bench` (digits: 60 s after tracing in 5 s slices, each model tested at
 its best checkpoint on the validation split; Fashion-MNIST: `--budget` s, tracing included,
 30 s slices, tested at the end); prints test bits/dim per seed and the means.
 
