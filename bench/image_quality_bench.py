@@ -80,12 +80,14 @@ def fashion_8bit(test_images):
 
 def digits(validation=DIGITS_VALIDATION):
     """(train, val, test) uint8 [N, 8, 8, 1] in [0, 16]: the last 297 images are the test
-    split, the `validation` images before them the validation split, the rest train."""
+    split, the `validation` images before them the validation split (None if 0), the rest
+    train."""
     from sklearn.datasets import load_digits
 
     images = load_digits().images.astype(np.uint8)[..., None]
     train, test = images[:-297], images[-297:]
-    return train[:len(train) - validation], train[len(train) - validation:], test
+    cut = len(train) - validation
+    return train[:cut], (train[cut:] if validation else None), test
 
 
 # ----------------------------------------------------------------------------- baseline

@@ -24,13 +24,18 @@ def is_baseline(model):
     return not hasattr(model, "log_prob")
 
 
+def baseline_features(x, num_levels):
+    """The baseline's input: int levels `[B, H, W, 1]` -> floats in [-1, 1]."""
+    return 2.0 * tf.cast(x, tf.float32) / (num_levels - 1) - 1.0
+
+
 def _train_stream(train, num_levels, baseline, seed=0):
     ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train), seed=seed).repeat()
     ds = ds.batch(BATCH, drop_remainder=True)
     if baseline:
         def pair(x):
             x = tf.cast(x, tf.int32)
-            return 2.0 * tf.cast(x, tf.float32) / (num_levels - 1) - 1.0, x
+            return baseline_features(x, num_levels), x
         return ds.map(pair).prefetch(tf.data.AUTOTUNE)
     return ds.map(lambda x: {"x": tf.cast(x, tf.int32)}).prefetch(tf.data.AUTOTUNE)
 
@@ -40,9 +45,8 @@ def nll_function(model, num_levels):
     if is_baseline(model):
         @tf.function(reduce_retracing=True)
         def nll(x):
-            features = 2.0 * tf.cast(x, tf.float32) / (num_levels - 1) - 1.0
             ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                x[..., 0], model(features, training=False))
+                x[..., 0], model(baseline_features(x, num_levels), training=False))
             return tf.reduce_sum(tf.reshape(ce, [tf.shape(x)[0], -1]), axis=-1)
     else:
         @tf.function(reduce_retracing=True)
