@@ -24,11 +24,7 @@ from bench.image_probe import factories
 
 def _bits(trainer, images):
     """Bits/dim of the weights evaluated, the model's own weights left in place."""
-    current = trainer.model.get_weights()
-    trainer.model.optimizer.finalize_variable_values(trainer.model.trainable_variables)
-    nats = it.test_nats_per_image(trainer.model, images, trainer.num_levels, nll=trainer.nll)
-    trainer.model.set_weights(current)
-    return nats / it.bits_to_nats(images)
+    return trainer.score(images)[0] / it.bits_to_nats(images)
 
 
 def _trainers(args, variants, image_shape, train, seed):

@@ -69,7 +69,8 @@ class Trainer:
     `train_for(seconds)` runs `train_on_batch` until `seconds` of wall time have passed in
     this call; `wall` sums those slices (the first step's tracing included) and
     `images_per_s` counts the steps after the first over their own time. `checkpoint(val)`
-    scores the weights evaluated on `val` and keeps the best; `finish` puts them in place."""
+    scores the weights evaluated on `val` (`score`) and keeps the best; `finish` puts them
+    in place."""
 
     def __init__(self, model, train_data, num_levels, jit_compile=False, seed=0,
                  learning_rate=1e-3, ema=0.0):
@@ -110,15 +111,21 @@ class Trainer:
         """With `ema`, the averaged weights become the model's (as `fit` does at its end)."""
         self.model.optimizer.finalize_variable_values(self.model.trainable_variables)
 
-    def checkpoint(self, val):
-        """Score the weights evaluated on `val`; keep them if they are the best so far. The
-        model keeps training from its own (not averaged) weights."""
+    def score(self, images):
+        """-> (nats per image of the weights evaluated on `images`, those weights); the model
+        keeps its own (not averaged) weights to train on."""
         current = self.model.get_weights()
         self._averaged_in_place()
-        nats = test_nats_per_image(self.model, val, self.num_levels, nll=self.nll)
-        if self.best is None or nats < self.best[0]:
-            self.best = (nats, self.model.get_weights(), self.steps, self.wall)
+        nats = test_nats_per_image(self.model, images, self.num_levels, nll=self.nll)
+        evaluated = self.model.get_weights()
         self.model.set_weights(current)
+        return nats, evaluated
+
+    def checkpoint(self, val):
+        """Score the weights evaluated on `val`; keep them if they are the best so far."""
+        nats, weights = self.score(val)
+        if self.best is None or nats < self.best[0]:
+            self.best = (nats, weights, self.steps, self.wall)
 
     def finish(self):
         """The weights to test: the best checkpoint if any, else the averaged (or last)."""
