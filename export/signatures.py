@@ -10,6 +10,9 @@ family needs no change here.
     step(x_prev, state_*, step conditions)            -> params, new_state_*
     sample_step(x_prev, state_*, noise, temperature, top_k, top_p, step conditions)
                                                       -> x_next, params, new_state_*
+    sample_chunk(x_prev, state_*, noise [B, K, ...], temperature, top_k, top_p, prompt,
+                 prompt_length, chunk conditions)     -> x [B, K, ...], lengths, stop,
+                                                         new_state_*
     log_prob(x, conditions)                           -> log_prob
     generate(noise, prompt, prompt_length, temperature, top_k, top_p, conditions)
                                                       -> decoded, x, lengths
@@ -118,6 +121,15 @@ def _bodies(model, stop_token):
                 x_next, params, feeds[contract.NOISE], feeds[contract.TEMPERATURE]), tf.int32)
         return out
 
+    def sample_chunk(feeds):
+        state, conditions = _split(feeds)
+        out, new_state = model.sample_chunk(
+            feeds[contract.X_PREV], state, feeds[contract.NOISE], feeds[contract.TEMPERATURE],
+            feeds[contract.TOP_K], feeds[contract.TOP_P], conditions or None,
+            prompt=feeds[contract.PROMPT], prompt_length=feeds[contract.PROMPT_LENGTH],
+            stop_token=stop_token)
+        return {**out, **_state_outputs(new_state)}
+
     def log_prob(feeds):
         _, conditions = _split(feeds)
         return {contract.LOG_PROB_OUTPUT: model.log_prob({contract.X: feeds[contract.X],
@@ -137,7 +149,7 @@ def _bodies(model, stop_token):
         return _generated(model, noise, feeds, conditions, stop_token)
 
     return dict(init_state=init_state, prefill=prefill, step=step, sample_step=sample_step,
-                log_prob=log_prob, generate=generate, generate_seeded=generate_seeded)
+                sample_chunk=sample_chunk, log_prob=log_prob, generate=generate, generate_seeded=generate_seeded)
 
 
 def _generated(model, noise, feeds, conditions, stop_token):
@@ -160,12 +172,16 @@ def input_specs(model, batch=None):
     state = _state_specs(model, batch)
     whole = _condition_specs(model, False, batch)
     per_step = _condition_specs(model, True, batch)
+    chunk = [_named(spec, name, batch)
+             for name, spec in sorted(model.chunk_condition_specs().items())]
     template = whole or [tf.TensorSpec([batch], tf.int32, contract.BATCH_TEMPLATE)]
     return {
         contract.INIT_STATE: template,
         contract.PREFILL: [x_seq] + state + whole,
         contract.STEP: [x_prev] + state + per_step,
         contract.SAMPLE_STEP: [x_prev] + state + [noise] + _controls(batch) + per_step,
+        contract.SAMPLE_CHUNK: [x_prev] + state + [noise_seq] + _controls(batch) + prompt
+                               + chunk,
         contract.LOG_PROB: [_named(model.x_spec(), contract.X, batch)] + whole,
         contract.GENERATE: [noise_seq] + prompt + _controls(batch) + whole,
         contract.GENERATE_SEEDED: [tf.TensorSpec([batch], tf.int32, contract.SEED),

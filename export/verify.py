@@ -71,12 +71,16 @@ def example_feeds(model, names=contract.ENDPOINTS, batch=2, length=8, seed=0):
     state_feeds = {contract.state_input_name(k): np.asarray(v) for k, v in mid_state.items()}
     per_step = _numpy(model.step_conditions(whole, mid_state)) if whole else {}
     x_prev = {contract.X_PREV: stream[:, half]}
+    chunk = _numpy(model.chunk_conditions(whole, mid_state, length)) if whole else {}
     feeds = {
         contract.INIT_STATE: init_feeds,
         contract.PREFILL: {contract.X: stream, **_state_zero(model, batch, whole), **whole},
         contract.STEP: {**x_prev, **state_feeds, **per_step},
         contract.SAMPLE_STEP: {**x_prev, **state_feeds, **per_step, **controls,
                                contract.NOISE: _noise(model, [batch], rng)},
+        contract.SAMPLE_CHUNK: {**x_prev, **state_feeds, **chunk, **controls,
+                                contract.NOISE: _noise(model, [batch, length], rng),
+                                **_chunk_prompt(x[:, half:], length)},
         contract.LOG_PROB: {contract.X: _scored_x(model, x, whole, controls, rng), **whole},
         contract.GENERATE: {contract.NOISE: _noise(model, [batch, length], rng), **controls,
                             **prompt_feeds(x), **whole},
@@ -90,6 +94,40 @@ def prompt_feeds(x):
     batch, length = x.shape[:2]
     forced = (length // 2 - np.arange(batch)) % (length // 2 + 1)
     return {contract.PROMPT: np.asarray(x), contract.PROMPT_LENGTH: forced.astype("int32")}
+
+
+def _chunk_prompt(x, length):
+    """`sample_chunk`'s forced values: row i forced for its first (2 - i) mod 3 positions."""
+    forced = (2 - np.arange(x.shape[0])) % 3
+    return {contract.PROMPT: np.asarray(x[:, :min(2, length)]),
+            contract.PROMPT_LENGTH: np.minimum(forced, min(2, length)).astype("int32")}
+
+
+def chunk_parity(model, runners, sizes=(1, 7, 64), batch=2, seed=2, atol=1e-5):
+    """Rows (target, "sample_chunk K", output, max diff, ok): one chunk of K from
+    `init_state` on every target against Keras (K capped at the model's `capacity`)."""
+    keras_run = keras_runner(model)
+    rng = np.random.default_rng(seed)
+    whole = example_conditions(model, batch, max(sizes), seed)
+    state = model.init_state(batch, whole or None)
+    start = np.full((batch,) + tuple(model.event_shape), model.start_id,
+                    np.dtype(model.x_dtype.as_numpy_dtype))
+    limit = capacity(model)
+    rows = []
+    for k in sorted({min(k, limit) if limit else k for k in sizes}):
+        chunk = _numpy(model.chunk_conditions(whole, state, k)) if whole else {}
+        feeds = {contract.X_PREV: start, **_state_zero(model, batch, whole), **chunk,
+                 **_controls(batch), contract.NOISE: _noise(model, [batch, k], rng),
+                 contract.PROMPT: np.zeros((batch, 0) + start.shape[1:], start.dtype),
+                 contract.PROMPT_LENGTH: np.zeros(batch, "int32")}
+        reference = keras_run(contract.SAMPLE_CHUNK, feeds)
+        for target, run in runners.items():
+            if contract.SAMPLE_CHUNK not in getattr(run, "signatures", [contract.SAMPLE_CHUNK]):
+                continue
+            got = run(contract.SAMPLE_CHUNK, feeds)
+            rows += [(target, f"sample_chunk K={k}") + row
+                     for row in compare(reference, got, atol, 1e-6)]
+    return rows
 
 
 def capacity(model):
@@ -313,6 +351,7 @@ def verify(model, directory, targets=None, num_steps=64, batch=2, atol=1e-5):
     names = [n for n in contract.ENDPOINTS]
     rows = signature_parity(model, runners, names, batch=batch, atol=atol)
     rows += sample_parity(model, runners, num_steps=num_steps, batch=batch, atol=atol)
+    rows += chunk_parity(model, runners, batch=batch, atol=atol)
     if not all(row[-1] for row in rows):
         raise ParityError("Export parity gate failed (a target differs from Keras):\n"
                           + table([r for r in rows if not r[-1]]) + "\n\nfull table:\n"

@@ -25,10 +25,13 @@ INIT_STATE = "init_state"
 PREFILL = "prefill"
 STEP = "step"
 SAMPLE_STEP = "sample_step"
+#: K sampling steps in one call, the state passed in and returned (`x [B, K, ...]`, `lengths`,
+#: `stop`); K is the noise's second axis. Older artifacts may lack it (read the manifest).
+SAMPLE_CHUNK = "sample_chunk"
 LOG_PROB = "log_prob"
 GENERATE = "generate"
 GENERATE_SEEDED = "generate_seeded"
-ENDPOINTS = (GENERATE, LOG_PROB, INIT_STATE, PREFILL, STEP, SAMPLE_STEP)
+ENDPOINTS = (GENERATE, LOG_PROB, INIT_STATE, PREFILL, STEP, SAMPLE_STEP, SAMPLE_CHUNK)
 
 # Input tensor names.
 X = "x"
@@ -51,7 +54,8 @@ SAMPLING_CONTROLS = (TEMPERATURE, TOP_K, TOP_P)
 PARAMS = "params"
 X_NEXT = "x_next"
 #: `sample_step` of a model that samples stop flags: int32 [B], 1 when the row ends after
-#: `x_next` (that value is kept and counted in the row's length).
+#: `x_next` (that value is kept and counted in the row's length). `sample_chunk`: 1 when the
+#: row ended inside the chunk (at a sampled flag or a stop token), after `lengths` values.
 STOP = "stop"
 LOG_PROB_OUTPUT = "log_prob"
 

@@ -61,6 +61,33 @@ class GenerationRun:
         self.t += 1
         return write
 
+    def record_chunk(self, x, stop=None, lengths=None):
+        """Write the values of steps [t, t + k) at once (`x` [B, k, *event], from one
+        `sample_chunk`), exactly as k `record` calls would; return the written values.
+        `stop`/`lengths` [B] (models that sample stop flags): the row ends after its
+        first `lengths` values when `stop` is set."""
+        x = np.array(x, dtype=self.x.dtype)
+        batch, k = x.shape[:2]
+        flat = x.reshape(batch, k, -1)
+        positions = self.t + np.arange(k)[None, :]  # (1, k)
+        hit_stop = (np.zeros((batch, k), bool) if self.stop_token is None
+                    else np.any(flat == self.stop_token, axis=2))
+        flagged = np.zeros((batch, k), bool)  # sampled flag: the row ends after position j
+        if stop is not None:
+            last = np.asarray(lengths).reshape(batch) - 1
+            flagged = (np.asarray(stop).reshape(batch, 1).astype(bool)
+                       & (np.arange(k)[None, :] == last[:, None]))
+        earlier_flag = np.cumsum(flagged, axis=1) - flagged > 0  # a flag before j
+        ended = (self.done[:, None] | (np.cumsum(hit_stop, axis=1) > 0) | earlier_flag
+                 | (positions >= self.limits[:, None]))
+        write = np.where(ended.reshape(ended.shape + (1,) * (x.ndim - 2)), self.pad_value, x)
+        self.x[:, self.t:self.t + k] = write
+        self.lengths = self.lengths + np.sum(~ended, axis=1).astype(np.int32)
+        self.done = ended[:, -1] | (self.t + k >= self.limits) | np.any(flagged, axis=1)
+        self.x_prev = x[:, -1]
+        self.t += k
+        return write
+
     def save(self, path):
         """Write the run to `path` (.npz; plain arrays and a JSON header, no pickles)."""
         arrays = {f"state/{k}": v for k, v in self.state.items()}

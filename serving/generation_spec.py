@@ -42,7 +42,7 @@ class GenerationSpec:
 
     def __init__(self, start_id, event_shape, x_dtype, noise_shape, state_keys,
                  whole_conditions=(), step_conditions=None, local_hop=1, decoding=None,
-                 image_shape=None, num_levels=None):
+                 image_shape=None, num_levels=None, family=None):
         self.start_id = int(start_id)
         self.event_shape = tuple(int(d) for d in event_shape)
         self.x_dtype = np.dtype(x_dtype)
@@ -55,6 +55,7 @@ class GenerationSpec:
         self.decoding = dict(decoding or {})
         self.image_shape = tuple(int(d) for d in image_shape) if image_shape else None
         self.num_levels = num_levels
+        self.family = family  # the model's class name (manifest), e.g. "WaveNet"
         #: rows end at a stop flag the model samples (sample_step's `stop`, generate's
         #: `lengths`), e.g. the continuous-sequence model
         self.samples_stop = bool(self.decoding.get("samples_stop", False))
@@ -75,7 +76,7 @@ class GenerationSpec:
         return cls(manifest["x"]["start_id"], manifest["x"]["event_shape"],
                    manifest["x"]["dtype"], manifest["noise"]["per_step"],
                    manifest["state"], rank, step_rank, config.get("local_hop", 1),
-                   decoding, image, levels)
+                   decoding, image, levels, manifest.get("model", {}).get("family"))
 
     @classmethod
     def from_signatures(cls, signatures, start_id, local_hop=1):
@@ -106,6 +107,22 @@ class GenerationSpec:
                 flat = value.reshape(value.shape[:1] + (-1,) + value.shape[1 + extra:])
                 frames = np.asarray(index) // self.local_hop
                 value = flat[np.arange(flat.shape[0]), frames]
+            out[name] = value
+        return out
+
+    def chunk_conditions_at(self, conditions, index, k):
+        """Whole conditions -> `sample_chunk`'s for the k positions from state `index` [B]:
+        frame sequences give `[B, k, D]` (each position's frame); the others pass."""
+        out = {}
+        for name, value in conditions.items():
+            if name not in self.step_conditions:
+                continue
+            extra = self.whole_conditions.get(name, 0) - self.step_conditions[name]
+            if extra > 0:
+                flat = value.reshape(value.shape[:1] + (-1,) + value.shape[1 + extra:])
+                frames = (np.asarray(index)[:, None] + np.arange(k)[None, :]) // self.local_hop
+                frames = np.minimum(frames, flat.shape[1] - 1)  # past the end: never used
+                value = flat[np.arange(flat.shape[0])[:, None], frames]
             out[name] = value
         return out
 

@@ -2,8 +2,14 @@
 
     state = init_state(conditions | batch_template)
     x_prev = start_id                    (a prompt: prefill([start, prompt[:-1]]); x_prev = prompt[-1])
-    for t in range(num_steps):
-        x_t, state = sample_step(x_prev, state, noise[:, t], temperature, top_k, top_p, c_t)
+    for t0 in range(0, num_steps, K):    (K = chunk_size)
+        x[:, t0:t0+K], state = sample_chunk(x_prev, state, noise[:, t0:t0+K], controls, c)
+        x_prev = x[:, t0+K-1]
+
+One round trip per chunk of K samples: the state crosses the runtime boundary once per chunk,
+and the chunk runs at the runtime's in-graph loop speed. With K = 1, or an artifact without
+`sample_chunk` (older exports; the manifest lists the signatures), each step is one
+`sample_step` call. Every chunk size gives the same samples.
 
 `noise` is `np.random.default_rng(seed).random([B, num_steps, *noise_shape], float32)`, the
 same array on every backend, so a seed gives identical samples on SavedModel, TFLite, ONNX
@@ -20,12 +26,17 @@ from serving.generation_run import GenerationRun
 from serving.generation_spec import GenerationSpec
 
 IMAGES = "images"
+#: chunk sizes by model family (`default_chunk_size`): long audio streams amortise the round
+#: trip over many samples; text and continuous sequences stop early, so smaller chunks waste
+#: less work after a row's end; image models generate one row of pixels per chunk.
+DEFAULT_CHUNK_SIZES = {"WaveNet": 256, "CausalTransformer": 32, "ContinuousSequenceModel": 32}
+FALLBACK_CHUNK_SIZE = 64
 
 
 class Generator:
     """Drive an exported model on `backend` (a `serving.backend.Backend`)."""
 
-    def __init__(self, backend, spec=None, start_id=None):
+    def __init__(self, backend, spec=None, start_id=None, chunk_size=None):
         self.backend = backend
         if spec is None:
             manifest = backend.manifest()
@@ -37,27 +48,44 @@ class Generator:
                 raise ValueError(f"No manifest for the {backend.name} backend: pass the "
                                  f"artifact's generation_spec.json or a start_id.")
         self.spec = spec
+        self.chunk_size = self._check_chunk_size(
+            self.default_chunk_size() if chunk_size is None else chunk_size)
+
+    def default_chunk_size(self):
+        """One image row for image models, else `DEFAULT_CHUNK_SIZES` by family."""
+        if self.spec.image_shape is not None:
+            return int(self.spec.image_shape[1])
+        return DEFAULT_CHUNK_SIZES.get(self.spec.family, FALLBACK_CHUNK_SIZE)
+
+    @staticmethod
+    def _check_chunk_size(chunk_size):
+        if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
+            raise ValueError(f"`chunk_size` must be a positive integer (samples per round "
+                             f"trip; 1 = one sample_step per sample); received {chunk_size!r}.")
+        return int(chunk_size)
 
     # ----------------------------------------------------------------- public API
     def generate(self, num_steps, batch_size=1, seed=0, callback=None, progress=False,
-                 use_graph_loop=False, **options):
+                 use_graph_loop=False, chunk_size=None, **options):
         """Sample up to `num_steps` values per row -> {"x": [B, T, *event], "lengths": [B]}
         (plus "images" [B, H, W, C] when an image model generates whole images).
 
         Options: `prompt` [B, P, *event], `conditions` {name: array}, `temperature`,
         `top_k`, `top_p` (scalars or [B]), `stop_token`, `lengths` (per-row limits [B]),
-        `pad_value`. `callback(t, x_t, run)` is called after every step."""
+        `pad_value`. `callback(t0, values [B, k, *event], run)` is called after every chunk
+        (steps t0 .. t0 + k - 1); `chunk_size` overrides the generator's."""
         if use_graph_loop:
             return self._graph_loop(num_steps, batch_size, seed, **options)
         run = self.start(num_steps, batch_size, seed, **options)
-        return self.finish(run, callback=callback, progress=progress)
+        return self.finish(run, callback=callback, progress=progress, chunk_size=chunk_size)
 
-    def stream(self, num_steps, batch_size=1, seed=0, **options):
-        """Yield `(t, x_t [B, *event])` after every step; `x_t` holds pads for ended rows."""
+    def stream(self, num_steps, batch_size=1, seed=0, chunk_size=None, **options):
+        """Yield `(t0, values [B, k, *event])` after every chunk (steps t0 .. t0 + k - 1);
+        values hold pads for ended rows."""
         run = self.start(num_steps, batch_size, seed, **options)
         while not run.finished:
-            t = run.t
-            yield t, self.step(run)
+            t0 = run.t
+            yield t0, self.advance(run, chunk_size)
 
     def start(self, num_steps, batch_size=1, seed=0, prompt=None, conditions=None,
               temperature=1.0, top_k=0, top_p=1.0, stop_token=None, lengths=None,
@@ -104,18 +132,52 @@ class Generator:
         run.state = _state_outputs(out, self.spec.state_keys)
         return run.record(out[contract.X_NEXT], out.get(contract.STOP))
 
-    def finish(self, run, callback=None, progress=False, max_steps=None):
-        """Step `run` until it ends (or `max_steps` more steps: pause; `run.save` it)."""
+    def chunk(self, run, size):
+        """One `sample_chunk` round trip of min(size, steps left) steps; returns the values
+        written at steps [run.t, run.t + k)."""
+        k = min(int(size), run.num_steps - run.t)
+        spec = self.spec
+        empty = np.zeros((run.batch_size, 0) + spec.event_shape, spec.x_dtype)
+        feeds = {contract.X_PREV: run.x_prev, contract.NOISE: run.noise[:, run.t:run.t + k],
+                 **run.controls, **_state_inputs(run.state), contract.PROMPT: empty,
+                 contract.PROMPT_LENGTH: np.zeros(run.batch_size, np.int32),
+                 **spec.chunk_conditions_at(run.conditions, run.state[contract.INDEX_KEY], k)}
+        out = self.backend.run(contract.SAMPLE_CHUNK, feeds)
+        run.state = _state_outputs(out, spec.state_keys)
+        if spec.samples_stop:
+            return run.record_chunk(out[contract.X], out[contract.STOP], out[contract.LENGTHS])
+        return run.record_chunk(out[contract.X])
+
+    def advance(self, run, chunk_size=None, max_steps=None):
+        """One round trip: a chunk (`chunk_size`, default the generator's; at most
+        `max_steps`) or, where chunks cannot serve the run, one `sample_step`."""
+        size = self.chunk_size if chunk_size is None else self._check_chunk_size(chunk_size)
+        if max_steps is not None:
+            size = min(size, int(max_steps))
+        if size > 1 and self._chunks_serve(run):
+            return self.chunk(run, size)
+        return self.step(run)[:, None]
+
+    def _chunks_serve(self, run):
+        """The artifact has `sample_chunk` and its baked stop token is the run's (a chunk
+        ends rows at the exported token; the host applies any other)."""
+        baked = self.spec.decoding.get("stop_token")
+        return self.backend.has(contract.SAMPLE_CHUNK) and baked in (None, run.stop_token)
+
+    def finish(self, run, callback=None, progress=False, max_steps=None, chunk_size=None):
+        """Run `run` chunk by chunk until it ends (or `max_steps` more steps: pause at that
+        step, whatever the chunk size; `run.save` it)."""
         bar = _progress(run, progress)
         taken = 0
         while not run.finished and (max_steps is None or taken < max_steps):
-            t = run.t
-            x_t = self.step(run)
-            taken += 1
+            t0 = run.t
+            values = self.advance(run, chunk_size,
+                                  None if max_steps is None else max_steps - taken)
+            taken += run.t - t0
             if bar is not None:
-                bar.update(1)
+                bar.update(run.t - t0)
             if callback is not None:
-                callback(t, x_t, run)
+                callback(t0, values, run)
         if bar is not None:
             bar.close()
         return self._result(run.x, run.lengths)

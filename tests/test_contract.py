@@ -25,7 +25,7 @@ def test_state_names_round_trip_and_differ():
     assert contract.state_key_from_name("state_index") == "index"
     assert contract.state_key_from_name("params") is None
     assert set(contract.ENDPOINTS) == {
-        "generate", "log_prob", "init_state", "prefill", "step", "sample_step"}
+        "generate", "log_prob", "init_state", "prefill", "step", "sample_step", "sample_chunk"}
 
 
 def test_bad_state_key_is_rejected():

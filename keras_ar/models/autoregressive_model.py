@@ -29,7 +29,10 @@ class AutoregressiveModel(keras.Model):
       `x_prefix[:, 0], x_prefix[:, 1], ...` as `x_prev` values, in one call;
     * `sample_step(x_prev, state, noise, temperature, top_k, top_p, conditions)` ->
       (x_t, params_t, state): the head draws x_t from uniform `noise` (`head.noise_spec`);
-    * `generate(...)`: a compiled `tf.while_loop` over `sample_step`.
+    * `sample_chunk(x_prev, state, noise [B, K, ...], controls, chunk conditions, prompt,
+      prompt_length, stop_token)` -> (out, state): K `sample_step`s in one `tf.while_loop`
+      (`chunk_loop`), `out = {"x": [B, K, *event], "lengths": [B], "stop": [B]}`;
+    * `generate(...)`: `init_state` (+ `prefill`), then one chunk of `num_steps`.
 
     Conditions use the keys of `inputs` (`global_condition`, `local_condition`). `init_state`,
     `prefill` and `generate` take them whole, as in `inputs`; `step` and `sample_step` take
@@ -37,9 +40,9 @@ class AutoregressiveModel(keras.Model):
 
     Subclasses implement `call`, `_state_spec`, `_init_state`, `_step` and
     `_validate_conditions`, and may override `_prefill` with a parallel pass (the default
-    scans `_step` in a `tf.while_loop`). A model whose large state changes slowly may run
-    `generate` in chunks (`_generation_chunk`, `_chunk_begin`, `_chunk_step`, `_chunk_end`;
-    see `chunked_generation`).
+    scans `_step` in a `tf.while_loop`) and `_multi_step` with a faster body for many steps.
+    Generation is owned here and by `chunk_loop`: `sample_chunk` is the one loop,
+    `sample_step` its body, and `generate` one chunk from `init_state`.
     """
 
     def __init__(self, head, start_id=0, **kwargs):
@@ -48,8 +51,7 @@ class AutoregressiveModel(keras.Model):
         if not head.built:
             head.build(None)
         self.start_id = start_id
-        self._generate_fn = None
-        self._generate_jit = False
+        self._generate_functions = {}  # jit_compile -> tf.function of generation.noise_loop
 
     # ----------------------------------------------------------------- subclass hooks
     def _state_spec(self, batch_size):
@@ -61,22 +63,13 @@ class AutoregressiveModel(keras.Model):
     def _step(self, x_prev, state, conditions):
         raise NotImplementedError
 
-    def _generation_chunk(self):
-        """Steps per chunk of the chunked `generate` loop, or 0 for the plain loop."""
-        return 0
+    def _multi_step(self):
+        """A faster body for many sampling steps, or None (the default: `sample_step`).
 
-    def _chunk_begin(self, state):
-        """(carried state for the K steps of a chunk, invariant tensors) from `state`."""
-        raise NotImplementedError
-
-    def _chunk_step(self, x_prev, carried, invariant, j, conditions):
-        """Step j of the chunk -> (params, carried): the params `_step` gives."""
-        raise NotImplementedError
-
-    def _chunk_end(self, state, carried, invariant, count):
-        """The full state after the chunk's `count` steps (`state`: at the chunk's start;
-        the loop sets the index)."""
-        raise NotImplementedError
+        The one hook for models whose large state changes slowly: an object with `length`
+        and `begin`/`step`/`end` (see `chunk_loop`; WaveNet's is `wavenet_chunks.Body`).
+        It must give `sample_step`'s samples; its test compares it with the plain body."""
+        return None
 
     def _validate_conditions(self, conditions, per_step=False):
         """Return the conditions dict (possibly empty); raise ValueError on bad input."""
@@ -182,6 +175,44 @@ class AutoregressiveModel(keras.Model):
         x_t = self.head.sample(params, tf.convert_to_tensor(noise, tf.float32), *controls)
         return self._sample_to_x(x_t), params, new_state
 
+    def sample_chunk(self, x_prev, state, noise, temperature=1.0, top_k=0, top_p=1.0,
+                     conditions=None, prompt=None, prompt_length=None, stop_token=None):
+        """K = noise.shape[1] sampling steps in one loop -> (out, new state).
+
+        Equal to K `sample_step` calls that each feed back their `x_next`, from the same state
+        and `noise [B, K, *noise_spec]`. `conditions`: as `sample_step` takes them, with
+        `local_condition` stacked per position, `[B, K, ...]` (`chunk_conditions` builds
+        them from whole conditions). `prompt` [B, P <= K, *event] with `prompt_length`
+        int32[B]: row i's first prompt_length[i] positions are forced to the prompt (a prompt
+        that continues into the chunk). `out`: `x` [B, K, *event] (after a row's end: the
+        stop token, or zeros for models that sample their stop), `lengths` [B] (values before
+        the row's end; K if it did not end) and `stop` int32[B] (1: the row ended here)."""
+        return generation.sample_chunk(
+            self, x_prev, state, noise, temperature, top_k, top_p, conditions, prompt,
+            prompt_length, stop_token)
+
+    def chunk_condition_specs(self):
+        """`{name: tf.TensorSpec}` of `sample_chunk`'s conditions: the per-step ones, with a
+        K axis after the batch for `local_condition` (it changes per position)."""
+        specs = dict(self.condition_specs(per_step=True))
+        local = specs.get(contract.LOCAL_CONDITION)
+        if local is not None:
+            shape = [local.shape[0], None] + local.shape[1:].as_list()
+            specs[contract.LOCAL_CONDITION] = tf.TensorSpec(shape, local.dtype, local.name)
+        return specs
+
+    def chunk_conditions(self, conditions, state, num_steps):
+        """Whole conditions -> `sample_chunk`'s for the `num_steps` positions from `state`."""
+        conditions = self._validate_conditions(_as_dict(conditions))
+        index = tf.convert_to_tensor(state[contract.INDEX_KEY])
+        steps = [self.step_conditions(conditions, {**state, contract.INDEX_KEY: index + j})
+                 for j in range(int(num_steps))]
+        out = dict(steps[0] or {})
+        if contract.LOCAL_CONDITION in out:
+            out[contract.LOCAL_CONDITION] = tf.stack(
+                [s[contract.LOCAL_CONDITION] for s in steps], axis=1)
+        return out
+
     def _sample_to_x(self, sample):
         """Adapt the head's sample to this model's per-position value (hook)."""
         return sample
@@ -221,7 +252,7 @@ class AutoregressiveModel(keras.Model):
         """As `keras.Model.compile`; `jit_compile` defaults to False. With
         `jit_compile=True`, `fit`/`evaluate`/`predict` check their data before the compiled
         step, since XLA drops the graph asserts (`input_checks`)."""
-        self._generate_fn = None
+        self._generate_functions = {}
         kwargs.setdefault("jit_compile", False)
         super().compile(optimizer=optimizer, **kwargs)
 
@@ -286,10 +317,17 @@ class AutoregressiveModel(keras.Model):
         uncompiled loop and from exported runtimes).
         """
         return generation.generate(
-            self, batch_size=batch_size, num_steps=num_steps, seed=seed, prompt=prompt,
+            self, self._generate_function(jit_compile), batch_size=batch_size, num_steps=num_steps, seed=seed, prompt=prompt,
             conditions=conditions, temperature=temperature, top_k=top_k, top_p=top_p,
-            stop_token=stop_token, sampler=sampler, jit_compile=jit_compile,
-            prompt_length=prompt_length)
+            stop_token=stop_token, sampler=sampler, prompt_length=prompt_length)
+
+    def _generate_function(self, jit_compile):
+        """The cached `tf.function` that `generate` runs (one per `jit_compile` value)."""
+        jit = bool(jit_compile)
+        if jit not in self._generate_functions:
+            self._generate_functions[jit] = tf.function(
+                generation.noise_loop, reduce_retracing=True, jit_compile=jit)
+        return self._generate_functions[jit]
 
     def generate_from_noise(self, noise, prompt=None, conditions=None, temperature=1.0,
                             top_k=0, top_p=1.0, stop_token=None, prompt_length=None):

@@ -1,23 +1,18 @@
-"""The generation loop every model shares: in-graph, cached, noise in, state passed along.
+"""`generate`: one chunk of `num_steps` from `init_state` (`chunk_loop` is the loop).
 
     state = init_state(B, c)
     x_prev = start_id                       (or: prefill(start, prompt[:-1]); x_prev = prompt[-1])
-    for t in range(num_steps):              (a tf.while_loop: TFLite WHILE, ONNX Loop)
-        x_t, _, state = sample_step(x_prev, state, noise[:, t], controls, c_t)
-        x_prev = x_t
+    x, state = sample_chunk(x_prev, state, noise[:, :num_steps], controls, c)
 
-The output buffer is written with an equality mask (`where`), never a TensorArray, so the loop
-converts to TFLite and ONNX; the noise is an input, so runtimes agree sample for sample.
-
-Stopping: token models end a row at its first `stop_token` (not counted in `lengths`); a model
-with `samples_stop` (a head that samples "the sequence ends after x_t") ends a row at the first
-step whose `model.stop_flags(x_t, params, noise_t, temperature)` fires, counts that step in
-`lengths`, and pads the rest of the row with zeros.
+so `generate` equals any sequence of chunks that covers the same noise (the state is passed
+from one to the next). The noise is an input, so runtimes agree sample for sample; `generate`
+draws it from a stateless seeded RNG outside the (maybe XLA-compiled) loop.
 """
 
 import tensorflow as tf
 
 from keras_ar import contract
+from keras_ar.models import chunk_loop
 from keras_ar.ops import validation
 
 
@@ -67,14 +62,6 @@ def scan_prefill(model, x_prefix, state, conditions):
     return params, state
 
 
-def write_row(buffer, t, value):
-    """`buffer` [B, T, ...] with row t (a scalar) replaced by `value` [B, ...]."""
-    rank = buffer.shape.rank
-    positions = tf.range(tf.shape(buffer)[1])
-    mask = tf.reshape(tf.equal(positions, t), [1, -1] + [1] * (rank - 2))
-    return tf.where(mask, tf.expand_dims(value, 1), buffer)
-
-
 def generate_from_noise(model, noise, prompt=None, conditions=None, temperature=1.0,
                         top_k=0, top_p=1.0, stop_token=None, prompt_length=None):
     """Run the loop from explicit noise [B, num_steps, noise_size] -> {x, lengths}.
@@ -94,7 +81,7 @@ def generate_from_noise(model, noise, prompt=None, conditions=None, temperature=
     x_prev = start_tokens(model, batch)
     forced = None
     if prompt is not None and prompt_length is not None:
-        forced = _forced_prompt(model, prompt, prompt_length, batch, num_steps, noise.shape[1])
+        forced = forced_prompt(model, prompt, prompt_length, batch, num_steps, noise.shape[1])
     elif prompt is not None:
         prompt = tf.convert_to_tensor(prompt)
         shifted = tf.concat([x_prev[:, None], prompt[:, :-1]], axis=1)
@@ -105,29 +92,19 @@ def generate_from_noise(model, noise, prompt=None, conditions=None, temperature=
                          "[B, P, *event], prompt_length int32[B]) or neither.")
     prefix_length = 0 if prompt is None or forced is not None else tf.shape(prompt)[1]
     model.check_generation_length(conditions or {}, prefix_length + num_steps)
-    sampled_stop = bool(getattr(model, "samples_stop", False))
+    sampled_stop = bool(model.samples_stop)
     if sampled_stop and stop_token is not None:
         raise ValueError(
             f"This model samples its own stop flag; `stop_token` must be None; received "
             f"{stop_token!r}.")
     stop = None if stop_token is None else tf.cast(stop_token, model.x_dtype)
-    buffer, lengths = _loop(model, noise, x_prev, state, controls, conditions, forced, stop,
-                            sampled_stop)
-    if sampled_stop:
-        return {contract.X: buffer, contract.LENGTHS: lengths}
-    if stop is None:
-        return {contract.X: buffer, contract.LENGTHS: tf.fill([batch], num_steps)}
-    hits = tf.equal(buffer, stop)
-    if forced is not None:  # a stop token inside the prompt does not end the row
-        hits = tf.logical_and(hits, _mask_like(hits, tf.logical_not(_prompt_positions(
-            forced[1], num_steps))))
-    before_stop = tf.equal(tf.cumsum(tf.cast(hits, tf.int32), axis=1), 0)
-    lengths = tf.reduce_sum(tf.cast(before_stop, tf.int32), axis=1)
-    filled = tf.where(before_stop, buffer, tf.fill(tf.shape(buffer), stop))
-    return {contract.X: filled, contract.LENGTHS: lengths}
+    x, _, lengths, _ = chunk_loop.run(
+        model, x_prev, state, noise, controls,
+        lambda j, state: model.step_conditions(conditions, state), forced, stop, sampled_stop)
+    return {contract.X: x, contract.LENGTHS: lengths}
 
 
-def _forced_prompt(model, prompt, prompt_length, batch, num_steps, static_steps):
+def forced_prompt(model, prompt, prompt_length, batch, num_steps, static_steps):
     """(prompt padded with zeros to [B, >= num_steps, *event], effective length int32[B])."""
     prompt = model._validate_x(tf.convert_to_tensor(prompt), contract.PROMPT)
     prompt = tf.cast(prompt, model.x_dtype)
@@ -148,84 +125,10 @@ def _forced_prompt(model, prompt, prompt_length, batch, num_steps, static_steps)
     return padded, length
 
 
-def _prompt_positions(length, num_steps):
-    """bool [B, num_steps]: t < length[b]."""
-    return tf.less(tf.expand_dims(tf.range(num_steps), 0), tf.expand_dims(length, 1))
-
-
-def _mask_like(x, rows):
-    """A [B] or [B, T] bool mask with trailing unit axes up to x's rank."""
-    for _ in range(x.shape.rank - rows.shape.rank):
-        rows = tf.expand_dims(rows, -1)
-    return rows
-
-
-def _both(a, b):
-    return b if a is None else tf.logical_and(a, b)
-
-
-def _loop(model, noise, x_prev, state, controls, conditions, forced, stop, sampled_stop):
-    """The in-graph while loop -> (buffer [B, num_steps, *event], lengths [B]).
-
-    A model with a generation chunk (`model._generation_chunk()`, e.g. WaveNet's) runs the
-    nested chunked loop of `chunked_generation` instead: same samples, less state traffic."""
-    if model._generation_chunk():
-        from keras_ar.models import chunked_generation
-
-        return chunked_generation.loop(model, noise, x_prev, state, controls, conditions,
-                                       forced, stop, sampled_stop)
-    batch, num_steps = tf.shape(noise)[0], tf.shape(noise)[1]
-    buffer = tf.zeros(output_shape(model, batch, num_steps), model.x_dtype)
-    done = tf.zeros([batch], tf.bool)
-    lengths = tf.fill([batch], num_steps)
-
-    def body(t, x_prev, state, buffer, done, lengths):
-        step_noise = tf.gather(noise, t, axis=1)
-        step_conditions = model.step_conditions(conditions, state)
-        # Inputs were validated before the loop; sampled values are in range by construction.
-        with validation.runtime_checks(False):
-            x_t, params, state = model.sample_step(
-                x_prev, state, step_noise, *controls, conditions=step_conditions)
-        x_t, done, lengths = finish_step(model, t, x_prev, x_t, params, step_noise, controls,
-                                         forced, stop, sampled_stop, done, lengths)
-        return t + 1, x_t, state, write_row(buffer, t, x_t), done, lengths
-
-    def cond(t, x_prev, state, buffer, done, lengths):
-        return tf.logical_and(t < num_steps, tf.logical_not(tf.reduce_all(done)))
-
-    _, _, _, buffer, _, lengths = tf.while_loop(
-        cond, body, (tf.constant(0), x_prev, state, buffer, done, lengths))
-    return buffer, lengths
-
-
-def output_shape(model, batch, steps):
-    return tf.concat([[batch, steps], tf.constant(model.event_shape, tf.int32)], 0)
-
-
-def finish_step(model, t, x_prev, x_t, params, step_noise, controls, forced, stop,
-                sampled_stop, done, lengths):
-    """Step t's sample after prompt forcing and stopping -> (x_t, done, lengths)."""
-    x_t.set_shape(x_prev.shape)  # a prompt's last column may carry a static batch size
-    sampled = None  # [B] bool: t is past the row's prompt
-    if forced is not None:
-        sampled = tf.greater_equal(t, forced[1])
-        x_t = tf.where(_mask_like(x_t, sampled), x_t, tf.gather(forced[0], t, axis=1))
-    if sampled_stop:
-        rank = x_t.shape.rank
-        x_t = tf.where(tf.reshape(done, [-1] + [1] * (rank - 1)), tf.zeros_like(x_t), x_t)
-        fired = tf.logical_and(_both(sampled, tf.logical_not(done)),
-                               model.stop_flags(x_t, params, step_noise, controls[0]))
-        lengths = tf.where(fired, t + 1, lengths)
-        done = tf.logical_or(done, fired)
-    elif stop is not None:
-        x_t = tf.where(done, tf.fill(tf.shape(x_t), stop), x_t)
-        done = tf.logical_or(done, _both(sampled, tf.equal(x_t, stop)))
-    return x_t, done, lengths
-
-
-def generate(model, batch_size, num_steps, seed, prompt, conditions, temperature, top_k,
-             top_p, stop_token, sampler, jit_compile=False, prompt_length=None):
-    """Seeded generation through one cached `tf.function` per model."""
+def generate(model, function, batch_size, num_steps, seed, prompt, conditions, temperature,
+             top_k, top_p, stop_token, sampler, prompt_length=None):
+    """Seeded generation through `function`, the model's cached `tf.function` of
+    `noise_loop` (`AutoregressiveModel._generate_function`)."""
     if num_steps is None or int(num_steps) < 1:
         raise ValueError(f"`num_steps` must be a positive integer; received {num_steps}.")
     if sampler is not None:
@@ -237,22 +140,18 @@ def generate(model, batch_size, num_steps, seed, prompt, conditions, temperature
     if prompt is not None:
         prompt = tf.convert_to_tensor(prompt)
         batch_size = int(prompt.shape[0])
-    if model._generate_fn is None or model._generate_jit != bool(jit_compile):
-        model._generate_fn = tf.function(
-            _noise_loop, reduce_retracing=True, jit_compile=bool(jit_compile))
-        model._generate_jit = bool(jit_compile)
     # drawn outside the (maybe XLA-compiled) loop: XLA's Philox with a run-time shape gives
     # other numbers than TensorFlow's kernel, and XLA must not change the samples
     noise = _SEEDED_NOISE(tf.constant(int(batch_size)), tf.constant(int(num_steps)),
                           int(model.noise_spec[0]), tf.constant(int(seed), tf.int32))
-    return model._generate_fn(
+    return function(
         model, noise, prompt, conditions or None,
         tf.convert_to_tensor(temperature, tf.float32), tf.convert_to_tensor(top_k, tf.int32),
         tf.convert_to_tensor(top_p, tf.float32), stop_token,
         None if prompt_length is None else tf.convert_to_tensor(prompt_length, tf.int32))
 
 
-def _noise_loop(model, noise, prompt, conditions, temperature, top_k, top_p, stop_token,
+def noise_loop(model, noise, prompt, conditions, temperature, top_k, top_p, stop_token,
                 prompt_length=None):
     return generate_from_noise(model, noise, prompt=prompt, conditions=conditions,
                                temperature=temperature, top_k=top_k, top_p=top_p,
@@ -267,3 +166,87 @@ def _seeded_noise(batch_size, num_steps, noise_size, seed):
 
 
 _SEEDED_NOISE = tf.function(_seeded_noise)
+
+
+def sample_chunk(model, x_prev, state, noise, temperature=1.0, top_k=0, top_p=1.0,
+                 conditions=None, prompt=None, prompt_length=None, stop_token=None):
+    """K = noise.shape[1] sampling steps from `state` -> (out, new state), `out` =
+    {"x": [B, K, *event], "lengths": [B], "stop": int32[B]} (`model.sample_chunk`)."""
+    x_prev = model._validate_x_prev(x_prev)
+    state = model._validate_state(state)
+    noise = tf.convert_to_tensor(noise, tf.float32)
+    validation.check_rank(noise, 2 + len(model.noise_spec), contract.NOISE,
+                          f"[batch, K, {', '.join(map(str, model.noise_spec))}]")
+    if noise.shape[1] == 0:
+        raise ValueError(f"`noise` has K = 0 positions (shape {noise.shape}); a chunk samples "
+                         f"K >= 1 positions, one per noise row.")
+    batch, steps = tf.shape(noise)[0], tf.shape(noise)[1]
+    conditions = _chunk_conditions(model, conditions or {})
+    _check_agreement(model, x_prev, state, noise, conditions, prompt)
+    controls = broadcast_controls(batch, temperature, top_k, top_p)
+    forced = None
+    if prompt is not None and prompt_length is not None:
+        forced = forced_prompt(model, prompt, prompt_length, batch, steps, noise.shape[1])
+    elif prompt is not None or prompt_length is not None:
+        raise ValueError("Pass `prompt` [B, P <= K, *event] and `prompt_length` int32[B] "
+                         "together (forced values for the chunk's first positions) or neither.")
+    if model.samples_stop and stop_token is not None:
+        raise ValueError(f"This model samples its own stop flag; `stop_token` must be None; "
+                         f"received {stop_token!r}.")
+    stop = None if stop_token is None else tf.cast(stop_token, model.x_dtype)
+
+    def conditions_at(j, _):
+        return {k: tf.gather(v, j, axis=1) if k == contract.LOCAL_CONDITION else v
+                for k, v in conditions.items()} or None
+
+    x, new_state, lengths, ended = chunk_loop.run(
+        model, x_prev, state, noise, controls, conditions_at, forced, stop,
+        model.samples_stop)
+    stopped = ended if model.samples_stop else tf.less(lengths, steps)
+    return {contract.X: x, contract.LENGTHS: lengths,
+            contract.STOP: tf.cast(stopped, tf.int32)}, dict(new_state)
+
+
+def _chunk_conditions(model, conditions):
+    """Chunk conditions (per step; `local_condition` with a K axis) -> validated tensors."""
+    if not isinstance(conditions, dict):
+        raise ValueError(f"`conditions` must be a dict; received {type(conditions).__name__}.")
+    conditions = {k: tf.convert_to_tensor(v) for k, v in conditions.items() if v is not None}
+    local = conditions.get(contract.LOCAL_CONDITION)
+    flat = dict(conditions)
+    if local is not None:
+        per_step = model.condition_specs(per_step=True).get(contract.LOCAL_CONDITION)
+        rank = 1 + (per_step.shape.rank if per_step is not None else 1)
+        validation.check_rank(local, rank, contract.LOCAL_CONDITION,
+                              "[batch, K, ...]: the per-step local condition of each of the "
+                              "chunk's K positions")
+        flat[contract.LOCAL_CONDITION] = tf.reshape(
+            local, tf.concat([[-1], tf.shape(local)[2:]], 0))  # (B * K, ...)
+    validated = model._validate_conditions(flat, per_step=True)
+    if local is not None:
+        validated[contract.LOCAL_CONDITION] = tf.reshape(
+            validated[contract.LOCAL_CONDITION], tf.shape(local))
+    return validated
+
+
+def _check_agreement(model, x_prev, state, noise, conditions, prompt):
+    """Batch (and K) agreement of the chunk's inputs, checked on static shapes."""
+    batch, steps = noise.shape[0], noise.shape[1]
+    named = [("x_prev", x_prev, False)]
+    named += [(contract.state_input_name(k), v, False) for k, v in sorted(state.items())]
+    named += [(k, v, k == contract.LOCAL_CONDITION) for k, v in sorted(conditions.items())]
+    if prompt is not None:
+        named.append((contract.PROMPT, tf.convert_to_tensor(prompt), None))
+    for name, value, has_k in named:
+        shape = value.shape
+        if batch is not None and shape.rank and shape[0] is not None and shape[0] != batch:
+            raise ValueError(f"`{name}` has batch {shape[0]} (shape {shape}); `noise` "
+                             f"{noise.shape} has batch {batch}: every input of a chunk must "
+                             f"have the same batch.")
+        k = None if not shape.rank or shape.rank < 2 else shape[1]
+        if has_k and None not in (k, steps) and k != steps:
+            raise ValueError(f"`{name}` covers {k} positions (shape {shape}); `noise` "
+                             f"{noise.shape} has K = {steps}: one per chunk position expected.")
+        if has_k is None and None not in (k, steps) and k > steps:
+            raise ValueError(f"`{name}` covers {k} positions (shape {shape}); at most K = "
+                             f"{steps} (the chunk's positions) are expected.")

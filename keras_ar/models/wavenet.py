@@ -282,21 +282,14 @@ class WaveNet(AutoregressiveModel):
         bias = tf.add_n([tf.cast(b.skip_proj.bias, dtype) for b in self.blocks])
         return tf.matmul(tf.concat(gates, axis=-1), kernel) + bias  # (B, S)
 
-    # ----------------------------------------------------------------- chunked generate
+    # ----------------------------------------------------------------- generation
     def _chunked_blocks(self):
         return wavenet_chunks.chunked_blocks(self)
 
-    def _generation_chunk(self):
-        return self.generation_chunk if self._chunked_blocks() else 0
-
-    def _chunk_begin(self, state):
-        return wavenet_chunks.begin(self, state)
-
-    def _chunk_step(self, x_prev, carried, invariant, j, conditions):
-        return wavenet_chunks.step(self, x_prev, carried, invariant, j, conditions)
-
-    def _chunk_end(self, state, carried, invariant, count):
-        return wavenet_chunks.end(self, state, carried, invariant, count)
+    def _multi_step(self):
+        """Inner chunks of `generation_chunk` steps that keep the FIFOs of the blocks with
+        dilation >= generation_chunk out of the inner loop (`wavenet_chunks`), or None."""
+        return wavenet_chunks.Body(self) if self._chunked_blocks() else None
 
     def _prefill(self, x_prefix, state, conditions):
         if self.context_stack is not None:

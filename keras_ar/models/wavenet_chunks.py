@@ -1,4 +1,7 @@
-"""WaveNet's side of the chunked `generate` loop (`chunked_generation`), chunk length K.
+"""WaveNet's multi-step body for the generation loop (`chunk_loop`), inner chunks of K steps.
+
+`WaveNet._multi_step()` returns a `Body` when some blocks have dilation >= K
+(`generation_chunk`) and there is no context stack; otherwise the loop runs `sample_step`.
 
 Blocks with dilation d >= K ("large") read only inputs from before the chunk, so:
 
@@ -11,7 +14,7 @@ Blocks with dilation d >= K ("large") read only inputs from before the chunk, so
 * end: the blocks from the first large one on are re-run over the chunk's K positions at once
   from the recorded inputs (large: past taps + W_last h, as in the steps; small ones after
   it: `call` with their FIFO from the chunk's start), which gives every large block's inputs
-  to shift its FIFO by `count` (`chunked_generation.shift_fifo`).
+  to shift its FIFO by `count` (`shift_fifo`).
 
 Per sample the inner loop moves the small FIFOs and two K-row records instead of every FIFO;
 the re-run costs about one more pass of the large blocks, batched over K rows.
@@ -19,7 +22,7 @@ the re-run costs about one more pass of the large blocks, batched over K rows.
 
 import tensorflow as tf
 
-from keras_ar.models import chunked_generation, generation
+from keras_ar.models import chunk_loop
 
 CHUNK_H, CHUNK_C = "chunk_h", "chunk_c"
 
@@ -52,10 +55,10 @@ def step(model, x_prev, carried, invariant, j, conditions):
     row = tf.unstack(tf.gather(invariant["taps"], j, axis=1), len(large), axis=1)
     params, new_state, inputs, condition = model._step_with(
         x_prev, carried, conditions, dict(zip(large, row)))
-    new_state[CHUNK_H] = generation.write_row(
+    new_state[CHUNK_H] = chunk_loop.write_row(
         carried[CHUNK_H], j, tf.cast(inputs[large[0]], tf.float32))
     if CHUNK_C in carried:
-        new_state[CHUNK_C] = generation.write_row(
+        new_state[CHUNK_C] = chunk_loop.write_row(
             carried[CHUNK_C], j, tf.cast(condition, tf.float32))
     return params, new_state
 
@@ -68,7 +71,7 @@ def end(model, state, carried, invariant, count):
     for i in range(large[0], len(model.blocks)):
         block = model.blocks[i]
         if i in large:
-            new_state[f"buffer_{i}"] = chunked_generation.shift_fifo(
+            new_state[f"buffer_{i}"] = shift_fifo(
                 state[f"buffer_{i}"], h, count)
             if i == len(model.blocks) - 1:
                 break  # the last block's output is not needed
@@ -76,3 +79,28 @@ def end(model, state, carried, invariant, count):
         else:
             h, _, _ = block(h, condition, buffer=state[f"buffer_{i}"])
     return new_state
+
+
+def shift_fifo(fifo, record, count):
+    """The FIFO [B, L, C] after `count` more inputs, the first `count` rows of `record`
+    [B, K, C] (count <= K): the last L rows of concat(fifo, record[:, :count])."""
+    length = fifo.shape[1]
+    joined = tf.concat([fifo, tf.cast(record, fifo.dtype)], axis=1)  # (B, L + K, C)
+    return tf.gather(joined, count + tf.range(length), axis=1)
+
+
+class Body:
+    """The `chunk_loop` multi-step body of one WaveNet (`length` = its generation_chunk)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.length = int(model.generation_chunk)
+
+    def begin(self, state):
+        return begin(self.model, state)
+
+    def step(self, x_prev, carried, invariant, j, conditions):
+        return step(self.model, x_prev, carried, invariant, j, conditions)
+
+    def end(self, state, carried, invariant, count):
+        return end(self.model, state, carried, invariant, count)

@@ -20,7 +20,7 @@ def chunked(tmp_path_factory):
     model = WaveNet(num_classes=16, dilations=[1, 2, 4, 1], residual_channels=4,
                     skip_channels=4, num_global_classes=3, local_condition_dim=2, local_hop=3,
                     generation_chunk=2)
-    assert model._generation_chunk() == 2
+    assert model._multi_step().length == 2
     out = tmp_path_factory.mktemp("chunked")
     export_saved_model(model, out / "savedmodel", signatures=SIGNATURES + (
         contract.GENERATE_SEEDED,))

@@ -1,5 +1,5 @@
-"""WaveNet's chunked `generate` loop (keras_ar/models/chunked_generation.py) gives the step
-loop's params, state and samples."""
+"""WaveNet's multi-step body (`_multi_step`, keras_ar/models/wavenet_chunks.py) in the
+generation loop gives the plain body's params, state and samples."""
 
 import numpy as np
 import pytest
@@ -33,7 +33,8 @@ def conditions_of(model, length):
 def test_chunk_steps_reproduce_step_params_and_state(name, chunk):
     """Two chunks by hand (one full, one cut short) == `_step` one position at a time."""
     model, _ = twins(CHUNKED[name], chunk)
-    assert model._generation_chunk() == chunk and model._chunked_blocks()
+    body = model._multi_step()
+    assert body.length == chunk and model._chunked_blocks()
     length = 2 * chunk
     inputs = make_inputs(model, seed=3, length=length)
     conditions = model._validate_conditions(
@@ -41,18 +42,18 @@ def test_chunk_steps_reproduce_step_params_and_state(name, chunk):
     x = np.concatenate([np.full((B, 1), model.start_id, "int32"), inputs["x"]], axis=1)
     state = chunked_state = model.init_state(B, conditions)
     for count in (chunk, chunk - 1):  # a full chunk, then one that stops early
-        carried, invariant = model._chunk_begin(chunked_state)
+        carried, invariant = body.begin(chunked_state)
         carried[contract.INDEX_KEY] = chunked_state[contract.INDEX_KEY]
         for j in range(count):
             t = int(state[contract.INDEX_KEY][0])
             step_conditions = model.step_conditions(conditions, state)
             expected, state = model.step(x[:, t], state, step_conditions)
             index = carried[contract.INDEX_KEY]
-            params, carried = model._chunk_step(x[:, t], carried, invariant, j,
+            params, carried = body.step(x[:, t], carried, invariant, j,
                                                 step_conditions)
             carried[contract.INDEX_KEY] = index + 1
             np.testing.assert_allclose(params, expected, atol=1e-5)
-        chunked_state = dict(model._chunk_end(chunked_state, carried, invariant,
+        chunked_state = dict(body.end(chunked_state, carried, invariant,
                                               tf.constant(count)))
         chunked_state[contract.INDEX_KEY] = carried[contract.INDEX_KEY]
         assert sorted(chunked_state) == sorted(state)
@@ -101,9 +102,9 @@ def test_generation_chunk_config_and_errors():
     assert model.generation_chunk == 16 and model._chunked_blocks() == [2, 3]
     assert WaveNet.from_config(model.get_config()).generation_chunk == 16
     small = WaveNet(num_classes=K, dilations=[1, 2, 4], residual_channels=4, skip_channels=4)
-    assert small._generation_chunk() == 0  # nothing to chunk: the plain loop
+    assert small._multi_step() is None  # nothing to chunk: the plain loop
     context = make(CONFIGS["all"], generation_chunk=2)  # context stack: the plain loop
-    assert context._generation_chunk() == 0
+    assert context._multi_step() is None
     with pytest.raises(ValueError, match="generation_chunk"):
         WaveNet(generation_chunk=-1)
     with pytest.raises(ValueError, match="dilation_rate >= chunk"):

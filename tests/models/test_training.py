@@ -78,7 +78,7 @@ def test_step_compiles_with_xla_and_matches():
 def test_generate_does_not_retrace_when_controls_change():
     model = make_model()
     model.generate(batch_size=2, num_steps=5, seed=0)
-    fn = model._generate_fn
+    fn = model._generate_function(False)
     before = fn.experimental_get_tracing_count()
     model.generate(batch_size=2, num_steps=5, seed=1, temperature=0.5, top_k=3, top_p=0.9)
     model.generate(batch_size=2, num_steps=5, seed=2, temperature=2.0, top_k=1, top_p=0.5)

@@ -7,7 +7,7 @@ from keras_ar import contract
 TINY_WAVENET = dict(num_classes=16, dilations=[1, 2, 4], residual_channels=8,
                     skip_channels=8)
 LOOP_SIGNATURES = (contract.INIT_STATE, contract.PREFILL, contract.SAMPLE_STEP,
-                   contract.GENERATE)
+                   contract.SAMPLE_CHUNK, contract.GENERATE)
 
 
 def tiny_wavenet(seed=0, **overrides):

@@ -38,15 +38,20 @@ def backends(model_root, exports, server):
 
 @pytest.fixture(scope="module")
 def reference(backends):
-    return Generator(backends["savedmodel"]).generate(STEPS, batch_size=BATCH, seed=SEED)
+    """One `sample_step` per sample (chunk_size=1): every chunked run must give these."""
+    return Generator(backends["savedmodel"], chunk_size=1).generate(
+        STEPS, batch_size=BATCH, seed=SEED)
 
 
 @pytest.mark.parametrize("name", ["savedmodel", "tflite", "onnx", "rest", "grpc"])
-def test_same_seed_same_samples_on_every_backend(backends, reference, name):
-    generator = Generator(backends[name])
+@pytest.mark.parametrize("chunk_size", [None, 7, 1])
+def test_same_seed_same_samples_on_every_backend(backends, reference, name, chunk_size):
+    generator = Generator(backends[name], chunk_size=chunk_size)
     out = generator.generate(STEPS, batch_size=BATCH, seed=SEED)
     np.testing.assert_array_equal(out["x"], reference["x"])
     assert out["lengths"].tolist() == [STEPS] * BATCH
+    if chunk_size is not None:
+        return
     graph = generator.generate(STEPS, batch_size=BATCH, seed=SEED, use_graph_loop=True)
     np.testing.assert_array_equal(graph["x"], reference["x"])
 
@@ -56,8 +61,8 @@ def test_prompt_controls_stop_and_lengths_agree(backends, name):
     prompt = np.array([[1, 2, 3], [4, 5, 6]], np.int32)
     options = dict(prompt=prompt, temperature=[0.7, 1.3], top_k=[4, 0], top_p=[1.0, 0.8],
                    stop_token=5, lengths=[9, 12])
-    expected = Generator(backends["savedmodel"]).generate(16, seed=3, **options)
-    out = Generator(backends[name]).generate(16, seed=3, **options)
+    expected = Generator(backends["savedmodel"], chunk_size=1).generate(16, seed=3, **options)
+    out = Generator(backends[name], chunk_size=5).generate(16, seed=3, **options)
     np.testing.assert_array_equal(out["x"], expected["x"])
     np.testing.assert_array_equal(out["lengths"], expected["lengths"])
     graph = Generator(backends[name]).generate(16, seed=3, use_graph_loop=True, **options)
@@ -79,22 +84,28 @@ def test_graph_loop_applies_stops_like_the_step_loop(backends):
     np.testing.assert_array_equal(step["lengths"], graph["lengths"])
 
 
-def test_streaming_yields_every_step(backends, reference):
-    steps = list(Generator(backends["tflite"]).stream(STEPS, batch_size=BATCH, seed=SEED))
-    assert [t for t, _ in steps] == list(range(STEPS))
-    np.testing.assert_array_equal(np.stack([x for _, x in steps], 1), reference["x"])
+@pytest.mark.parametrize("chunk_size, starts", [(1, list(range(STEPS))),
+                                                (10, [0, 10, 20])])
+def test_streaming_yields_every_chunk(backends, reference, chunk_size, starts):
+    chunks = list(Generator(backends["tflite"], chunk_size=chunk_size).stream(
+        STEPS, batch_size=BATCH, seed=SEED))
+    assert [t for t, _ in chunks] == starts
+    np.testing.assert_array_equal(np.concatenate([x for _, x in chunks], 1), reference["x"])
     seen = []
-    Generator(backends["tflite"]).generate(5, seed=1, callback=lambda t, x, run: seen.append(t))
-    assert seen == list(range(5))
+    Generator(backends["tflite"], chunk_size=2).generate(
+        5, seed=1, callback=lambda t, x, run: seen.append((t, x.shape[1])))
+    assert seen == [(0, 2), (2, 2), (4, 1)]
 
 
-def test_pause_and_resume_from_disk(backends, reference, tmp_path):
-    generator = Generator(backends["savedmodel"])
+@pytest.mark.parametrize("chunk_size", [1, 4])
+def test_pause_and_resume_from_disk(backends, reference, tmp_path, chunk_size):
+    """Pause inside a chunk (10 is no multiple of 4) and resume on another backend."""
+    generator = Generator(backends["savedmodel"], chunk_size=chunk_size)
     run = generator.start(STEPS, batch_size=BATCH, seed=SEED)
     generator.finish(run, max_steps=10)
     assert run.t == 10 and not run.finished
     run.save(tmp_path / "run.npz")
-    resumed = Generator(backends["onnx"]).resume(tmp_path / "run.npz")
+    resumed = Generator(backends["onnx"], chunk_size=7).resume(tmp_path / "run.npz")
     np.testing.assert_array_equal(resumed["x"], reference["x"])
     loaded = GenerationRun.load(tmp_path / "run.npz")
     assert loaded.t == 10 and set(loaded.state) == set(run.state)
