@@ -91,3 +91,34 @@ def _check_state_key(key):
             f"State keys must be non-empty identifiers of letters, digits and '_'; "
             f"received {key!r}."
         )
+
+
+def chunk_feed_errors(shapes):
+    """Messages for `sample_chunk` feeds whose shapes disagree ({input name: shape tuple}).
+
+    K is `noise`'s second axis (K >= 1); every input has `noise`'s batch; `local_condition`
+    has one entry per chunk position ([B, K, ...]) and `prompt` at most K ([B, P <= K, ...]).
+    Pure Python, so clients, drivers and servers check before any runtime allocates."""
+    noise = shapes.get(NOISE)
+    if noise is None or len(noise) < 2:
+        return [f"`{NOISE}` must be [batch, K, ...] (K = the chunk's positions); received "
+                f"{None if noise is None else list(noise)}."]
+    batch, k = noise[0], noise[1]
+    errors = [] if k >= 1 else [
+        f"`{NOISE}` {list(noise)} has K = {k} positions; a chunk samples K >= 1, one per "
+        f"noise row."]
+    for name, shape in sorted(shapes.items()):
+        if not shape:
+            errors.append(f"`{name}` is a scalar; [batch, ...] with batch {batch} is expected.")
+            continue
+        if shape[0] != batch:
+            errors.append(f"`{name}` {list(shape)} has batch {shape[0]}; `{NOISE}` "
+                          f"{list(noise)} has batch {batch}: every input of a chunk must have "
+                          f"the same batch.")
+        if name == LOCAL_CONDITION and (len(shape) < 2 or shape[1] != k):
+            errors.append(f"`{name}` {list(shape)} must cover the chunk's K = {k} positions "
+                          f"([batch, K, ...]).")
+        if name == PROMPT and len(shape) >= 2 and shape[1] > k:
+            errors.append(f"`{name}` {list(shape)} covers {shape[1]} positions; at most "
+                          f"K = {k} are expected.")
+    return errors

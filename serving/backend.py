@@ -39,6 +39,7 @@ class Backend:
                              f"{missing}, unexpected {extra}.")
         cast = {k: np.ascontiguousarray(np.asarray(v).astype(inputs[k][1], copy=False))
                 for k, v in feeds.items()}
+        check_feed_shapes(self.name, signature, inputs, cast)
         return self._run(signature, cast)
 
     def _run(self, signature, feeds):
@@ -46,3 +47,25 @@ class Backend:
 
     def close(self):
         pass
+
+
+def check_feed_shapes(backend_name, signature, inputs, feeds):
+    """Raise ValueError naming the tensor, its shape and the expected one, before the
+    runtime sees a feed whose rank or fixed dimensions differ from the signature's (e.g. a
+    state from another model), or `sample_chunk` feeds that disagree in batch or K."""
+    from keras_ar import contract
+
+    for name, array in feeds.items():
+        expected = inputs[name][0]
+        if expected is None:
+            continue
+        if len(expected) != array.ndim or any(  # the batch axis is each backend's concern
+                e is not None and e != a for e, a in zip(expected[1:], array.shape[1:])):
+            text = "[" + ", ".join("?" if e is None else str(e) for e in expected) + "]"
+            raise ValueError(f"{backend_name} {signature!r}: input `{name}` has shape "
+                             f"{list(array.shape)}; the artifact expects {text}. Was the "
+                             f"state or input made for another model?")
+    if signature == contract.SAMPLE_CHUNK:
+        errors = contract.chunk_feed_errors({k: v.shape for k, v in feeds.items()})
+        if errors:
+            raise ValueError(f"{backend_name} {signature!r}: " + " ".join(errors))

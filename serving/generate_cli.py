@@ -3,7 +3,10 @@
     keras-ar generate --model runs/export/savedmodel --backend savedmodel --num_steps 16000 \
         --seed 1 --out sample.wav
     keras-ar generate --model http://127.0.0.1:8501/v1/models/wavenet --backend tfserving \
-        --manifest runs/export/savedmodel --num_steps 100 --out ids.txt
+        --manifest runs/export/savedmodel --num_steps 100 --chunk-size 64 --out ids.txt
+
+Generation runs in chunks (`--chunk-size K`, one `sample_chunk` round trip per K samples; the
+same samples for every K); `--max_steps` pauses at that step and `--save_state` keeps the run.
 
 The output kind follows `--out`'s suffix: .wav (16-bit, mu-law decoded when the manifest
 says so), .png (a grid; needs the manifest's image shape or --image_shape), .txt, .npz.
@@ -33,6 +36,11 @@ def add_arguments(parser):
     parser.add_argument("--prompt", default=None, help="comma-separated ids (every row)")
     parser.add_argument("--global_condition", default=None,
                         help="comma-separated ids/values, one per row")
+    parser.add_argument("--chunk-size", "--chunk_size", dest="chunk_size", type=int,
+                        default=None,
+                        help="samples per round trip (sample_chunk; 1 = one sample_step "
+                             "each); default per family: 256 audio, 32 text and sequences, "
+                             "one image row")
     parser.add_argument("--graph_loop", action="store_true",
                         help="use the in-graph generate signature")
     parser.add_argument("--resume", default=None, help="resume a run saved with --save_state")
@@ -68,7 +76,7 @@ def run(args):
     from serving.generator import Generator
 
     backend = make_backend(args.backend, args.model, args.manifest)
-    generator = Generator(backend)
+    generator = Generator(backend, chunk_size=args.chunk_size)
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    stop_token=args.stop_token)
     if args.global_condition:

@@ -9,6 +9,7 @@ import pathlib
 
 import numpy as np
 
+from keras_ar import contract
 from serving.errors import ServingError
 from serving.signature_session import INTERNAL_SIGNATURES, SignatureSession
 
@@ -106,6 +107,10 @@ class Servable:
                 f"unexpected {extra}.")
         for key, array in feeds.items():
             specs[key].check(array, "Input")
+        if name == contract.SAMPLE_CHUNK:
+            errors = contract.chunk_feed_errors({k: v.shape for k, v in feeds.items()})
+            if errors:
+                raise ServingError("INVALID_ARGUMENT", " ".join(errors))
         unknown = sorted(set(output_filter) - set(self.outputs[name]))
         if unknown:
             raise ServingError("INVALID_ARGUMENT",

@@ -302,6 +302,7 @@ class AutoregressiveModel(keras.Model):
                  temperature=1.0, top_k=0, top_p=1.0, stop_token=None, sampler=None,
                  jit_compile=False, prompt_length=None):
         """Sample `num_steps` new positions per row; returns {"x": ..., "lengths": [B]}.
+        `num_steps` defaults to the model's `max_length` where it has one.
 
         The loop is one compiled `tf.while_loop` over `sample_step`; noise comes from a
         stateless RNG seeded by `seed`, so a seed reproduces its samples. Sampling controls

@@ -287,35 +287,16 @@ class CausalTransformer(AutoregressiveModel):
         return self._output(h), new_state
 
     # ----------------------------------------------------------------- generation
-    def generate(self, batch_size=1, num_steps=None, seed=0, prompt=None, *args, **kwargs):
-        """As `AutoregressiveModel.generate`; prompt length + num_steps must fit max_length
-        (the loop itself runs without value checks)."""
-        if num_steps is not None:
-            forced = kwargs.get("prompt_length") is not None  # the prompt is inside num_steps
-            self._check_capacity(int(num_steps), None if forced else prompt)
-        return super().generate(batch_size, num_steps, seed, prompt, *args, **kwargs)
-
-    def generate_from_noise(self, noise, prompt=None, *args, **kwargs):
-        noise = tf.convert_to_tensor(noise, tf.float32)
-        steps = noise.shape[1] if noise.shape[1] is not None else tf.shape(noise)[1]
-        self._check_capacity(steps, None if kwargs.get("prompt_length") is not None else prompt)
-        return super().generate_from_noise(noise, prompt, *args, **kwargs)
-
-    def _check_capacity(self, num_steps, prompt):
-        """Generation writes positions [0, prompt length + num_steps) of the cache."""
-        length = 0
-        if prompt is not None:
-            prompt = tf.convert_to_tensor(prompt)
-            length = prompt.shape[1] if prompt.shape[1] is not None else tf.shape(prompt)[1]
-        total = length + num_steps
-        if isinstance(total, int):
-            if total > self.max_length:
+    def check_generation_length(self, conditions, total_steps):
+        """Generation writes cache positions [0, total_steps): at most max_length."""
+        if isinstance(total_steps, int):
+            if total_steps > self.max_length:
                 raise ValueError(
-                    f"Generating {num_steps} steps after a prompt of {length} needs {total} "
-                    f"cache positions; this model's max_length is {self.max_length}. Ask for "
-                    "fewer steps or build a model with a larger max_length.")
+                    f"Generation (prompt and steps) needs {total_steps} cache positions; this "
+                    f"model's max_length is {self.max_length}. Ask for fewer steps or "
+                    "build a model with a larger max_length.")
             return
-        validation.check_max(total, self.max_length, "prompt length + num_steps",
+        validation.check_max(total_steps, self.max_length, "prompt length + num_steps",
                              f"Generation needs at most max_length={self.max_length} positions")
 
     # ----------------------------------------------------------------- validation

@@ -273,15 +273,6 @@ class ContinuousSequenceModel(AutoregressiveModel):
         validation.check_finite(x, name)
         return x
 
-    # ----------------------------------------------------------------- generation
-    def generate(self, batch_size=1, num_steps=None, **kwargs):
-        """As `AutoregressiveModel.generate` (same keyword arguments); `num_steps` defaults
-        to `max_length`. Returns {"x": [B, num_steps, feature_dim] (zeros after each row's
-        end), "lengths": [B] (steps up to and including the sampled stop)}."""
-        return super().generate(
-            batch_size=batch_size, num_steps=self.max_length if num_steps is None else num_steps,
-            **kwargs)
-
     def get_config(self):
         config = super().get_config()
         config.update(

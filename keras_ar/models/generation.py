@@ -90,8 +90,7 @@ def generate_from_noise(model, noise, prompt=None, conditions=None, temperature=
     elif prompt_length is not None:
         raise ValueError("`prompt_length` was given without a `prompt`; pass both (prompt "
                          "[B, P, *event], prompt_length int32[B]) or neither.")
-    prefix_length = 0 if prompt is None or forced is not None else tf.shape(prompt)[1]
-    model.check_generation_length(conditions or {}, prefix_length + num_steps)
+    model.check_generation_length(conditions or {}, _total_steps(prompt, forced, noise))
     sampled_stop = bool(model.samples_stop)
     if sampled_stop and stop_token is not None:
         raise ValueError(
@@ -102,6 +101,15 @@ def generate_from_noise(model, noise, prompt=None, conditions=None, temperature=
         model, x_prev, state, noise, controls,
         lambda j, state: model.step_conditions(conditions, state), forced, stop, sampled_stop)
     return {contract.X: x, contract.LENGTHS: lengths}
+
+
+def _total_steps(prompt, forced, noise):
+    """Positions generation reaches: a python int when the shapes are static."""
+    steps = noise.shape[1] if noise.shape[1] is not None else tf.shape(noise)[1]
+    if prompt is None or forced is not None:
+        return steps
+    prompt = tf.convert_to_tensor(prompt)
+    return (prompt.shape[1] if prompt.shape[1] is not None else tf.shape(prompt)[1]) + steps
 
 
 def forced_prompt(model, prompt, prompt_length, batch, num_steps, static_steps):
@@ -128,7 +136,10 @@ def forced_prompt(model, prompt, prompt_length, batch, num_steps, static_steps):
 def generate(model, function, batch_size, num_steps, seed, prompt, conditions, temperature,
              top_k, top_p, stop_token, sampler, prompt_length=None):
     """Seeded generation through `function`, the model's cached `tf.function` of
-    `noise_loop` (`AutoregressiveModel._generate_function`)."""
+    `noise_loop` (`AutoregressiveModel._generate_function`). `num_steps` defaults to the
+    model's `max_length` where it has one."""
+    if num_steps is None:
+        num_steps = getattr(model, "max_length", None)
     if num_steps is None or int(num_steps) < 1:
         raise ValueError(f"`num_steps` must be a positive integer; received {num_steps}.")
     if sampler is not None:
@@ -140,6 +151,8 @@ def generate(model, function, batch_size, num_steps, seed, prompt, conditions, t
     if prompt is not None:
         prompt = tf.convert_to_tensor(prompt)
         batch_size = int(prompt.shape[0])
+    prefix = 0 if prompt is None or prompt_length is not None else int(prompt.shape[1])
+    model.check_generation_length(conditions or {}, prefix + int(num_steps))  # before tracing
     # drawn outside the (maybe XLA-compiled) loop: XLA's Philox with a run-time shape gives
     # other numbers than TensorFlow's kernel, and XLA must not change the samples
     noise = _SEEDED_NOISE(tf.constant(int(batch_size)), tf.constant(int(num_steps)),
@@ -194,6 +207,7 @@ def sample_chunk(model, x_prev, state, noise, temperature=1.0, top_k=0, top_p=1.
         raise ValueError(f"This model samples its own stop flag; `stop_token` must be None; "
                          f"received {stop_token!r}.")
     stop = None if stop_token is None else tf.cast(stop_token, model.x_dtype)
+    model.check_generation_length({}, tf.reduce_max(state[contract.INDEX_KEY]) + steps)
 
     def conditions_at(j, _):
         return {k: tf.gather(v, j, axis=1) if k == contract.LOCAL_CONDITION else v

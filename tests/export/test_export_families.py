@@ -6,7 +6,7 @@ target holds, identical samples over 64 `sample_step` steps; image models start 
 every H x W steps; the continuous model's real-valued samples agree within 1e-5). ONNX
 converts every signature for PixelCNN and GatedPixelCNN (covering the `tf.cond` in the image
 prefill) and, to keep this file short on a 2-core machine, the signatures the gate must cover
-for the others: init_state, step, sample_step, generate.
+for the others: init_state, step, sample_step, sample_chunk, generate.
 
 GatedPixelCNN's ONNX `generate` runs since the export
 declares Loop counters scalar (onnxruntime refused the loop with the row-update `If` inside:
@@ -25,7 +25,8 @@ from keras_ar import contract
 from keras_ar.models import (CausalTransformer, ContinuousSequenceModel, GatedPixelCNN,
                              PixelCNN, PixelCNNPlusPlus)
 
-CORE = (contract.INIT_STATE, contract.STEP, contract.SAMPLE_STEP, contract.GENERATE)
+CORE = (contract.INIT_STATE, contract.STEP, contract.SAMPLE_STEP, contract.SAMPLE_CHUNK,
+        contract.GENERATE)
 TARGETS = ("savedmodel", "tflite", "onnx")
 
 

@@ -22,8 +22,8 @@ from tests.serving.conftest import ServerProcess
 from tests.serving.test_writers_cli import _read_png
 
 SLOW = pytest.mark.slow
-LOOP = ("init_state", "prefill", "sample_step", "generate")
-NO_PREFILL = ("init_state", "sample_step", "generate")
+LOOP = ("init_state", "prefill", "sample_step", "sample_chunk", "generate")
+NO_PREFILL = ("init_state", "sample_step", "sample_chunk", "generate")
 
 
 def _transformer():
@@ -184,8 +184,9 @@ def test_transformer_reference_stops_limits_and_matches_keras(token_reference):
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_transformer_same_seed_same_tokens(backends, token_reference, kind):
+    """Chunks of 5 (the stop token and the limit of 5 fall inside chunks) == the default."""
     expected, _ = token_reference
-    generator = Generator(backends("transformer", kind))
+    generator = Generator(backends("transformer", kind), chunk_size=5)
     out = generator.generate(TOKEN_STEPS, seed=TOKEN_SEED, **TOKENS)
     np.testing.assert_array_equal(out["x"], expected["x"])
     np.testing.assert_array_equal(out["lengths"], expected["lengths"])
@@ -224,7 +225,8 @@ def test_pixel_cnn_generates_images_like_keras(backends, models, pixel_reference
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_pixel_cnn_same_seed_same_images(backends, pixel_reference, kind):
-    generator = Generator(backends("pixelcnn", kind))
+    generator = Generator(backends("pixelcnn", kind), chunk_size=3)  # chunks cross rows
+    assert Generator(backends("pixelcnn", kind)).chunk_size == 4  # default: one image row
     out = generator.generate(16, batch_size=PIXEL_BATCH, seed=PIXEL_SEED)
     np.testing.assert_array_equal(out["images"], pixel_reference["images"])
     graph = generator.generate(16, batch_size=PIXEL_BATCH, seed=PIXEL_SEED,
@@ -258,7 +260,7 @@ def _wavenet_conditions(batch=3, frames=7):
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_conditioned_wavenet_frames_match_keras(backends, models, kind):
     """local_hop = 4: step t reads frame (P + t) // 4; 7 frames cover 3 + 25 indices."""
-    generator = Generator(backends("wavenet_cond", kind))
+    generator = Generator(backends("wavenet_cond", kind), chunk_size=6)  # crosses frames
     conditions = _wavenet_conditions()
     prompt = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], np.int32)
     outs = {}

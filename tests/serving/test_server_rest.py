@@ -10,8 +10,8 @@ from serving.saved_model_backend import SavedModelBackend
 from tests.serving import feeds as feeds_lib
 from tests.serving.rest_client import call
 
-SIGNATURES = ["init_state", "prefill", "step", "sample_step", "log_prob", "generate",
-              "generate_seeded", "serving_default"]
+SIGNATURES = ["init_state", "prefill", "step", "sample_step", "sample_chunk", "log_prob",
+              "generate", "generate_seeded", "serving_default"]
 
 
 @pytest.fixture(scope="module")

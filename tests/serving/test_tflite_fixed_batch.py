@@ -19,7 +19,7 @@ def fixed_file(wavenet_model, tmp_path_factory):
     path = tmp_path_factory.mktemp("tflite_fixed") / "tflite"
     manifest = export_tflite(wavenet_model, path, batch_size=COMPILED,
                              signatures=(contract.INIT_STATE, contract.SAMPLE_STEP,
-                                         contract.GENERATE))
+                                         contract.SAMPLE_CHUNK, contract.GENERATE))
     assert manifest["batch"] == {"dynamic": False, "sizes": [COMPILED]}
     return path
 
@@ -30,14 +30,16 @@ def reference(model_root):
 
 
 @pytest.mark.parametrize("batch", [1, COMPILED, 5])
-@pytest.mark.parametrize("graph", [False, True], ids=["step_loop", "graph_loop"])
-def test_other_batches_are_split_and_padded(fixed_file, reference, batch, graph):
+@pytest.mark.parametrize("graph, chunk", [(False, 1), (False, 4), (True, 1)],
+                         ids=["step_loop", "chunks_of_4_then_2", "graph_loop"])
+def test_other_batches_are_split_and_padded(fixed_file, reference, batch, graph, chunk):
+    """K is a run-time dimension of the fixed-batch file too (chunks of 4, then 2)."""
     backend = TFLiteBackend(fixed_file)
     assert backend.batch_sizes == [COMPILED]
-    out = Generator(backend).generate(6, batch_size=batch, seed=4, temperature=0.9,
-                                      use_graph_loop=graph)
+    out = Generator(backend, chunk_size=chunk).generate(6, batch_size=batch, seed=4,
+                                                        temperature=0.9, use_graph_loop=graph)
     expected = reference.generate(6, batch_size=batch, seed=4, temperature=0.9,
-                                  use_graph_loop=graph)
+                                  use_graph_loop=graph, chunk_size=1)
     assert out["x"].shape == (batch, 6)
     np.testing.assert_array_equal(out["x"], expected["x"])
 

@@ -54,11 +54,13 @@ def test_generate_cli_writes_text_and_resumes(model_root, tmp_path):
             "--batch_size", "2", "--seed", "4"]
     assert cli.main(base + ["--out", str(tmp_path / "full.txt")]) == 0
     assert cli.main(base + ["--max_steps", "5", "--save_state", str(tmp_path / "run.npz"),
-                            "--out", str(tmp_path / "part.txt")]) == 0
-    assert cli.main(base + ["--resume", str(tmp_path / "run.npz"),
+                            "--chunk-size", "3", "--out", str(tmp_path / "part.txt")]) == 0
+    assert cli.main(base + ["--resume", str(tmp_path / "run.npz"), "--chunk-size", "4",
                             "--out", str(tmp_path / "resumed.txt")]) == 0
+    assert cli.main(base + ["--chunk-size", "1", "--out", str(tmp_path / "steps.txt")]) == 0
     full = (tmp_path / "full.txt").read_text().split("\n")
     assert (tmp_path / "resumed.txt").read_text().split("\n") == full
+    assert (tmp_path / "steps.txt").read_text().split("\n") == full
     assert len(full[0].split()) == 12
 
 
