@@ -137,7 +137,9 @@ class Generator:
         written at steps [run.t, run.t + k)."""
         k = min(int(size), run.num_steps - run.t)
         spec = self.spec
-        empty = np.zeros((run.batch_size, 0) + spec.event_shape, spec.x_dtype)
+        # no forced values (prompt_length 0); one column, not zero: JSON cannot carry the
+        # event dims of an empty [B, 0, C] array
+        empty = np.zeros((run.batch_size, 1) + spec.event_shape, spec.x_dtype)
         feeds = {contract.X_PREV: run.x_prev, contract.NOISE: run.noise[:, run.t:run.t + k],
                  **run.controls, **_state_inputs(run.state), contract.PROMPT: empty,
                  contract.PROMPT_LENGTH: np.zeros(run.batch_size, np.int32),
