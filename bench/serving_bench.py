@@ -270,7 +270,7 @@ def _free_port():
 class Server:
     """`keras-ar serve` for one model base path, in a subprocess on free loopback ports."""
 
-    def __init__(self, base_path, log_path, timeout_s=300):
+    def __init__(self, base_path, log_path, timeout_s=300, extra_args=()):
         self.grpc_port, self.rest_port = _free_port(), _free_port()
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
         self._log = open(log_path, "w")
@@ -279,7 +279,7 @@ class Server:
             [sys.executable, "-m", "pipelines.cli", "serve", f"--port={self.grpc_port}",
              f"--rest_api_port={self.rest_port}", "--model_name=wavenet",
              f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=0",
-             "--rest_api_num_threads=32", "--grpc_max_threads=32"],
+             "--rest_api_num_threads=32", "--grpc_max_threads=32", *extra_args],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

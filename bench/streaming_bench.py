@@ -53,8 +53,13 @@ def _export(model, root, targets):
     from export.saved_model import export_saved_model
     from export.tflite import export_tflite
 
+    from export import repository
+
     paths = {"savedmodel": root / "base" / "1"}
     export_saved_model(model, paths["savedmodel"], signatures=SIGNATURES)
+    if "served" in targets:  # a TF Serving version with model.tflite beside saved_model.pb
+        paths["served"] = repository.write_version(model, root / "repo", "wavenet",
+                                                   tflite=True, signatures=SIGNATURES)
     if "tflite" in targets:
         paths["tflite"] = root / "tflite"
         export_tflite(model, paths["tflite"], signatures=SIGNATURES,
@@ -125,15 +130,14 @@ def _stream_vs_graph(generators, steps, batch, repeats, chunk):
 
 
 def _chunk_overheads(generators, graph_rates, repeats):
-    """One `sample_chunk` call of K samples at batch 1 per backend, from a fresh state."""
+    """`Generator.chunk` of K samples at batch 1 per backend, K held for a block of calls (a
+    stream keeps its K; a new K reshapes the runtime's tensors once)."""
     rows = []
     for name, generator in generators.items():
-        cases = {}
-        for k in CHUNK_SIZES:  # one run per K, long enough for every timed call
-            run = generator.start(k * (repeats + 1), batch_size=1, seed=0)
-            cases[k] = lambda r=run, k=k, g=generator: g.chunk(r, k)
-        best = _interleaved(cases, repeats)
-        for k, seconds in best.items():
+        for k in CHUNK_SIZES:  # one run per K, long enough for every call of the block
+            run = generator.start(k * (repeats + 2), batch_size=1, seed=0)
+            seconds = min(_interleaved({k: lambda: generator.chunk(run, k)}, repeats + 1)
+                          .values())
             case = f"{name}, batch 1, sample_chunk K={k}"
             overhead = seconds - k / graph_rates[name]
             rows += [_row(case, "ms per call", 1000 * seconds, "ms"),
@@ -145,7 +149,7 @@ def _wavenet_rows(root, quick, server_class):
     from serving.generator import Generator
     from serving.tf_serving_backend import TFServingBackend
 
-    paths = _export(_wavenet(), root, ("tflite", "onnx"))
+    paths = _export(_wavenet(), root, ("tflite", "onnx", "served"))
     steps, repeats = (2048, 2) if quick else (8192, 3)
     rows = []
     backends = _backends(paths)
@@ -158,27 +162,46 @@ def _wavenet_rows(root, quick, server_class):
         if batch == 1:
             rates = {name: batch_steps / best[name, "generate"] for name in subset}
             rows += _chunk_overheads(subset, rates, repeats)
-    server = server_class(paths["savedmodel"].parent, root / "server.log")
+    rows += _served_rows(paths, generators, server_class, root, steps, repeats)
+    return rows
+
+
+def _served_rows(paths, generators, server_class, root, steps, repeats):
+    """Streaming over `keras-ar serve` gRPC: the SavedModel on TensorFlow, and the same
+    version's model.tflite (`--prefer_tflite_model=true`), against in-process runs."""
+    from serving.generator import Generator
+    from serving.tf_serving_backend import TFServingBackend
+
+    base = paths["served"].parent
+    servers = {"TensorFlow": server_class(base, root / "tf.log"),
+               "TFLite": server_class(base, root / "lite.log",
+                                      extra_args=["--prefer_tflite_model=true"])}
+    rows = []
     try:
-        grpc = TFServingBackend(f"grpc://{server.grpc_target}/wavenet",
-                                manifest=paths["savedmodel"])
-        remote = {"SavedModel in-process": generators["SavedModel"],
-                  "keras-ar serve gRPC": Generator(grpc)}
+        remote = {f"keras-ar serve gRPC ({runtime})": Generator(TFServingBackend(
+            f"grpc://{server.grpc_target}/wavenet", manifest=paths["savedmodel"]))
+            for runtime, server in servers.items()}
+        cases = {"SavedModel in-process": generators["SavedModel"],
+                 "TFLite in-process": generators["TFLite"], **remote}
         best = _interleaved({name: (lambda g=g: g.generate(steps, seed=0,
                                                            chunk_size=STREAM_CHUNK))
-                             for name, g in remote.items()}, repeats)
+                             for name, g in cases.items()}, repeats)
         for name, seconds in best.items():
             rows.append(_row(f"{name}, batch 1, {steps} samples, streaming K={STREAM_CHUNK}",
                              "samples/s", steps / seconds, "samples/s"))
-        ratio = best["SavedModel in-process"] / best["keras-ar serve gRPC"]
-        rows.append(_row(f"gRPC / in-process SavedModel, batch 1, K={STREAM_CHUNK}",
-                         "ratio", ratio, "x"))
-        rows += _chunk_overheads({"keras-ar serve gRPC": remote["keras-ar serve gRPC"]},
-                                 {"keras-ar serve gRPC": steps / best["SavedModel in-process"]},
+        for runtime, local in (("TensorFlow", "SavedModel in-process"),
+                               ("TFLite", "TFLite in-process")):
+            ratio = best[local] / best[f"keras-ar serve gRPC ({runtime})"]
+            rows.append(_row(f"gRPC ({runtime}) / {local}, batch 1, K={STREAM_CHUNK}",
+                             "ratio", ratio, "x"))
+        lite = f"keras-ar serve gRPC (TFLite)"
+        rows += _chunk_overheads({lite: remote[lite]}, {lite: steps / best["TFLite in-process"]},
                                  repeats)
-        grpc.close()
+        for generator in remote.values():
+            generator.backend.close()
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
     return rows
 
 

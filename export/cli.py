@@ -34,6 +34,9 @@ def add_arguments(parser):
     parser.add_argument("--base", help="TF Serving model base path (repository)")
     parser.add_argument("--name", help="model name (repository)")
     parser.add_argument("--version", type=int, help="version (repository; default next)")
+    parser.add_argument("--with-tflite", action="store_true",
+                        help="repository: add model.tflite to the version, for "
+                             "--prefer_tflite_model serving")
 
 
 def load_checkpoint(path):
@@ -81,7 +84,8 @@ def run(args):
         else:
             from export import repository
 
-            path = repository.write_version(model, args.base, args.name, args.version)
+            path = repository.write_version(model, args.base, args.name, args.version,
+                                            tflite=args.with_tflite)
             print(path)
     except (ValueError, FileNotFoundError, FileExistsError, AssertionError,
             RuntimeError) as error:

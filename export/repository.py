@@ -6,6 +6,8 @@
     <base>/<name>/<version>/saved_model.pb  export_saved_model output
     <base>/<name>/<version>/assets.extra/tf_serving_warmup_requests
                                            one PredictionLog per signature (TFRecord)
+    <base>/<name>/<version>/model.tflite   with `tflite=True`: the same signatures (all but
+                                           generate_seeded) for `--prefer_tflite_model`
 
 Each version is written atomically (built in a hidden sibling, renamed to its integer name
 when complete): TF Serving, which polls the base path and serves the highest version, never
@@ -14,6 +16,11 @@ sees a half-written one. Serve it with:
     docker run -p 8500:8500 -p 8501:8501 -v <base>:/models tensorflow/serving \\
         --model_config_file=/models/models.config --enable_batching \\
         --batching_parameters_file=/models/batching_parameters.txt
+
+and add `--prefer_tflite_model=true` to run each version's `model.tflite` (TF Serving's
+experimental flag; `keras-ar serve` has it too): the generation loops (`sample_chunk`,
+`generate`) then run at TFLite's speed instead of the TensorFlow runtime's. Warm-up requests
+cover the signatures both runtimes hold.
 """
 
 import pathlib
@@ -35,10 +42,15 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def write_version(model, base, name, version=None, overwrite=False, **export_kwargs):
+def write_version(model, base, name, version=None, overwrite=False, tflite=False,
+                  **export_kwargs):
     """Export `model` as version `version` (default: next) of `name` under `base`; write the
-    warm-up requests, models.config and batching parameters; return the version path."""
+    warm-up requests, models.config and batching parameters (and `model.tflite` with
+    `tflite=True`); return the version path."""
+    import tempfile
+
     from export import saved_model
+    from export.tflite import FILES, TFLITE_SIGNATURES, export_tflite
 
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"Model name must be a plain directory name; received {name!r}.")
@@ -49,7 +61,18 @@ def write_version(model, base, name, version=None, overwrite=False, **export_kwa
     path = model_dir / str(version)
     with atomic_directory(path, overwrite) as tmp:
         manifest = saved_model.export_saved_model(model, tmp, overwrite=True, **export_kwargs)
-        write_warmup(model, manifest, tmp / "assets.extra" / WARMUP_FILE, name)
+        signatures = manifest["signatures"]
+        if tflite:
+            with tempfile.TemporaryDirectory() as scratch:
+                lite = export_tflite(model, pathlib.Path(scratch) / "tflite",
+                                     saved_model_dir=tmp, signatures=[
+                                         s for s in signatures if s in TFLITE_SIGNATURES],
+                                     stop_token=export_kwargs.get("stop_token"))
+                (pathlib.Path(scratch) / "tflite" / FILES["float32"]).rename(
+                    tmp / FILES["float32"])
+            signatures = [s for s in signatures if s in lite["signatures"]]
+        write_warmup(model, dict(manifest, signatures=signatures),
+                     tmp / "assets.extra" / WARMUP_FILE, name)
     write_server_config(base)
     return path
 

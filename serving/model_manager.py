@@ -91,8 +91,11 @@ def versions_on_disk(base_path):
 class ModelManager:
     """Keeps each model's aspired versions loaded; `poll()` reconciles with the disk."""
 
-    def __init__(self, configs, enable_warmup=True, session_threads=(0, 0)):
+    def __init__(self, configs, enable_warmup=True, session_threads=(0, 0),
+                 prefer_tflite_model=False, tflite_interpreters=1):
         self.configs = {c.name: c for c in configs}
+        self.prefer_tflite_model = bool(prefer_tflite_model)  # run <version>/model.tflite
+        self.tflite_interpreters = int(tflite_interpreters)
         self.enable_warmup = enable_warmup
         self.session_threads = tuple(session_threads)  # (intra-op, inter-op); 0: TF picks
         self._servables = {c.name: {} for c in configs}  # name -> {version: Servable}
@@ -178,7 +181,9 @@ class ModelManager:
             return
         path = config.base_path / str(version)
         try:
-            servable = Servable(config.name, version, path, *self.session_threads)
+            servable = Servable(config.name, version, path, *self.session_threads,
+                                prefer_tflite=self.prefer_tflite_model,
+                                tflite_interpreters=self.tflite_interpreters)
             if self.enable_warmup:
                 count = servable.warm_up()
                 if count:
@@ -191,7 +196,8 @@ class ModelManager:
             return
         with self._lock:
             self._servables[config.name][version] = servable
-        LOG.info("Loaded %s version %d from %s", config.name, version, path)
+        LOG.info("Loaded %s version %d from %s (%s runtime)", config.name, version, path,
+                 servable.runtime)
 
     def start_polling(self, interval_s, stop_event):
         """Poll every `interval_s` seconds in a daemon thread until `stop_event` is set."""

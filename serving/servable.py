@@ -12,6 +12,7 @@ import numpy as np
 from keras_ar import contract
 from serving.errors import ServingError
 from serving.signature_session import INTERNAL_SIGNATURES, SignatureSession
+from serving.tflite_session import TFLITE_FILE, TFLiteSession
 
 DEFAULT_SIGNATURE = "serving_default"
 WARMUP_FILE = pathlib.Path("assets.extra") / "tf_serving_warmup_requests"
@@ -70,14 +71,24 @@ def read_signature_defs(path):
 
 
 class Servable:
-    """A SavedModel version under `path`, loaded and ready to answer predict requests."""
+    """A SavedModel version under `path`, loaded and ready to answer predict requests.
 
-    def __init__(self, name, version, path, intra_op_threads=0, inter_op_threads=0):
+    With `prefer_tflite` and a `model.tflite` in the version directory, the TFLite model is
+    run instead (tensorflow_model_server's `--prefer_tflite_model`; `tflite_session`)."""
+
+    def __init__(self, name, version, path, intra_op_threads=0, inter_op_threads=0,
+                 prefer_tflite=False, tflite_interpreters=1):
         self.name, self.version, self.path = name, int(version), pathlib.Path(path)
-        self.signature_defs = read_signature_defs(self.path)  # NOT_FOUND without "serve"
         # unloaded versions are closed by garbage collection, once no request holds them
-        self._session = SignatureSession(self.path, intra_op_threads=intra_op_threads,
-                                         inter_op_threads=inter_op_threads)
+        if prefer_tflite and (self.path / TFLITE_FILE).is_file():
+            self._session = TFLiteSession(self.path, tflite_interpreters)
+            self.signature_defs = self._session.signature_defs
+            self.runtime = "tflite"
+        else:
+            self.signature_defs = read_signature_defs(self.path)  # NOT_FOUND without "serve"
+            self._session = SignatureSession(self.path, intra_op_threads=intra_op_threads,
+                                             inter_op_threads=inter_op_threads)
+            self.runtime = "tensorflow"
         self.inputs = {k: {n: _tensor_info(n, t) for n, t in s.inputs.items()}
                        for k, s in self.signature_defs.items()}
         self.outputs = {k: {n: _tensor_info(n, t) for n, t in s.outputs.items()}
@@ -118,7 +129,7 @@ class Servable:
                                f"\"{name}\" has {sorted(self.outputs[name])}.")
         try:
             return self._session.run(name, feeds, output_filter), name
-        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError, RuntimeError) as error:
             raise ServingError("INVALID_ARGUMENT", _first_line(error)) from None
         except tf.errors.OpError as error:
             raise ServingError("INTERNAL", _first_line(error)) from None

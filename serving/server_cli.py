@@ -42,6 +42,12 @@ def add_arguments(parser):
                         help="largest accepted request body (REST) / message (gRPC)")
     parser.add_argument("--enable_model_warmup", type=_bool, default=True,
                         help="replay assets.extra/tf_serving_warmup_requests on load")
+    parser.add_argument("--prefer_tflite_model", type=_bool, default=False,
+                        help="run <version>/model.tflite where a version has one, instead of "
+                             "saved_model.pb (as tensorflow_model_server's flag)")
+    parser.add_argument("--num_tflite_interpreters_per_pool", type=int, default=1,
+                        help="TFLite interpreters per servable (requests run concurrently "
+                             "on this many)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (loopback by default; 0.0.0.0 exposes the server)")
 
@@ -77,7 +83,9 @@ def run(args):
             "--model_config_file.", args.model_config_file_poll_wait_seconds)
     manager = ModelManager(build_configs(args), enable_warmup=args.enable_model_warmup,
                            session_threads=(args.tensorflow_intra_op_parallelism,
-                                            args.tensorflow_inter_op_parallelism))
+                                            args.tensorflow_inter_op_parallelism),
+                           prefer_tflite_model=args.prefer_tflite_model,
+                           tflite_interpreters=args.num_tflite_interpreters_per_pool)
     server = ModelServer(manager, grpc_port=args.port, rest_port=args.rest_api_port,
                          host=args.host, poll_wait_seconds=args.file_system_poll_wait_seconds,
                          grpc_threads=args.grpc_max_threads,
