@@ -17,6 +17,7 @@ BENCHMARKS = {
     "runtimes": "bench.runtime_bench",
     "generate_loop": "bench.generate_loop_bench",
     "serving": "bench.serving_bench",
+    "streaming": "bench.streaming_bench",
     "images_quality": "bench.image_quality_bench",
     "images_sampling": "bench.image_bench",
     "pipelines": "bench.pipeline_bench",
@@ -44,7 +45,10 @@ def run(args):
         for row in module.run(quick=args.quick):
             print("  ", _format_row(row), flush=True)
             rows.append(row)
+    from bench.common import cpu_info
+
     meta = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.machine(),
+            "cpu": cpu_info(),
             "cpus": os.cpu_count(), "quick": bool(args.quick), "benchmarks": names}
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)

@@ -11,9 +11,10 @@ run, interleaved (ratios are within this run):
   exported `generate` signature on the same backend (the whole loop in the graph), batch 1
   and 16, on TFLite and ONNX Runtime (1 thread each), and over `keras-ar serve` gRPC against
   the in-process SavedModel;
-* per-chunk overhead: one `sample_chunk` call of K = 1, 16, 64, 256, 1024 samples at batch 1
-  per backend (ms per call), and the overhead over K samples of the in-graph loop,
-  t(K) - K / (generate's samples/s);
+* per-chunk overhead: `Generator.chunk` of K = 1, 16, 64, 256, 1024 samples at batch 1 per
+  backend (ms per call, host bookkeeping included), the per-sample cost (the slope between
+  K = 256 and 1024) and each call's overhead over it, t(K) - K x slope (K below WaveNet's
+  inner chunk of 16 pays for a whole inner chunk's begin and end);
 * the Transformer: streaming tokens/s at K = 32 against its `generate`.
 
 Run: `python -m bench.streaming_bench [--quick]` (full: about 6 minutes here).
@@ -129,19 +130,25 @@ def _stream_vs_graph(generators, steps, batch, repeats, chunk):
     return rows, best
 
 
-def _chunk_overheads(generators, graph_rates, repeats):
+def _chunk_overheads(generators, repeats):
     """`Generator.chunk` of K samples at batch 1 per backend, K held for a block of calls (a
-    stream keeps its K; a new K reshapes the runtime's tensors once)."""
+    stream keeps its K; a new K reshapes the runtime's tensors once). The per-sample cost is
+    the slope between the two largest K; a call's overhead is t(K) - K x slope."""
     rows = []
     for name, generator in generators.items():
+        times = {}
         for k in CHUNK_SIZES:  # one run per K, long enough for every call of the block
             run = generator.start(k * (repeats + 2), batch_size=1, seed=0)
-            seconds = min(_interleaved({k: lambda: generator.chunk(run, k)}, repeats + 1)
-                          .values())
+            times[k] = min(_interleaved({k: lambda: generator.chunk(run, k)}, repeats + 1)
+                           .values())
+        small, large = CHUNK_SIZES[-2:]
+        slope = (times[large] - times[small]) / (large - small)
+        rows.append(_row(f"{name}, batch 1, sample_chunk", "per-sample cost (slope)",
+                         1e6 * slope, "us"))
+        for k, seconds in times.items():
             case = f"{name}, batch 1, sample_chunk K={k}"
-            overhead = seconds - k / graph_rates[name]
             rows += [_row(case, "ms per call", 1000 * seconds, "ms"),
-                     _row(case, "overhead over the graph loop", 1000 * overhead, "ms")]
+                     _row(case, "overhead per call", 1000 * (seconds - k * slope), "ms")]
     return rows
 
 
@@ -160,8 +167,7 @@ def _wavenet_rows(root, quick, server_class):
         got, best = _stream_vs_graph(subset, batch_steps, batch, repeats, STREAM_CHUNK)
         rows += got
         if batch == 1:
-            rates = {name: batch_steps / best[name, "generate"] for name in subset}
-            rows += _chunk_overheads(subset, rates, repeats)
+            rows += _chunk_overheads(subset, repeats)
     rows += _served_rows(paths, generators, server_class, root, steps, repeats)
     return rows
 
@@ -194,9 +200,8 @@ def _served_rows(paths, generators, server_class, root, steps, repeats):
             ratio = best[local] / best[f"keras-ar serve gRPC ({runtime})"]
             rows.append(_row(f"gRPC ({runtime}) / {local}, batch 1, K={STREAM_CHUNK}",
                              "ratio", ratio, "x"))
-        lite = f"keras-ar serve gRPC (TFLite)"
-        rows += _chunk_overheads({lite: remote[lite]}, {lite: steps / best["TFLite in-process"]},
-                                 repeats)
+        lite = "keras-ar serve gRPC (TFLite)"
+        rows += _chunk_overheads({lite: remote[lite]}, repeats)
         for generator in remote.values():
             generator.backend.close()
     finally:
