@@ -1,5 +1,4 @@
-"""Where the exported `generate` loop spends its time, and what the chunked loop saves
-(issue 3).
+"""Where the exported `generate` loop spends its time, and what the chunked loop saves.
 
 WaveNets with the same ops per step (10 layers x 64 channels, 256-way head) are exported to
 TFLite (`generate` only) and timed interleaved in one process at batch 1 and 16, TFLite
@@ -7,10 +6,10 @@ threads 1 and 2:
 
 * dilations 1..512, `generation_chunk` 0: the plain loop; every step moves every FIFO
   (1,023 positions, 262 kB of state per row);
-* dilations 1..512, chunks of 16, 32 and 64 steps (`keras_ar/models/chunked_generation.py`;
-  16 is the default): the large FIFOs stay out of the inner loop;
+* dilations 1..512, inner chunks of 16, 32 and 64 steps (`keras_ar/models/wavenet_chunks.py`;
+  32 is the default): the large FIFOs stay out of the inner loop;
 * ten dilation-1 layers: 10 positions (2.6 kB per row): the ops alone, a floor for the rest;
-* dilations 1..512, chunks of 16, exported with a fixed batch (`export_tflite(...,
+* dilations 1..512, chunks of 32, exported with a fixed batch (`export_tflite(...,
   batch_size=B)`, once per batch size): static shapes all through the loop bodies.
 
 Run: `python -m bench.generate_loop_bench [--quick]`.
@@ -31,8 +30,8 @@ CASES = {"dilations 1..512, plain loop": (DILATIONS, 0),
          "dilations 1..512, chunks of 32": (DILATIONS, 32),
          "dilations 1..512, chunks of 64": (DILATIONS, 64),
          "dilations 1 x10 (ops only)": ([1] * 10, 0)}
-ONNX_CASES = ("dilations 1..512, plain loop", "dilations 1..512, chunks of 16")
-FIXED_CASE = "dilations 1..512, chunks of 16, fixed batch"
+ONNX_CASES = ("dilations 1..512, plain loop", "dilations 1..512, chunks of 32")
+FIXED_CASE = "dilations 1..512, chunks of 32, fixed batch"
 BATCHES = (1, 16)
 
 
@@ -63,7 +62,7 @@ def _runners(tmp):
                 Interpreter, out / "tflite", threads)
         if label in ONNX_CASES:
             runners[("onnxruntime", label, 1, None)] = _onnx_runner(model, out / "onnx")
-        if label == "dilations 1..512, chunks of 16":
+        if label == "dilations 1..512, chunks of 32":
             for batch in BATCHES:
                 export_tflite(model, out / f"tflite_b{batch}", signatures=(contract.GENERATE,),
                               batch_size=batch)
@@ -93,7 +92,7 @@ def _onnx_runner(model, out):
 
 
 def run(quick=False):
-    steps, repeats = (200, 2) if quick else (2000, 3)
+    steps, repeats = (1024, 2) if quick else (2048, 3)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         runners = _runners(tmp)
@@ -119,5 +118,8 @@ def run(quick=False):
 
 
 if __name__ == "__main__":
+    from bench.common import cpu_info
+
+    print(cpu_info(), flush=True)
     for row in run(quick="--quick" in sys.argv):
         print(f"{row['case']}: {row['value']:,.0f} {row['unit']}")

@@ -76,8 +76,10 @@ class CausalConv1D(keras.layers.Layer):
             new_buffer = buffer
         else:
             window = tf.concat([tf.cast(buffer, x_t.dtype), tf.expand_dims(x_t, 1)], axis=1)
-            # (B, k, C_in); at dilation 1 the window is the taps (no slice op in the step)
-            taps = window if self.dilation_rate == 1 else window[:, ::self.dilation_rate, :]
+            # (B, L + 1, C_in). The taps are gathered: TFLite runs a slice with a stride
+            # other than 1 element by element, outside XNNPACK (its slowest data movement).
+            taps = window if self.dilation_rate == 1 else tf.gather(
+                window, list(range(0, self.buffer_length + 1, self.dilation_rate)), axis=1)
             flat = tf.reshape(taps, [-1, self.kernel_size * kernel.shape[1]])
             y = tf.matmul(flat, tf.reshape(kernel, [-1, self.filters]))
             new_buffer = window[:, 1:, :]

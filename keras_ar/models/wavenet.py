@@ -43,7 +43,7 @@ class WaveNet(AutoregressiveModel):
                  local_condition_dim=0, local_hop=1, local_upsample="transposed",
                  local_channels=None, context_hop=0, context_dilations=(),
                  context_channels=32, head="categorical", num_mixtures=10, mu_law=True,
-                 generation_chunk=16, **kwargs):
+                 generation_chunk=32, **kwargs):
         if head not in ("categorical", "logistic_mixture"):
             raise ValueError(
                 f"`head` must be 'categorical' or 'logistic_mixture'; received {head!r}.")

@@ -68,6 +68,7 @@ def end(model, state, carried, invariant, count):
     new_state = {k: v for k, v in carried.items() if k not in (CHUNK_H, CHUNK_C)}
     h = carried[CHUNK_H]  # (B, K, R): inputs of the first large block
     condition = carried.get(CHUNK_C)  # (B, K, D_c) or None
+    taps = tf.unstack(invariant["taps"], len(large), axis=2)  # n_large x (B, K, 2R)
     for i in range(large[0], len(model.blocks)):
         block = model.blocks[i]
         if i in large:
@@ -75,7 +76,7 @@ def end(model, state, carried, invariant, count):
                 state[f"buffer_{i}"], h, count)
             if i == len(model.blocks) - 1:
                 break  # the last block's output is not needed
-            h, _ = block.step_from_taps(h, condition, invariant["taps"][:, :, large.index(i)])
+            h, _ = block.step_from_taps(h, condition, taps[large.index(i)])
         else:
             h, _, _ = block(h, condition, buffer=state[f"buffer_{i}"])
     return new_state

@@ -99,8 +99,8 @@ def test_seeded_generate_uses_the_chunked_loop_and_matches():
 def test_generation_chunk_config_and_errors():
     model = WaveNet(num_classes=K, dilations=[1, 2, 32, 64], residual_channels=4,
                     skip_channels=4)
-    assert model.generation_chunk == 16 and model._chunked_blocks() == [2, 3]
-    assert WaveNet.from_config(model.get_config()).generation_chunk == 16
+    assert model.generation_chunk == 32 and model._chunked_blocks() == [2, 3]
+    assert WaveNet.from_config(model.get_config()).generation_chunk == 32
     small = WaveNet(num_classes=K, dilations=[1, 2, 4], residual_channels=4, skip_channels=4)
     assert small._multi_step() is None  # nothing to chunk: the plain loop
     context = make(CONFIGS["all"], generation_chunk=2)  # context stack: the plain loop
