@@ -167,7 +167,7 @@ def _wavenet_rows(root, quick, server_class):
         got, best = _stream_vs_graph(subset, batch_steps, batch, repeats, STREAM_CHUNK)
         rows += got
         if batch == 1:
-            rows += _chunk_overheads(subset, repeats)
+            rows += _chunk_overheads(generators, repeats)
     rows += _served_rows(paths, generators, server_class, root, steps, repeats)
     return rows
 
