@@ -98,33 +98,32 @@ class GenerationSpec:
         frames: `[B, F, D]` (WaveNet local features) or `[B, H, W, D]` (image models; the
         grid flattens to raster order); each row gets the frame `index // local_hop`. The
         others (global ids or vectors) pass unchanged."""
-        out = {}
-        for name, value in conditions.items():
-            if name not in self.step_conditions:
-                continue
-            extra = self.whole_conditions.get(name, 0) - self.step_conditions[name]
-            if extra > 0:
-                flat = value.reshape(value.shape[:1] + (-1,) + value.shape[1 + extra:])
-                frames = np.asarray(index) // self.local_hop
-                value = flat[np.arange(flat.shape[0]), frames]
-            out[name] = value
-        return out
+        return {name: value[:, 0] if name in self._frame_conditions() else value
+                for name, value in self.chunk_conditions_at(conditions, index, 1).items()}
 
     def chunk_conditions_at(self, conditions, index, k):
         """Whole conditions -> `sample_chunk`'s for the k positions from state `index` [B]:
-        frame sequences give `[B, k, D]` (each position's frame); the others pass."""
+        frame sequences give `[B, k, D]` (each position's frame, as `step_conditions_at`);
+        the others pass unchanged."""
         out = {}
+        frames_of = self._frame_conditions()
         for name, value in conditions.items():
             if name not in self.step_conditions:
                 continue
-            extra = self.whole_conditions.get(name, 0) - self.step_conditions[name]
-            if extra > 0:
+            if name in frames_of:
+                extra = frames_of[name]
                 flat = value.reshape(value.shape[:1] + (-1,) + value.shape[1 + extra:])
                 frames = (np.asarray(index)[:, None] + np.arange(k)[None, :]) // self.local_hop
-                frames = np.minimum(frames, flat.shape[1] - 1)  # past the end: never used
+                frames = np.minimum(frames, flat.shape[1] - 1)  # `check_conditions` guards
                 value = flat[np.arange(flat.shape[0])[:, None], frames]
             out[name] = value
         return out
+
+    def _frame_conditions(self):
+        """{name: extra whole rank} of the conditions given as frame sequences."""
+        return {name: self.whole_conditions.get(name, 0) - rank
+                for name, rank in self.step_conditions.items()
+                if self.whole_conditions.get(name, 0) - rank > 0}
 
     def check_conditions(self, conditions, last_index):
         """Raise when a frame sequence is too short for state indices up to `last_index`
