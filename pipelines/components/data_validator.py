@@ -15,7 +15,7 @@ import pathlib
 from pipelines import config as config_lib
 from pipelines.components import record_checks
 from pipelines.components.base import write_json
-from pipelines.components.example_gen import beam_options
+from pipelines.components.example_gen import beam_options, check_count
 from pipelines.data import records
 
 
@@ -64,9 +64,22 @@ def execute(inputs, outputs, params, context):
             raise record_checks.CorruptShard(corrupt) from None
         raise
     summaries = json.loads((out / "summary.json").read_text())
+    check_count("DataValidator (read)", sum(_count_split(source / s) for s in records.SPLITS),
+                {"read": len(summaries)}, source)
+    for split in records.SPLITS:  # every good record of a split is in its output
+        good = sum(1 for r in summaries if r["split"] == split and r["reason"] is None)
+        check_count(f"DataValidator ({split})", good, {split: _count_split(out / split)},
+                    out / split)
     if (source / "ingest.json").is_file():  # source metadata (speakers, classes) travels on
         (out / "ingest.json").write_bytes((source / "ingest.json").read_bytes())
     _finish(summaries, outputs, validation, modality, context)
+
+
+def _count_split(folder):
+    import tensorflow as tf
+
+    files = sorted(pathlib.Path(folder).glob("*.tfrecord*"))
+    return sum(1 for _ in tf.data.TFRecordDataset([str(f) for f in files])) if files else 0
 
 
 def _find(err, marker):
