@@ -27,7 +27,10 @@ Format (schema_version = `keras_ar.contract.MANIFEST_SCHEMA_VERSION`, JSON objec
     decoding         {"output": "decoded", "token_output": "x", "lengths_output": "lengths",
                      "mu_law": bool | null, "num_classes": int | null,
                      "bit_depth": int | null, "stop_token": int | null,
-                     "samples_stop": bool (rows end at a sampled flag: sample_step's `stop`)}
+                     "samples_stop": bool (rows end at a sampled flag: sample_step's `stop`),
+                     + the model's `metadata`: e.g. "sample_rate" (audio), "speakers" /
+                     "class_names" (global condition ids -> names), "vocabulary" (a list of
+                     tokens, id = index) or "text": "bytes" (ids 0..255 are UTF-8 bytes)}
     files            artifact files relative to the manifest (e.g. {"float32": "model.tflite"}
                      or {"step": "step.onnx"}); {} for a SavedModel
     quantization     {mode: {"file": ..., "bytes": int}} (TFLite only); quantised modes
@@ -164,7 +167,8 @@ def build_manifest(model, signatures, artifact, batch_sizes=None, files=None,
             "lengths_output": contract.LENGTHS, "mu_law": getattr(model, "mu_law", None),
             "num_classes": num_classes,
             "bit_depth": int(math.ceil(math.log2(num_classes))) if num_classes else None,
-            "stop_token": stop_token, "samples_stop": bool(model.samples_stop)},
+            "stop_token": stop_token, "samples_stop": bool(model.samples_stop),
+            **getattr(model, "metadata", {})},
         "files": dict(files or {}),
         "quantization": dict(quantization or {}),
         "training": dict(training or {"data_fingerprint": None, "metrics": {}}),

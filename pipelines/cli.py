@@ -23,6 +23,9 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="keras-ar", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=sorted(COMMANDS), help="subcommand")
+    if argv and argv[0] == "--version":
+        print(f"keras-ar {_version()}")
+        return 0
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
         for name, (_, text) in sorted(COMMANDS.items()):
@@ -36,6 +39,15 @@ def main(argv=None):
                                   description=COMMANDS[command][1])
     module.add_arguments(sub)
     return int(module.run(sub.parse_args(rest)) or 0)
+
+
+def _version():
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras-ar")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed; pip install -e .)"
 
 
 if __name__ == "__main__":

@@ -8,22 +8,33 @@
 Generation runs in chunks (`--chunk-size K`, one `sample_chunk` round trip per K samples; the
 same samples for every K); `--max_steps` pauses at that step and `--save_state` keeps the run.
 
-The output kind follows `--out`'s suffix: .wav (16-bit, mu-law decoded when the manifest
-says so), .png (a grid; needs the manifest's image shape or --image_shape), .txt, .npz.
+The output kind follows `--out`'s suffix: .wav (16-bit at the manifest's sample rate,
+mu-law decoded when the manifest says so; one file per row, `<name>_<row>.wav` when the
+batch has several), .png (a grid; needs the manifest's image shape or --image_shape), .txt
+(decoded text: the manifest's vocabulary, or UTF-8 bytes for byte-level text; else ids), .npz
+(x and lengths). `--out DIR/` (or an existing directory) writes `sample.<kind>` files there,
+the kind from the model (audio .wav, images .png, tokens .txt, sequences .npz). `--backend`
+is inferred from `--model` when omitted.
 """
 
 import pathlib
+import re
 
 import numpy as np
 
 BACKENDS = ("savedmodel", "tflite", "onnx", "tfserving")
+SUFFIXES = (".wav", ".png", ".txt", ".npz")
+DEFAULT_KIND = {"WaveNet": ".wav", "CausalTransformer": ".txt",
+                "ContinuousSequenceModel": ".npz"}  # image models: .png
 
 
 def add_arguments(parser):
     parser.add_argument("--model", required=True,
                         help="artifact path, or http://HOST:PORT/v1/models/NAME | "
                              "grpc://HOST:PORT/NAME for --backend tfserving")
-    parser.add_argument("--backend", choices=BACKENDS, default="savedmodel")
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="default: from --model (a URL: tfserving; a directory with "
+                             "saved_model.pb, model.tflite or *.onnx; a .tflite file)")
     parser.add_argument("--manifest", default=None,
                         help="generation_spec.json (or its directory) for tfserving")
     parser.add_argument("--num_steps", type=int, required=True)
@@ -48,12 +59,40 @@ def add_arguments(parser):
     parser.add_argument("--max_steps", type=int, default=None,
                         help="pause after this many steps (use with --save_state)")
     parser.add_argument("--image_shape", default=None, help="H,W[,C] for .png output")
-    parser.add_argument("--sample_rate", type=int, default=16000)
+    parser.add_argument("--sample_rate", type=int, default=None,
+                        help="WAV rate; default: the manifest's sample_rate (else 16000)")
     parser.add_argument("--progress", action="store_true")
-    parser.add_argument("--out", required=True, help=".wav | .png | .txt | .npz")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error")
+    parser.add_argument("--out", required=True,
+                        help="a file (.wav | .png | .txt | .npz) or a directory (DIR/)")
+
+
+def infer_backend(model):
+    """The backend an artifact path or URL needs (ValueError naming what was found)."""
+    import pathlib as _pathlib
+
+    if model.startswith(("http://", "https://", "grpc://")):
+        return "tfserving"
+    path = _pathlib.Path(model)
+    if path.suffix == ".tflite" and path.is_file():
+        return "tflite"
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "savedmodel"
+        if (path / "model.tflite").is_file():
+            return "tflite"
+        if any(path.glob("*.onnx")):
+            return "onnx"
+    if not path.exists():
+        raise ValueError(f"--model {model!r} does not exist (expected an exported artifact "
+                         f"directory, a .tflite file or a TF Serving URL).")
+    raise ValueError(f"--model {model!r} holds no saved_model.pb, model.tflite or *.onnx; "
+                     f"pass --backend {{{','.join(BACKENDS)}}} or an export directory.")
 
 
 def make_backend(kind, model, manifest=None):
+    kind = kind or infer_backend(model)
     if kind == "savedmodel":
         from serving.saved_model_backend import SavedModelBackend
         return SavedModelBackend(model)
@@ -72,6 +111,20 @@ def _ints(text):
 
 
 def run(args):
+    """The command; a bad path, input or artifact prints one line naming it (exit 2)."""
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        if args.debug:
+            raise
+        import sys
+
+        print(f"keras-ar generate: error: {error} (--debug shows the traceback)",
+              file=sys.stderr)
+        return 2
+
+
+def _run(args):
     from serving.generation_run import GenerationRun
     from serving.generator import Generator
 
@@ -101,22 +154,66 @@ def run(args):
 def _write(args, generator, out):
     from serving import writers
 
-    path, spec = pathlib.Path(args.out), generator.spec
+    spec = generator.spec
     x, lengths = out["x"], out["lengths"]
+    path = _out_path(args.out, spec)
     decoding = spec.decoding
+    written = []
     if path.suffix == ".wav":
-        audio = writers.decode_audio(x[0, : int(lengths[0])], spec.num_levels or 256,
-                                     bool(decoding.get("mu_law")))
-        writers.write_wav(path, audio, args.sample_rate)
+        rate = args.sample_rate or int(decoding.get("sample_rate") or 16000)
+        names = _row_names(args, decoding.get("speakers"), len(x))
+        for row, target in enumerate(_row_paths(path, len(x), names)):
+            audio = writers.decode_audio(x[row, : int(lengths[row])], spec.num_levels or 256,
+                                         bool(decoding.get("mu_law")))
+            writers.write_wav(target, audio, rate)
+            written.append(target)
     elif path.suffix == ".png":
         shape = _ints(args.image_shape) or spec.image_shape
         if not shape:
             raise SystemExit("keras-ar generate: .png output needs --image_shape H,W[,C].")
         images = writers.ids_to_images(x, shape, spec.num_levels or 256)
         writers.write_png(path, writers.image_grid(images))
+        written.append(path)
     elif path.suffix == ".txt":
-        writers.write_text(path, x, lengths)
+        writers.write_text(path, x, lengths, vocabulary=decoding.get("vocabulary"),
+                           text=decoding.get("text"))
+        written.append(path)
     else:
         np.savez(path, x=x, lengths=lengths)
-    print(f"wrote {path} ({x.shape[0]} rows, lengths {lengths.tolist()})")
+        written.append(path)
+    shown = ", ".join(str(p) for p in written)
+    print(f"wrote {shown} ({x.shape[0]} rows, lengths {lengths.tolist()})")
     return 0
+
+
+def _out_path(out, spec):
+    """--out as given (a known suffix), or `<dir>/sample.<kind>` for a directory."""
+    path = pathlib.Path(out)
+    if out.endswith(("/", "\\")) or path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        kind = ".png" if spec.image_shape else DEFAULT_KIND.get(spec.family, ".npz")
+        return path / f"sample{kind}"
+    if path.suffix not in SUFFIXES:
+        raise SystemExit(f"keras-ar generate: --out {out!r} has the extension "
+                         f"{path.suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)} or a "
+                         f"directory (ending in '/').")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _row_names(args, speakers, rows):
+    """Each row's speaker name (from --global_condition and the manifest), or None."""
+    if not speakers or not args.global_condition:
+        return [None] * rows
+    ids = [int(float(v)) for v in args.global_condition.split(",")]
+    return [re.sub(r"[^A-Za-z0-9.+-]", "-", speakers[i]) if 0 <= i < len(speakers) else None
+            for i in (ids * rows)[:rows]]
+
+
+def _row_paths(path, rows, names):
+    """One file per row: `path` for a single unnamed row, else
+    `<stem>_<row>[_<speaker>]<suffix>`."""
+    if rows == 1 and names[0] is None:
+        return [path]
+    return [path.with_name(f"{path.stem}_{row}{'_' + names[row] if names[row] else ''}"
+                           f"{path.suffix}") for row in range(rows)]

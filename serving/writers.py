@@ -72,12 +72,20 @@ def ids_to_images(x, image_shape, num_classes=256):
     return np.clip(images, 0, 255).astype(np.uint8)
 
 
-def write_text(path, x, lengths=None, vocabulary=None, separator=" "):
-    """One line per row: ids (or vocabulary entries) up to each row's length."""
+def write_text(path, x, lengths=None, vocabulary=None, separator=" ", text=None):
+    """One line per row up to each row's length: decoded text when the ids are UTF-8 bytes
+    (`text="bytes"`: ids 0..255; undecodable bytes become U+FFFD) or vocabulary entries
+    (ids past the vocabulary: `<unk>`), else the ids."""
     lines = []
     for row, values in enumerate(np.asarray(x)):
         values = values[: int(lengths[row])] if lengths is not None else values
-        tokens = [vocabulary[int(v)] if vocabulary else str(int(v)) for v in values.reshape(-1)]
+        ids = [int(v) for v in values.reshape(-1)]
+        if text == "bytes":
+            raw = bytes(i for i in ids if 0 <= i < 256)
+            lines.append(raw.decode("utf-8", errors="replace").replace("\n", " "))
+            continue
+        tokens = [(vocabulary[i] if 0 <= i < len(vocabulary) else "<unk>") if vocabulary
+                  else str(i) for i in ids]
         lines.append(separator.join(tokens))
     with open(path, "w") as out:
         out.write("\n".join(lines) + "\n")

@@ -45,8 +45,9 @@ class AutoregressiveModel(keras.Model):
     `sample_step` its body, and `generate` one chunk from `init_state`.
     """
 
-    def __init__(self, head, start_id=0, **kwargs):
+    def __init__(self, head, start_id=0, metadata=None, **kwargs):
         super().__init__(**kwargs)
+        self.metadata = _checked_metadata(metadata)
         self.head = head
         if not head.built:
             head.build(None)
@@ -370,7 +371,28 @@ class AutoregressiveModel(keras.Model):
         return self._validate_x(x_prev[:, None], "x_prev", allow_start=True)[:, 0]
 
     def get_config(self):
-        return super().get_config()
+        config = super().get_config()
+        if self.metadata:
+            config["metadata"] = dict(self.metadata)
+        return config
+
+
+def _checked_metadata(metadata):
+    """What decoding needs beyond the weights (sample rate, speaker or class names, a
+    vocabulary...): a JSON object, saved with the model and copied into every exported
+    manifest's `decoding`."""
+    import json
+
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise ValueError(f"`metadata` must be a dict of JSON values (e.g. {{'sample_rate': "
+                         f"16000}}); received {type(metadata).__name__}.")
+    try:
+        json.dumps(metadata)
+    except TypeError as error:
+        raise ValueError(f"`metadata` must hold JSON values only; {error}.") from None
+    return dict(metadata)
 
 
 def _as_dict(conditions):

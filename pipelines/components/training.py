@@ -103,7 +103,27 @@ def build_model(model_config, data, metadata):
         from pipelines.data import vocabulary
 
         vocabulary.check_vocab_size(data.vocabulary, params)
-    return cls(**params)
+    return cls(**params, metadata=decoding_metadata(data, metadata))
+
+
+def decoding_metadata(data, metadata):
+    """What a generator needs to decode this model's samples, from the data config and the
+    source's metadata; saved with the model and carried into every export's manifest."""
+    out = {}
+    if data.modality == "audio":
+        out["sample_rate"] = int(data.sample_rate)
+        if data.use_speaker and metadata.get("speakers"):
+            out["speakers"] = [str(s) for s in metadata["speakers"]]
+    names = metadata.get("class_names") or metadata.get("classes")
+    if data.modality == "images" and data.use_label and names:
+        out["class_names"] = [str(c) for c in names]
+    if data.modality == "tokens":
+        if data.vocabulary:
+            with open(data.vocabulary, encoding="utf-8") as f:
+                out["vocabulary"] = [line.rstrip("\n") for line in f]
+        else:
+            out["text"] = "bytes"
+    return out
 
 
 def _check_image_params(params, data, metadata):

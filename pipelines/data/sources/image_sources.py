@@ -29,6 +29,10 @@ def _levels(option, source):
     return levels
 
 
+#: Fashion-MNIST's label names, ids 0..9 (Xiao et al. 2017).
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]
+
 class FashionMnist(Source):
     """Options: `subset` (train | t10k, default t10k: 10k images), `root`, `levels` (default
     256; fewer stores v * levels // 256, e.g. 2 binarises at 128)."""
@@ -73,7 +77,7 @@ class FashionMnist(Source):
         return _levels(self._option("levels", None), "fashion_mnist")
 
     def metadata(self):
-        return {"num_classes": 10, "levels": self._num_levels()}
+        return {"num_classes": 10, "levels": self._num_levels(), "classes": FASHION_CLASSES}
 
 
 class SklearnDigits(Source):
@@ -102,7 +106,7 @@ class SklearnDigits(Source):
                 "label": int(digits.target[item])}
 
     def metadata(self):
-        return {"num_classes": 10, "levels": 17}
+        return {"num_classes": 10, "levels": 17, "classes": [str(d) for d in range(10)]}
 
 
 class JapaneseVowels(Source):
