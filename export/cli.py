@@ -12,13 +12,16 @@ import pathlib
 import sys
 
 ACTIONS = ("export", "verify", "repository")
+REFERENCE = "model.keras"
 
 
 def add_arguments(parser):
     parser.add_argument("action", nargs="?", default="export", choices=ACTIONS,
                         help="export (default), verify an existing export, or write a TF "
                              "Serving model repository version")
-    parser.add_argument("--checkpoint", required=True, help="a Keras .keras file")
+    parser.add_argument("--checkpoint", default=None,
+                        help="a Keras .keras file (verify: default <out>/model.keras, the copy "
+                             "`keras-ar export` keeps beside the targets)")
     parser.add_argument("--targets", default="savedmodel,tflite,onnx",
                         help="comma-separated among savedmodel,tflite,onnx")
     parser.add_argument("--out", help="export directory (export, verify)")
@@ -59,6 +62,30 @@ def load_checkpoint(path):
     return model
 
 
+def _checkpoint(args):
+    """--checkpoint, or for `verify` the reference copy inside --out."""
+    if args.checkpoint:
+        return args.checkpoint
+    kept = pathlib.Path(args.out or ".") / REFERENCE
+    if args.action == "verify" and args.out and kept.is_file():
+        return kept
+    raise ValueError(f"`keras-ar export {args.action}` needs --checkpoint model.keras"
+                     + (f" (no {REFERENCE} in {args.out!r} to verify against)"
+                        if args.action == "verify" else "") + ".")
+
+
+def _keep_reference(checkpoint, out):
+    """Copy the exported checkpoint to `<out>/model.keras` (atomically): the Keras reference
+    that `keras-ar export verify --out` checks the targets against later."""
+    import os
+    import shutil
+
+    target = pathlib.Path(out) / REFERENCE
+    tmp = target.with_name(f".{REFERENCE}.tmp")
+    shutil.copyfile(checkpoint, tmp)
+    os.replace(tmp, target)
+
+
 def run(args):
     from export.export_all import export_all, parse_targets
 
@@ -68,13 +95,14 @@ def run(args):
             raise ValueError(f"`keras-ar export {args.action}` needs --out DIR.")
         if args.action == "repository" and not (args.base and args.name):
             raise ValueError("`keras-ar export repository` needs --base and --name.")
-        model = load_checkpoint(args.checkpoint)
+        model = load_checkpoint(_checkpoint(args))
         if args.action == "export":
             quantize = tuple(q for q in args.quantize.split(",") if q)
             report = export_all(
                 model, args.out, targets=targets, overwrite=args.overwrite,
                 quantize=quantize, verify_parity=not args.no_verify,
                 num_steps=args.num_steps, tflite_batch_size=args.tflite_batch_size)
+            _keep_reference(args.checkpoint, args.out)
             print(json.dumps(report["targets"], indent=2))
         elif args.action == "verify":
             from export import verify

@@ -260,6 +260,13 @@ def test_cli_exports_a_fixed_batch_tflite_that_passes_the_gate(tmp_path, capsys)
     inputs = manifest["signatures"][contract.GENERATE]["inputs"]
     shapes = [spec["shape"] for spec in inputs.values()]
     assert all(shape[0] == 1 for shape in shapes), shapes
+    # the README's `keras-ar export verify --out DIR`: the export kept its Keras reference
+    assert (tmp_path / "o" / "model.keras").is_file()
+    capsys.readouterr()
+    assert cli.main(["export", "verify", "--out", str(tmp_path / "o"), "--num-steps", "8"]) == 0
+    assert "sample_chunk" in capsys.readouterr().out
+    assert cli.main(["export", "verify", "--out", str(tmp_path / "elsewhere")]) == 2
+    assert "needs --checkpoint" in capsys.readouterr().err
 
 
 def test_read_manifest_needs_no_tensorflow(tmp_path):
