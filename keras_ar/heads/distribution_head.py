@@ -52,4 +52,8 @@ class DistributionHead(keras.layers.Layer):
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape):
+        """Params pass through; a head built without a shape (`build(None)`, as models do)
+        reports `(None, num_params)` (`model.summary()` asks)."""
+        if input_shape is None:
+            return (None, self.num_params)
         return input_shape
