@@ -257,6 +257,15 @@ class AutoregressiveModel(keras.Model):
         kwargs.setdefault("jit_compile", False)
         super().compile(optimizer=optimizer, **kwargs)
 
+    def compile_from_config(self, config):
+        """Recompile a loaded model as it was saved (optimizer, jit_compile...), so
+        `keras.models.load_model` returns a model that resumes `fit` with its optimizer state
+        (Keras restores the optimizer's variables after this)."""
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def check_inputs(self, inputs):
         """Run the value checks `call` makes on `inputs` (ids in range, finite values and
         conditions, lengths); return the inputs dict, in a graph (e.g. `Dataset.map`) with
