@@ -112,6 +112,14 @@ class PipelineConfig:
 
 
 MODALITIES = ("audio", "tokens", "images", "sequences")
+MODEL_FAMILIES = {  # config name -> keras_ar.models attribute
+    "wavenet": "WaveNet",
+    "causal_transformer": "CausalTransformer",
+    "continuous_sequence": "ContinuousSequenceModel",
+    "pixel_cnn": "PixelCNN",
+    "gated_pixel_cnn": "GatedPixelCNN",
+    "pixel_cnn_plus_plus": "PixelCNNPlusPlus",
+}
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
@@ -135,7 +143,33 @@ def load(path, overrides=None):
 def from_dict(raw, where="<config>"):
     config = _build(PipelineConfig, raw, where, "")
     _check_values(config, where)
+    _check_references(config, where)
     return config
+
+
+def _check_references(config, where):
+    """`data.source`, `model.family` and `model.params` name things that exist, checked
+    before any component runs (a typo must not fail only after the ingest)."""
+    import inspect
+
+    from pipelines.data import sources
+
+    if config.data.source not in sources.SOURCES:
+        raise ConfigError(f"{where}: `data.source` = {config.data.source!r} is unknown; "
+                          f"choose from {sorted(sources.SOURCES)}.")
+    family = config.model.family
+    if family not in MODEL_FAMILIES:
+        raise ConfigError(f"{where}: `model.family` = {family!r} is unknown; choose from "
+                          f"{sorted(MODEL_FAMILIES)}.")
+    import keras_ar.models
+
+    cls = getattr(keras_ar.models, MODEL_FAMILIES[family])
+    accepted = {name for name, p in inspect.signature(cls.__init__).parameters.items()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self"}
+    unknown = sorted(set(config.model.params) - accepted)
+    if unknown:
+        raise ConfigError(f"{where}: `model.params` {unknown} are not arguments of "
+                          f"{cls.__name__}; it takes {sorted(accepted)}.")
 
 
 def to_dict(config):

@@ -6,14 +6,7 @@ import os
 import keras
 import tensorflow as tf
 
-MODEL_FAMILIES = {  # config name -> keras_ar.models attribute
-    "wavenet": "WaveNet",
-    "causal_transformer": "CausalTransformer",
-    "continuous_sequence": "ContinuousSequenceModel",
-    "pixel_cnn": "PixelCNN",
-    "gated_pixel_cnn": "GatedPixelCNN",
-    "pixel_cnn_plus_plus": "PixelCNNPlusPlus",
-}
+from pipelines.config import MODEL_FAMILIES  # config name -> keras_ar.models class name
 
 
 def ensure_logical_cpus(devices):

@@ -51,3 +51,14 @@ def test_overrides_are_typed(tmp_path):
     assert config.training.steps == 7
     with pytest.raises(config_lib.ConfigError, match="training.steps"):
         config_lib.load(CONFIGS / "speech_wavenet.yaml", {"training.steps": "7"})
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"model.family": "wavenett"}, r"`model.family` = 'wavenett' is unknown.*'wavenet'"),
+    ({"model.params.dilationz": [1, 2]}, r"`model.params` \['dilationz'\] are not arguments "
+                                         r"of WaveNet"),
+    ({"data.source": "espeek"}, r"`data.source` = 'espeek' is unknown.*'espeak'"),
+])
+def test_families_params_and_sources_are_checked_at_load(override, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.load(CONFIGS / "speech_wavenet.yaml", override)
