@@ -6,6 +6,7 @@ Subcommand modules are imported lazily, so `keras-ar serve` never imports Keras 
 
 import argparse
 import importlib
+import os
 import sys
 
 # subcommand -> module exposing `add_arguments(parser)` and `run(args) -> int`.
@@ -21,6 +22,12 @@ COMMANDS = {
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    # TensorFlow's C++ info lines and Beam's info logs off unless asked for
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import logging
+
+    logging.getLogger("apache_beam").setLevel(
+        logging.DEBUG if os.environ.get("KERAS_AR_BEAM_LOGS") else logging.WARNING)
     parser = argparse.ArgumentParser(prog="keras-ar", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=sorted(COMMANDS), help="subcommand")
     if argv and argv[0] == "--version":

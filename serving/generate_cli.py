@@ -37,29 +37,34 @@ def add_arguments(parser):
                              "saved_model.pb, model.tflite or *.onnx; a .tflite file)")
     parser.add_argument("--manifest", default=None,
                         help="generation_spec.json (or its directory) for tfserving")
-    parser.add_argument("--num_steps", type=int, required=True)
-    parser.add_argument("--batch_size", type=int, default=1)
+    parser.add_argument("--num-steps", "--num_steps", dest="num_steps", type=int, required=True)
+    parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top_k", type=int, default=0)
-    parser.add_argument("--top_p", type=float, default=1.0)
-    parser.add_argument("--stop_token", type=int, default=None)
+    parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=0)
+    parser.add_argument("--top-p", "--top_p", dest="top_p", type=float, default=1.0)
+    parser.add_argument("--stop-token", "--stop_token", dest="stop_token",
+                        type=int, default=None)
     parser.add_argument("--prompt", default=None, help="comma-separated ids (every row)")
-    parser.add_argument("--global_condition", default=None,
+    parser.add_argument("--global-condition", "--global_condition", dest="global_condition",
+                        default=None,
                         help="comma-separated ids/values, one per row")
     parser.add_argument("--chunk-size", "--chunk_size", dest="chunk_size", type=int,
                         default=None,
                         help="samples per round trip (sample_chunk; 1 = one sample_step "
                              "each); default per family: 256 audio, 32 text and sequences, "
                              "one image row")
-    parser.add_argument("--graph_loop", action="store_true",
+    parser.add_argument("--graph-loop", "--graph_loop", dest="graph_loop", action="store_true",
                         help="use the in-graph generate signature")
-    parser.add_argument("--resume", default=None, help="resume a run saved with --save_state")
-    parser.add_argument("--save_state", default=None, help="write the run (.npz) at the end")
-    parser.add_argument("--max_steps", type=int, default=None,
-                        help="pause after this many steps (use with --save_state)")
-    parser.add_argument("--image_shape", default=None, help="H,W[,C] for .png output")
-    parser.add_argument("--sample_rate", type=int, default=None,
+    parser.add_argument("--resume", default=None, help="resume a run saved with --save-state")
+    parser.add_argument("--save-state", "--save_state", dest="save_state",
+                        default=None, help="write the run (.npz) at the end")
+    parser.add_argument("--max-steps", "--max_steps", dest="max_steps", type=int, default=None,
+                        help="pause after this many steps (use with --save-state)")
+    parser.add_argument("--image-shape", "--image_shape", dest="image_shape",
+                        default=None, help="H,W[,C] for .png output")
+    parser.add_argument("--sample-rate", "--sample_rate", dest="sample_rate",
+                        type=int, default=None,
                         help="WAV rate; default: the manifest's sample_rate (else 16000)")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--debug", action="store_true",
