@@ -37,6 +37,9 @@ def run(args):
         report = runner.run(config, root, components=[args.name])
     except (config_lib.ConfigError, runner.PipelineError) as err:
         print(f"keras-ar component: {err}", file=sys.stderr)
+        saved = getattr(err, "traceback_path", None)
+        if getattr(args, "debug", False) and saved:
+            print(open(saved).read(), file=sys.stderr)
         return 2
     summary(report)
     return 0

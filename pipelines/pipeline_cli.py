@@ -17,6 +17,9 @@ def add_arguments(parser):
 
 
 def add_common(parser):
+    parser.add_argument("--debug", action="store_true",
+                        help="print a failed component's full traceback (it is always saved "
+                             "under <pipeline-root>/errors/)")
     parser.add_argument("--pipeline-root", default=None,
                         help="artifacts and metadata.sqlite (default runs/<name>)")
     parser.add_argument("--serving-base-path", default=None,
@@ -57,6 +60,9 @@ def run(args):
         report = runner.run(config, root)
     except (config_lib.ConfigError, runner.PipelineError) as err:
         print(f"keras-ar pipeline: {err}", file=sys.stderr)
+        saved = getattr(err, "traceback_path", None)
+        if args.debug and saved:
+            print(open(saved).read(), file=sys.stderr)
         return 2
     summary(report)
     return 0

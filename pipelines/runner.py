@@ -11,6 +11,7 @@ stops with a `PipelineError` naming the component.
 """
 
 import dataclasses
+import os
 import pathlib
 import sys
 import time
@@ -24,7 +25,12 @@ METADATA_FILE = "metadata.sqlite"
 
 
 class PipelineError(RuntimeError):
-    """A component failed; the message names it and carries the executor's error."""
+    """A component failed; the message names it and carries the executor's error;
+    `traceback_path` is the saved full traceback (None before any component ran)."""
+
+    def __init__(self, message, traceback_path=None):
+        super().__init__(message)
+        self.traceback_path = traceback_path
 
 
 def log(message):
@@ -61,7 +67,7 @@ def run(config, pipeline_root, components=None, logger=log):
             outputs = {name: Artifact(kind, str(root / spec.name / name / str(execution_id)))
                        for name, kind in spec.outputs.items()}
             _execute(spec, inputs, outputs, params, store, execution_id, contexts,
-                     ExecutionContext(str(root), key, run_id, logger))
+                     ExecutionContext(str(root), key, run_id, logger), root, start)
             state = "COMPLETE"
         for name, artifact in outputs.items():
             produced[(spec.name, name)] = artifact
@@ -71,19 +77,37 @@ def run(config, pipeline_root, components=None, logger=log):
     return report
 
 
-def _execute(spec, inputs, outputs, params, store, execution_id, contexts, context):
+def _execute(spec, inputs, outputs, params, store, execution_id, contexts, context, root,
+             start):
     try:
         spec.run_executor(inputs, outputs, params, context)
     except BaseException as err:
-        store.finish_execution(execution_id, "FAILED", inputs, {}, contexts,
-                               {"error": "".join(traceback.format_exception_only(err))[-4000:]})
+        saved = save_traceback(root, spec.name, execution_id, err)
+        first = "".join(traceback.format_exception_only(err)).strip().splitlines()[-1]
+        store.finish_execution(execution_id, "FAILED", inputs, {}, contexts, {
+            "error": first[-4000:], "traceback": str(saved),
+            "seconds": round(time.perf_counter() - start, 2)})
         if isinstance(err, KeyboardInterrupt):
             raise
-        raise PipelineError(f"{spec.name} failed: {type(err).__name__}: {err}") from err
+        raise PipelineError(f"{spec.name} failed: {type(err).__name__}: {err} (traceback: "
+                            f"{saved}; `keras-ar pipeline show` lists it)", saved) from err
     for artifact in outputs.values():
         pathlib.Path(artifact.uri).mkdir(parents=True, exist_ok=True)
         artifact.properties["fingerprint"] = fingerprint(artifact.uri)
-    store.finish_execution(execution_id, "COMPLETE", inputs, outputs, contexts)
+    store.finish_execution(execution_id, "COMPLETE", inputs, outputs, contexts,
+                           {"seconds": round(time.perf_counter() - start, 2)})
+
+
+def save_traceback(root, component, execution_id, err):
+    """The failure's full traceback at `<root>/errors/<component>-<execution>.txt`
+    (written atomically); returns the path."""
+    folder = pathlib.Path(root) / "errors"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{component}-{execution_id}.txt"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(traceback.format_exception(err)))
+    os.replace(tmp, path)
+    return path
 
 
 def _resolve_inputs(spec, produced, store):

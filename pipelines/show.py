@@ -1,5 +1,6 @@
-"""`keras-ar pipeline show`: recent runs with their executions, and the lineage of the latest
-pushed model back to its examples, read from ML Metadata."""
+"""`keras-ar pipeline show`: recent runs with their executions (state, duration, error and
+the saved traceback, output metrics), and the lineage of the latest pushed model back to its
+examples, read from ML Metadata."""
 
 import pathlib
 import sys
@@ -22,14 +23,32 @@ def show(pipeline_root, runs=5, out=sys.stdout):
                                 key=lambda e: e.id):
             kind = store.store.get_execution_types_by_id([execution.type_id])[0].name
             outputs = store.outputs_of(execution.id)
-            print(f"  {execution.id:4d} {kind:14s} {state_name(execution):9s} "
+            props = execution.custom_properties
+            seconds = (f"{props['seconds'].double_value:7.1f} s" if "seconds" in props
+                       else " " * 9)
+            print(f"  {execution.id:4d} {kind:14s} {state_name(execution):9s} {seconds} "
                   + ", ".join(f"{k}={a.uri}" for k, a in outputs.items()), file=out)
+            for name, artifact in outputs.items():
+                metrics = _metrics(artifact.properties)
+                if metrics:
+                    print(f"         {name}: {metrics}", file=out)
+            if "error" in props:
+                print(f"         error: {props['error'].string_value}", file=out)
+                print(f"         traceback: {props['traceback'].string_value}", file=out)
     pushed = latest_pushed(store)
     if pushed is not None:
         print("lineage of the latest pushed model:", file=out)
         for depth, line in lineage(store, pushed):
             print("  " * (depth + 1) + line, file=out)
     return 0
+
+
+def _metrics(properties):
+    """An artifact's recorded figures (counts, metrics, versions), not its bookkeeping."""
+    shown = {k: v for k, v in sorted(properties.items())
+             if k not in ("fingerprint", "pushed_uri") and not str(k).startswith("_")}
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in shown.items())
 
 
 def latest_pushed(store):

@@ -2,6 +2,7 @@
 evaluation gate, and failures that leave the repository untouched."""
 
 import dataclasses
+import io
 
 import pytest
 
@@ -36,6 +37,9 @@ def test_cache_rerun_lineage_and_gate(tmp_path):
     assert set(third.values()) == {"CACHED"}
 
     store = Metadata(root / runner.METADATA_FILE)
+    listing = io.StringIO()
+    show.show(root, out=listing)
+    assert " s " in listing.getvalue() and "records=" in listing.getvalue()  # durations, counts
     pushed = show.latest_pushed(store)
     types = show.lineage_types(store, pushed)
     assert types[0] == "PushedModel" and "Model" in types and "Examples" in types
@@ -63,4 +67,10 @@ def test_bad_source_fails_clearly_and_touches_nothing(tmp_path):
     assert repository.versions(config.push.serving_base_path) == []
     store = Metadata(root / runner.METADATA_FILE)
     [execution] = store.executions("ExampleGen")
-    assert execution.custom_properties["error"].string_value
+    assert "is empty" in execution.custom_properties["error"].string_value
+    saved = execution.custom_properties["traceback"].string_value
+    assert saved.startswith(str(root / "errors")) and "Traceback" in open(saved).read()
+    listing = io.StringIO()
+    assert show.show(root, out=listing) == 0
+    text = listing.getvalue()
+    assert "ExampleGen" in text and "FAILED" in text and f"traceback: {saved}" in text
