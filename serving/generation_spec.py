@@ -42,7 +42,7 @@ class GenerationSpec:
 
     def __init__(self, start_id, event_shape, x_dtype, noise_shape, state_keys,
                  whole_conditions=(), step_conditions=None, local_hop=1, decoding=None,
-                 image_shape=None, num_levels=None, family=None):
+                 image_shape=None, num_levels=None, family=None, num_global_classes=0):
         self.start_id = int(start_id)
         self.event_shape = tuple(int(d) for d in event_shape)
         self.x_dtype = np.dtype(x_dtype)
@@ -56,6 +56,7 @@ class GenerationSpec:
         self.image_shape = tuple(int(d) for d in image_shape) if image_shape else None
         self.num_levels = num_levels
         self.family = family  # the model's class name (manifest), e.g. "WaveNet"
+        self.num_global_classes = int(num_global_classes or 0)  # class ids in [0, this)
         #: rows end at a stop flag the model samples (sample_step's `stop`, generate's
         #: `lengths`), e.g. the continuous-sequence model
         self.samples_stop = bool(self.decoding.get("samples_stop", False))
@@ -76,7 +77,8 @@ class GenerationSpec:
         return cls(manifest["x"]["start_id"], manifest["x"]["event_shape"],
                    manifest["x"]["dtype"], manifest["noise"]["per_step"],
                    manifest["state"], rank, step_rank, config.get("local_hop", 1),
-                   decoding, image, levels, manifest.get("model", {}).get("family"))
+                   decoding, image, levels, manifest.get("model", {}).get("family"),
+                   config.get("num_global_classes", 0))
 
     @classmethod
     def from_signatures(cls, signatures, start_id, local_hop=1):
@@ -124,6 +126,29 @@ class GenerationSpec:
         return {name: self.whole_conditions.get(name, 0) - rank
                 for name, rank in self.step_conditions.items()
                 if self.whole_conditions.get(name, 0) - rank > 0}
+
+    def check_condition_values(self, conditions, batch):
+        """Raise ValueError naming the condition, its value and what is expected: an unknown
+        name, a batch other than the run's, class ids outside [0, num_global_classes),
+        non-finite features (the runtimes would fail with a gather error or sample
+        silently from another class)."""
+        for name, value in conditions.items():
+            if name not in self.whole_conditions:
+                raise ValueError(f"This model takes no condition `{name}`; it takes "
+                                 f"{sorted(self.whole_conditions) or 'none'}.")
+            value = np.asarray(value)
+            if value.ndim != self.whole_conditions[name] or value.shape[0] != batch:
+                raise ValueError(f"`{name}` has shape {list(value.shape)}; a batch of {batch} "
+                                 f"rows with rank {self.whole_conditions[name]} is expected "
+                                 f"(one row per generated sequence).")
+            if name == contract.GLOBAL_CONDITION and self.num_global_classes:
+                ids = value.astype(np.float64)
+                bad = (ids != np.round(ids)) | (ids < 0) | (ids >= self.num_global_classes)
+                if bad.any():
+                    raise ValueError(f"`{name}` holds {value.reshape(-1).tolist()}; class ids "
+                                     f"in [0, {self.num_global_classes}) are expected.")
+            elif np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+                raise ValueError(f"`{name}` holds non-finite values (NaN or inf).")
 
     def check_conditions(self, conditions, last_index):
         """Raise when a frame sequence is too short for state indices up to `last_index`

@@ -97,8 +97,9 @@ class Generator:
             batch_size = prompt.shape[0]
         conditions = {k: np.asarray(v) for k, v in (conditions or {}).items()}
         prompt_length = 0 if prompt is None else prompt.shape[1]
-        spec.check_conditions(conditions, prompt_length + int(num_steps) - 1)
         batch = int(batch_size)
+        spec.check_condition_values(conditions, batch)
+        spec.check_conditions(conditions, prompt_length + int(num_steps) - 1)
         limits = (np.full(batch, num_steps, np.int32) if lengths is None
                   else np.minimum(np.asarray(lengths, np.int32).reshape(batch), num_steps))
         noise = noise_for(seed, batch, num_steps, spec.noise_shape)
@@ -215,6 +216,7 @@ class Generator:
         noise = np.concatenate([np.zeros((batch, length) + noise.shape[2:], np.float32),
                                 noise], 1)
         conditions = {k: np.asarray(v) for k, v in (conditions or {}).items()}
+        spec.check_condition_values(conditions, batch)
         spec.check_conditions(conditions, length + int(num_steps) - 1)
         feeds = {contract.NOISE: noise,
                  contract.PROMPT: np.concatenate(

@@ -91,3 +91,27 @@ def test_text_is_decoded(tmp_path):
 def test_version(capsys):
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("keras-ar ")
+
+
+@pytest.mark.parametrize("conditions, message", [
+    ({"global_condition": np.array([0, 2])}, r"holds \[0, 2\]; class ids in \[0, 2\)"),
+    ({"global_condition": np.array([-1, 0])}, r"class ids in \[0, 2\)"),
+    ({"global_condition": np.array([1])}, r"shape \[1\]; a batch of 2"),
+    ({"speaker": np.array([0, 1])}, r"no condition `speaker`"),
+])
+def test_conditions_are_checked_against_the_manifest(speech, conditions, message):
+    from serving.generator import Generator
+    from serving.tflite_backend import TFLiteBackend
+
+    generator = Generator(TFLiteBackend(speech / "tflite"))
+    with pytest.raises(ValueError, match=message):
+        generator.generate(5, batch_size=2, conditions=conditions)
+
+
+def test_cli_names_a_bad_speaker_in_one_line(speech, tmp_path, capsys):
+    rc = cli.main(["generate", "--model", str(speech / "tflite"), "--num-steps", "5",
+                   "--batch-size", "2", "--global-condition", "0,7", "--out",
+                   str(tmp_path / "g.wav")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "class ids in [0, 2)" in err and "Traceback" not in err
