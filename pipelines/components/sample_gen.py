@@ -2,12 +2,14 @@
 
 For each of `<exported>/export/{savedmodel,tflite,onnx}`, `serving.generator.Generator` drives
 the artifact through its backend (SavedModel: the in-graph `generate` signature; TFLite and
-ONNX: the host step loop) on the same seeded noise, so the targets' samples match. Row i is
-conditioned on speaker/class i % num_classes when the model takes a global condition. If
+ONNX: the host chunk loop) on the same seeded noise, so the targets' samples match. A model
+that takes class ids gets at least one row per speaker/class (row i: class i % num_classes;
+`generation.num_samples` rows when that is more), and each file is named by its class
+(`<target>_<i>_<name>` with the manifest's speaker or class names). If
 `serving` is not importable, the SavedModel's `generate_seeded` signature is used and the other
 targets are listed as skipped in `samples.json`.
 
-Audio -> `<target>_<i>.wav` (16-bit PCM at data.sample_rate); tokens -> `<target>_<i>.txt`
+Audio -> `<target>_<i>[_<speaker>].wav` (16-bit PCM at data.sample_rate); tokens -> `<target>_<i>.txt`
 (the bytes before the row's first stop id; with `data.vocabulary`, the row's words before
 the stop id joined with spaces, `<unk>` for the OOV id);
 images -> `<target>_<i>.png` and one `<target>_grid.png` of all rows (levels scaled to 0..255,
@@ -33,6 +35,7 @@ def execute(inputs, outputs, params, context):
     export_dir = inputs["exported_model"].path / "export"
     manifest = json.loads((export_dir / "generation_spec.json").read_text())
     conditions = _conditions(manifest, gen["num_samples"])
+    gen = dict(gen, num_samples=_rows(conditions, gen["num_samples"]))
     out = outputs["samples"].path
     out.mkdir(parents=True, exist_ok=True)
     report = {"targets": {}, "skipped": {}}
@@ -49,7 +52,7 @@ def execute(inputs, outputs, params, context):
             if target != "savedmodel":
                 continue
             x, lengths = _generate_seeded(path, gen, conditions)
-        files = _write(x, target, out, params, manifest, lengths)
+        files = _write(x, target, out, params, manifest, lengths, conditions)
         report["targets"][target] = {"files": files,
                                      "seconds": round(time.perf_counter() - start, 2)}
         context.log(f"SampleGen: {target}: {len(files)} samples in "
@@ -59,12 +62,32 @@ def execute(inputs, outputs, params, context):
 
 
 def _conditions(manifest, batch):
+    """Class ids for the rows: every class at least once (ids models only)."""
     spec = manifest["conditions"]["whole"].get("global_condition")
     if spec is None:
         return {}
     config = manifest["model"]["config"]
-    classes = int(config.get("num_global_classes") or config.get("num_classes") or 1)
+    classes = int(config.get("num_global_classes") or 0)
+    if not classes:  # vector conditions: not generated here
+        return {}
+    batch = max(int(batch), classes)
     return {"global_condition": (np.arange(batch) % classes).astype(np.int32)}
+
+
+def _rows(conditions, num_samples):
+    ids = conditions.get("global_condition")
+    return int(num_samples) if ids is None else len(ids)
+
+
+def _label(manifest, conditions, row):
+    """`_<name>` of row's class (the manifest's speakers/class_names), or ''."""
+    ids = conditions.get("global_condition")
+    decoding = manifest.get("decoding", {})
+    names = decoding.get("speakers") or decoding.get("class_names")
+    if ids is None:
+        return ""
+    name = names[int(ids[row])] if names and int(ids[row]) < len(names) else f"class{ids[row]}"
+    return "_" + "".join(c if c.isalnum() or c in "+.-" else "-" for c in str(name))
 
 
 def _generate(target, path, gen, conditions):
@@ -103,9 +126,10 @@ def _generate_seeded(path, gen, conditions):
     return out["x"].numpy(), out["lengths"].numpy() if "lengths" in out else None
 
 
-def _write(x, target, out, params, manifest, lengths=None):
+def _write(x, target, out, params, manifest, lengths=None, conditions=None):
+    conditions = conditions or {}
     if params["modality"] == "images":
-        return _write_images(x, target, out, manifest)
+        return _write_images(x, target, out, manifest, conditions)
     files = []
     decoding = manifest.get("decoding", {})
     words = (vocabulary.load_vocabulary(params["vocabulary"]) if params.get("vocabulary")
@@ -113,7 +137,7 @@ def _write(x, target, out, params, manifest, lengths=None):
     for i, row in enumerate(np.asarray(x)):
         if params["modality"] == "audio":
             audio = _decode_audio(row, decoding)
-            name = out / f"{target}_{i}.wav"
+            name = out / f"{target}_{i}{_label(manifest, conditions, i)}.wav"
             with wave.open(str(name), "wb") as w:
                 w.setnchannels(1)
                 w.setsampwidth(2)
@@ -137,7 +161,7 @@ def _write(x, target, out, params, manifest, lengths=None):
     return files
 
 
-def _write_images(x, target, out, manifest):
+def _write_images(x, target, out, manifest, conditions):
     """Generated pixels `[B, H * W, C]` -> one PNG per row and a grid of all rows."""
     from serving import writers
 
@@ -146,8 +170,9 @@ def _write_images(x, target, out, manifest):
     images = writers.ids_to_images(x, shape, int(config.get("num_levels") or 256))
     files = []
     for i, image in enumerate(images):
-        writers.write_png(out / f"{target}_{i}.png", image)
-        files.append(f"{target}_{i}.png")
+        name = f"{target}_{i}{_label(manifest, conditions, i)}.png"
+        writers.write_png(out / name, image)
+        files.append(name)
     writers.write_png(out / f"{target}_grid.png", writers.image_grid(images))
     return files + [f"{target}_grid.png"]
 

@@ -30,7 +30,8 @@ def test_fashion_levels_option_binarises_and_rejects_bad_values():
     stored = _read_png(binary.load(0)["image"])
     assert raw.max() > 200 and set(np.unique(stored)) == {0, 1}
     np.testing.assert_array_equal(stored, raw // 128)
-    assert binary.metadata() == {"num_classes": 10, "levels": 2}
+    assert binary.metadata() == {"num_classes": 10, "levels": 2,
+                                 "classes": image_sources.FASHION_CLASSES}
     with pytest.raises(ValueError, match=r"`levels` must be an integer in \[2, 256\]; "
                                          r"received 1"):
         image_sources.FashionMnist(levels=1).check()
@@ -82,7 +83,9 @@ def test_fashion_config_end_to_end_tiny(tmp_path):
     samples = report["SampleGen"]["samples"].path
     grids = {target: _read_png(samples / f"{target}_grid.png")
              for target in ("savedmodel", "tflite")}
-    assert grids["savedmodel"].shape == (57, 57)  # 2 x 2 grid of 28x28 with 1-pixel padding
+    # every class once (10 rows, more than generation.num_samples): a 4-column grid of 28x28
+    assert grids["savedmodel"].shape == (86, 115)
+    assert (samples / "savedmodel_9_Ankle-boot.png").is_file()  # named by class
     assert set(np.unique(grids["savedmodel"])) <= {0, 255}
     # Same seeded noise on both targets: the samples agree up to rare float ties.
     assert np.mean(grids["savedmodel"] == grids["tflite"]) > 0.98
