@@ -17,8 +17,10 @@ the kind from the model (audio .wav, images .png, tokens .txt, sequences .npz). 
 is inferred from `--model` when omitted.
 """
 
+import argparse
 import pathlib
 import re
+import sys
 
 import numpy as np
 
@@ -66,7 +68,8 @@ def add_arguments(parser):
     parser.add_argument("--sample-rate", "--sample_rate", dest="sample_rate",
                         type=int, default=None,
                         help="WAV rate; default: the manifest's sample_rate (else 16000)")
-    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="a progress bar per chunk (default: when stderr is a terminal)")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error")
     parser.add_argument("--out", required=True,
@@ -122,8 +125,6 @@ def run(args):
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         if args.debug:
             raise
-        import sys
-
         print(f"keras-ar generate: error: {error} (--debug shows the traceback)",
               file=sys.stderr)
         return 2
@@ -150,7 +151,8 @@ def _run(args):
         if args.prompt:
             options["prompt"] = np.tile(np.array(_ints(args.prompt))[None], (args.batch_size, 1))
         run_state = generator.start(args.num_steps, args.batch_size, args.seed, **options)
-    out = generator.finish(run_state, progress=args.progress, max_steps=args.max_steps)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    out = generator.finish(run_state, progress=progress, max_steps=args.max_steps)
     if args.save_state:
         run_state.save(args.save_state)
     return _write(args, generator, out)
