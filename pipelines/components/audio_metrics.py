@@ -1,0 +1,45 @@
+"""How speech-like generated audio is, measured without a model: spectral flatness of the
+frames that carry voice energy.
+
+Spectral flatness of a frame is the geometric over the arithmetic mean of its power spectrum
+(Wiener entropy): 1 for white noise, near 0 for a few harmonics (voiced speech). Silence would
+count as flat noise, so only "voiced-energy" frames are scored: frames whose RMS is within
+`energy_db` (default 30 dB) of the loudest frame of the clip. Speech synthesised by espeak-ng
+measures 0.07-0.25 over all frames; white noise ~0.56 with a Hann window.
+
+    median_flatness(audio, sample_rate) -> (median flatness of voiced frames, voiced fraction)
+"""
+
+import numpy as np
+
+FRAME_S, HOP_S = 0.032, 0.016  # 32 ms frames, 16 ms hop
+
+
+def frames(audio, sample_rate):
+    """Hann-windowed frames [N, L] of a float clip [T] (empty when T < L)."""
+    audio = np.asarray(audio, np.float64).reshape(-1)
+    length, hop = int(FRAME_S * sample_rate), int(HOP_S * sample_rate)
+    if audio.size < length:
+        return np.zeros((0, length))
+    count = 1 + (audio.size - length) // hop
+    index = np.arange(length)[None, :] + hop * np.arange(count)[:, None]
+    return audio[index] * np.hanning(length)[None, :]
+
+
+def flatness(framed, eps=1e-12):
+    """Spectral flatness per frame [N]: exp(mean log P) / mean P of the power spectrum."""
+    power = np.abs(np.fft.rfft(framed, axis=1)) ** 2 + eps
+    return np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1)
+
+
+def median_flatness(audio, sample_rate, energy_db=30.0):
+    """(median flatness over voiced-energy frames, fraction of frames that are voiced);
+    (nan, 0.0) for a clip shorter than one frame or all silence."""
+    framed = frames(audio, sample_rate)
+    if not len(framed):
+        return float("nan"), 0.0
+    rms = np.sqrt(np.mean(framed ** 2, axis=1))
+    if rms.max() <= 0:
+        return float("nan"), 0.0
+    voiced = 20 * np.log10(np.maximum(rms, 1e-12) / rms.max()) > -energy_db
+    return float(np.median(flatness(framed[voiced]))), float(np.mean(voiced))

@@ -1,0 +1,28 @@
+"""Spectral flatness tells noise from voiced sound: white noise is flat, a few harmonics are
+not, silence is not scored."""
+
+import numpy as np
+
+from pipelines.components import audio_metrics
+
+RATE = 8000
+
+
+def test_noise_is_flat_and_harmonics_are_not():
+    rng = np.random.default_rng(0)
+    noise, voiced = audio_metrics.median_flatness(rng.normal(size=RATE), RATE)
+    assert 0.45 < noise < 0.65 and voiced > 0.95
+    t = np.arange(RATE) / RATE
+    tone = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 6))
+    harmonic, _ = audio_metrics.median_flatness(tone, RATE)
+    assert harmonic < 0.05
+
+
+def test_silence_is_not_scored():
+    t = np.arange(RATE) / RATE
+    clip = np.concatenate([np.sin(2 * np.pi * 200 * t[:RATE // 4]), np.zeros(3 * RATE // 4)])
+    value, voiced = audio_metrics.median_flatness(clip, RATE)
+    assert value < 0.05 and 0.2 < voiced < 0.35
+    for clip in (np.zeros(RATE), np.zeros(10)):  # all silence; shorter than one frame
+        value, voiced = audio_metrics.median_flatness(clip, RATE)
+        assert np.isnan(value) and voiced == 0.0
