@@ -75,6 +75,7 @@ class EvaluationConfig:
     max_batches: int = 20  # test batches scored
     max_bits_per_sample: float = 8.0  # absolute threshold for the blessing
     max_regression: float = 0.0  # bits/sample the candidate may lose vs the pushed model
+    beat_unigram: bool = True  # discrete data: must score below the train split's unigram
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,9 +12,12 @@ For images a window is one image and a position one sub-pixel, so bits_per_posit
 usual bits/dim, -log2 p(x) / (H W C); `evaluation.json` also records it as `bits_per_dim`
 and `nll_nats_per_window` is nats per image.
 
-Blessed iff bits_per_position <= evaluation.max_bits_per_sample and, when a baseline exists,
-bits_per_position <= baseline + evaluation.max_regression. Writes `evaluation.json` and
-`BLESSED` or `NOT_BLESSED`.
+Blessed iff bits_per_position <= evaluation.max_bits_per_sample, when a baseline exists
+bits_per_position <= baseline + evaluation.max_regression, and, for discrete values (ids,
+levels, tokens) with `evaluation.beat_unigram`, bits_per_position < the unigram baseline's:
+the train split's value frequencies (add-one smoothed) or uniform noise, whichever scores the
+same test windows better; a model of noise or of the marginal alone does not beat it. Writes `evaluation.json` and `BLESSED`
+or `NOT_BLESSED`.
 """
 
 import math
@@ -49,20 +52,16 @@ def execute(inputs, outputs, params, context):
     base = None
     if path is not None:
         base = _bits(_saved_model_log_prob(path), feeds, positions)
-    reasons = []
-    if candidate > evaluation.max_bits_per_sample:
-        reasons.append(f"{candidate:.4f} bits/position > evaluation.max_bits_per_sample "
-                       f"{evaluation.max_bits_per_sample}")
-    if base is not None and candidate > base + evaluation.max_regression:
-        reasons.append(f"{candidate:.4f} bits/position is worse than the pushed version "
-                       f"{version} ({base:.4f}) by more than evaluation.max_regression "
-                       f"{evaluation.max_regression}")
+    unigram = _unigram_bits(model, make_dataset(data, "train", repeat=False).take(
+        evaluation.max_batches), feeds)
+    reasons = gate(candidate, evaluation, base, version, unigram)
     blessed = not reasons
     result = {"blessed": blessed, "reasons": reasons, "bits_per_position": candidate,
               "nll_nats_per_window": candidate * positions * math.log(2),
               "positions_per_window": positions, "windows": sum(len(f[contract.X])
                                                                 for f in feeds),
               "baseline_version": version, "baseline_bits_per_position": base,
+              "unigram_bits_per_position": unigram,
               "model_fingerprint": model_fp}
     unit = "bits/position"
     if data.modality == "images":
@@ -75,6 +74,44 @@ def execute(inputs, outputs, params, context):
     context.log(f"Evaluator: {candidate:.4f} {unit} on the test split (baseline: "
                 f"{'none' if base is None else f'v{version} {base:.4f}'}) -> "
                 f"{'BLESSED' if blessed else 'NOT BLESSED: ' + '; '.join(reasons)}")
+
+
+def gate(candidate, evaluation, base=None, version=None, unigram=None):
+    """The reasons not to bless a candidate scoring `candidate` bits/position ([] = bless)."""
+    reasons = []
+    if evaluation.beat_unigram and unigram is not None and candidate >= unigram:
+        reasons.append(f"{candidate:.4f} bits/position does not beat the unigram baseline "
+                       f"({unigram:.4f}: the train split's value frequencies)")
+    if candidate > evaluation.max_bits_per_sample:
+        reasons.append(f"{candidate:.4f} bits/position > evaluation.max_bits_per_sample "
+                       f"{evaluation.max_bits_per_sample}")
+    if base is not None and candidate > base + evaluation.max_regression:
+        reasons.append(f"{candidate:.4f} bits/position is worse than the pushed version "
+                       f"{version} ({base:.4f}) by more than evaluation.max_regression "
+                       f"{evaluation.max_regression}")
+    return reasons
+
+
+def _unigram_bits(model, train_batches, feeds):
+    """Bits/position of the test windows under the better of two models of the marginal
+    alone: the train split's value frequencies (add-one smoothed) and uniform noise
+    (log2 levels, the bound when few train values are seen); None for real-valued data."""
+    import numpy as np
+
+    from keras_ar import contract
+
+    levels = (getattr(model, "num_classes", None) or getattr(model, "vocab_size", None)
+              or getattr(model, "num_levels", None))
+    if not levels or not model.x_dtype.is_integer:
+        return None
+    counts = np.ones(int(levels))
+    for batch in train_batches:
+        ids = np.asarray(batch[contract.X]).ravel()
+        np.add.at(counts, ids[(ids >= 0) & (ids < levels)], 1)
+    log_p = np.log2(counts / counts.sum())
+    test = np.concatenate([np.asarray(f[contract.X]).ravel() for f in feeds])
+    cross_entropy = float(-np.mean(log_p[np.clip(test, 0, int(levels) - 1)]))
+    return min(cross_entropy, math.log2(int(levels)))
 
 
 def _bits(log_prob, feeds, positions):

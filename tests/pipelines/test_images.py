@@ -74,6 +74,7 @@ def test_fashion_config_end_to_end_tiny(tmp_path):
         "model.params.num_layers": 1, "model.params.filters": 4,
         "training.steps": 4, "training.steps_per_epoch": 2,
         "evaluation.max_batches": 2, "evaluation.max_bits_per_sample": 2.0,
+        "evaluation.beat_unigram": False,  # 4 training steps: the plumbing, not learning
         "export.targets": ["savedmodel", "tflite"], "export.parity_steps": 64,
         "push.serving_base_path": str(tmp_path / "serving"),
         "generation.num_samples": 3})

@@ -24,6 +24,11 @@ def test_cache_rerun_lineage_and_gate(tmp_path):
     assert set(_states(first).values()) == {"COMPLETE"}
     base = config.push.serving_base_path
     assert repository.versions(base) == [1]
+    import json
+
+    result = json.loads((dict((n, o) for n, _, o in first)["Evaluator"]["evaluation"].path
+                         / "evaluation.json").read_text())
+    assert 0.0 < result["unigram_bits_per_position"] <= 8.0  # recorded (gate off: 4 steps)
     samples = dict((n, o) for n, _, o in first)["SampleGen"]["samples"].path
     assert list(samples.glob("savedmodel_*.wav"))
 
