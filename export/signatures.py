@@ -149,7 +149,8 @@ def _bodies(model, stop_token):
         return _generated(model, noise, feeds, conditions, stop_token)
 
     return dict(init_state=init_state, prefill=prefill, step=step, sample_step=sample_step,
-                sample_chunk=sample_chunk, log_prob=log_prob, generate=generate, generate_seeded=generate_seeded)
+                sample_chunk=sample_chunk, log_prob=log_prob, generate=generate,
+                generate_seeded=generate_seeded)
 
 
 def _generated(model, noise, feeds, conditions, stop_token):

@@ -19,7 +19,6 @@ is inferred from `--model` when omitted.
 
 import argparse
 import pathlib
-import re
 import sys
 
 import numpy as np
@@ -213,7 +212,9 @@ def _row_names(args, speakers, rows):
     if not speakers or not args.global_condition:
         return [None] * rows
     ids = [int(float(v)) for v in args.global_condition.split(",")]
-    return [re.sub(r"[^A-Za-z0-9.+-]", "-", speakers[i]) if 0 <= i < len(speakers) else None
+    from serving import writers
+
+    return [writers.file_label(speakers[i]) if 0 <= i < len(speakers) else None
             for i in (ids * rows)[:rows]]
 
 

@@ -8,6 +8,11 @@ import zlib
 import numpy as np
 
 
+def file_label(name):
+    """A speaker/class name as a file-name part: letters, digits and '+.-', others '-'."""
+    return "".join(c if c.isalnum() or c in "+.-" else "-" for c in str(name))
+
+
 def decode_audio(ids, num_classes, mu_law=True):
     """Class ids [.., T] -> float audio in [-1, 1] (mu-law expansion when `mu_law`)."""
     y = 2.0 * np.asarray(ids, np.float64) / (num_classes - 1) - 1.0

@@ -47,7 +47,7 @@ class AutoregressiveModel(keras.Model):
 
     def __init__(self, head, start_id=0, metadata=None, **kwargs):
         super().__init__(**kwargs)
-        self.metadata = _checked_metadata(metadata)
+        self.metadata = input_checks.checked_metadata(metadata)
         self.head = head
         if not head.built:
             head.build(None)
@@ -195,24 +195,12 @@ class AutoregressiveModel(keras.Model):
     def chunk_condition_specs(self):
         """`{name: tf.TensorSpec}` of `sample_chunk`'s conditions: the per-step ones, with a
         K axis after the batch for `local_condition` (it changes per position)."""
-        specs = dict(self.condition_specs(per_step=True))
-        local = specs.get(contract.LOCAL_CONDITION)
-        if local is not None:
-            shape = [local.shape[0], None] + local.shape[1:].as_list()
-            specs[contract.LOCAL_CONDITION] = tf.TensorSpec(shape, local.dtype, local.name)
-        return specs
+        return generation.chunk_condition_specs(self)
 
     def chunk_conditions(self, conditions, state, num_steps):
         """Whole conditions -> `sample_chunk`'s for the `num_steps` positions from `state`."""
-        conditions = self._validate_conditions(_as_dict(conditions))
-        index = tf.convert_to_tensor(state[contract.INDEX_KEY])
-        steps = [self.step_conditions(conditions, {**state, contract.INDEX_KEY: index + j})
-                 for j in range(int(num_steps))]
-        out = dict(steps[0] or {})
-        if contract.LOCAL_CONDITION in out:
-            out[contract.LOCAL_CONDITION] = tf.stack(
-                [s[contract.LOCAL_CONDITION] for s in steps], axis=1)
-        return out
+        return generation.chunk_conditions(
+            self, self._validate_conditions(_as_dict(conditions)), state, num_steps)
 
     def _sample_to_x(self, sample):
         """Adapt the head's sample to this model's per-position value (hook)."""
@@ -328,7 +316,8 @@ class AutoregressiveModel(keras.Model):
         uncompiled loop and from exported runtimes).
         """
         return generation.generate(
-            self, self._generate_function(jit_compile), batch_size=batch_size, num_steps=num_steps, seed=seed, prompt=prompt,
+            self, self._generate_function(jit_compile), batch_size=batch_size,
+            num_steps=num_steps, seed=seed, prompt=prompt,
             conditions=conditions, temperature=temperature, top_k=top_k, top_p=top_p,
             stop_token=stop_token, sampler=sampler, prompt_length=prompt_length)
 
@@ -384,24 +373,6 @@ class AutoregressiveModel(keras.Model):
         if self.metadata:
             config["metadata"] = dict(self.metadata)
         return config
-
-
-def _checked_metadata(metadata):
-    """What decoding needs beyond the weights (sample rate, speaker or class names, a
-    vocabulary...): a JSON object, saved with the model and copied into every exported
-    manifest's `decoding`."""
-    import json
-
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise ValueError(f"`metadata` must be a dict of JSON values (e.g. {{'sample_rate': "
-                         f"16000}}); received {type(metadata).__name__}.")
-    try:
-        json.dumps(metadata)
-    except TypeError as error:
-        raise ValueError(f"`metadata` must hold JSON values only; {error}.") from None
-    return dict(metadata)
 
 
 def _as_dict(conditions):

@@ -221,6 +221,29 @@ def sample_chunk(model, x_prev, state, noise, temperature=1.0, top_k=0, top_p=1.
             contract.STOP: tf.cast(stopped, tf.int32)}, dict(new_state)
 
 
+def chunk_condition_specs(model):
+    """`model.chunk_condition_specs()`: the per-step specs, a K axis added to the local one."""
+    specs = dict(model.condition_specs(per_step=True))
+    local = specs.get(contract.LOCAL_CONDITION)
+    if local is not None:
+        shape = [local.shape[0], None] + local.shape[1:].as_list()
+        specs[contract.LOCAL_CONDITION] = tf.TensorSpec(shape, local.dtype, local.name)
+    return specs
+
+
+def chunk_conditions(model, conditions, state, num_steps):
+    """Validated whole conditions -> `sample_chunk`'s for `num_steps` positions from `state`
+    (`model.step_conditions` at each position; local conditions stacked on axis 1)."""
+    index = tf.convert_to_tensor(state[contract.INDEX_KEY])
+    steps = [model.step_conditions(conditions, {**state, contract.INDEX_KEY: index + j})
+             for j in range(int(num_steps))]
+    out = dict(steps[0] or {})
+    if contract.LOCAL_CONDITION in out:
+        out[contract.LOCAL_CONDITION] = tf.stack(
+            [s[contract.LOCAL_CONDITION] for s in steps], axis=1)
+    return out
+
+
 def _chunk_conditions(model, conditions):
     """Chunk conditions (per step; `local_condition` with a K axis) -> validated tensors."""
     if not isinstance(conditions, dict):

@@ -57,3 +57,21 @@ def checked_source(model, data):
     if _is_array_data(data):
         model.check_inputs(data)
     return data
+
+
+def checked_metadata(metadata):
+    """What decoding needs beyond the weights (sample rate, speaker or class names, a
+    vocabulary...): a JSON object, saved with the model and copied into every exported
+    manifest's `decoding`."""
+    import json
+
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise ValueError(f"`metadata` must be a dict of JSON values (e.g. {{'sample_rate': "
+                         f"16000}}); received {type(metadata).__name__}.")
+    try:
+        json.dumps(metadata)
+    except TypeError as error:
+        raise ValueError(f"`metadata` must hold JSON values only; {error}.") from None
+    return dict(metadata)

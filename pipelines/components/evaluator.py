@@ -15,9 +15,9 @@ and `nll_nats_per_window` is nats per image.
 Blessed iff bits_per_position <= evaluation.max_bits_per_sample, when a baseline exists
 bits_per_position <= baseline + evaluation.max_regression, and, for discrete values (ids,
 levels, tokens) with `evaluation.beat_unigram`, bits_per_position < the unigram baseline's:
-the train split's value frequencies (add-one smoothed) or uniform noise, whichever scores the
-same test windows better; a model of noise or of the marginal alone does not beat it. Writes `evaluation.json` and `BLESSED`
-or `NOT_BLESSED`.
+the train split's value frequencies (add-one smoothed) or uniform noise, whichever scores
+the same test windows better; a model of noise or of the marginal alone does not beat it.
+Writes `evaluation.json` and `BLESSED` or `NOT_BLESSED`.
 """
 
 import math

@@ -9,10 +9,10 @@ that takes class ids gets at least one row per speaker/class (row i: class i % n
 `serving` is not importable, the SavedModel's `generate_seeded` signature is used and the other
 targets are listed as skipped in `samples.json`.
 
-Audio -> `<target>_<i>[_<speaker>].wav` (16-bit PCM at data.sample_rate); tokens -> `<target>_<i>.txt`
-(the bytes before the row's first stop id; with `data.vocabulary`, the row's words before
-the stop id joined with spaces, `<unk>` for the OOV id);
-images -> `<target>_<i>.png` and one `<target>_grid.png` of all rows (levels scaled to 0..255,
+Audio -> `<target>_<i>[_<speaker>].wav` (16-bit PCM at data.sample_rate); tokens ->
+`<target>_<i>.txt` (the bytes before the row's first stop id; with `data.vocabulary`, the
+row's words before the stop id joined with spaces, `<unk>` for the OOV id);
+images -> `<target>_<i>[_<class>].png` and one `<target>_grid.png` of all rows (levels scaled to 0..255,
 `serving.writers`).
 """
 
@@ -86,8 +86,10 @@ def _label(manifest, conditions, row):
     names = decoding.get("speakers") or decoding.get("class_names")
     if ids is None:
         return ""
+    from serving import writers
+
     name = names[int(ids[row])] if names and int(ids[row]) < len(names) else f"class{ids[row]}"
-    return "_" + "".join(c if c.isalnum() or c in "+.-" else "-" for c in str(name))
+    return "_" + writers.file_label(name)
 
 
 def _generate(target, path, gen, conditions):

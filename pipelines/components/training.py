@@ -112,8 +112,9 @@ def decoding_metadata(data, metadata):
         out["class_names"] = [str(c) for c in names]
     if data.modality == "tokens":
         if data.vocabulary:
-            with open(data.vocabulary, encoding="utf-8") as f:
-                out["vocabulary"] = [line.rstrip("\n") for line in f]
+            from pipelines.data import vocabulary
+
+            out["vocabulary"] = vocabulary.load_vocabulary(data.vocabulary)
         else:
             out["text"] = "bytes"
     return out
