@@ -43,3 +43,57 @@ def median_flatness(audio, sample_rate, energy_db=30.0):
         return float("nan"), 0.0
     voiced = 20 * np.log10(np.maximum(rms, 1e-12) / rms.max()) > -energy_db
     return float(np.median(flatness(framed[voiced]))), float(np.mean(voiced))
+
+
+def _clips(paths, examples, rate):
+    """(name, float audio at `rate`) from WAV files and/or an examples split's TFRecords."""
+    import glob
+    import io
+    import wave
+
+    def decode(data):
+        with wave.open(io.BytesIO(data)) as w:
+            pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768.0
+            source = w.getframerate()
+        if source != rate:
+            from scipy.signal import resample_poly
+
+            pcm = resample_poly(pcm, rate, source)
+        return pcm
+
+    for path in paths:
+        with open(path, "rb") as f:
+            yield path, decode(f.read())
+    if examples:
+        import tensorflow as tf
+
+        from pipelines.data import records
+
+        for file in sorted(glob.glob(f"{examples}/*.tfrecord*")):
+            for data in tf.data.TFRecordDataset(file):
+                record = records.deserialize(data.numpy())
+                yield record["key"], decode(record["audio"])
+
+
+def main(argv=None):
+    """`python -m pipelines.components.audio_metrics [WAV ...] [--examples DIR] --rate R`:
+    each clip's voiced-frame flatness, then the medians (clips resampled to R first)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("wavs", nargs="*")
+    parser.add_argument("--examples", help="an ExampleGen split folder of audio records")
+    parser.add_argument("--rate", type=int, default=8000, help="the model's sample rate")
+    args = parser.parse_args(argv)
+    values = []
+    for name, audio in _clips(args.wavs, args.examples, args.rate):
+        values.append(median_flatness(audio, args.rate))
+        print(f"{name}: flatness {values[-1][0]:.3f}, voiced {values[-1][1]:.2f}")
+    if values:
+        print(f"median of {len(values)}: flatness {np.nanmedian([v for v, _ in values]):.3f}, "
+              f"voiced {np.median([f for _, f in values]):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,3 +26,14 @@ def test_silence_is_not_scored():
     for clip in (np.zeros(RATE), np.zeros(10)):  # all silence; shorter than one frame
         value, voiced = audio_metrics.median_flatness(clip, RATE)
         assert np.isnan(value) and voiced == 0.0
+
+
+def test_the_command_scores_wav_files(tmp_path, capsys):
+    from serving import writers
+
+    rng = np.random.default_rng(1)
+    writers.write_wav(tmp_path / "noise.wav", 0.3 * rng.uniform(-1, 1, RATE), RATE)
+    assert audio_metrics.main([str(tmp_path / "noise.wav"), "--rate", str(RATE)]) == 0
+    out = capsys.readouterr().out
+    flat = float(out.split("flatness ")[1].split(",")[0])
+    assert 0.45 < flat < 0.65 and "median of 1" in out
