@@ -115,3 +115,21 @@ def test_cli_names_a_bad_speaker_in_one_line(speech, tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "class ids in [0, 2)" in err and "Traceback" not in err
+
+
+def test_progress_defaults_to_the_terminal_and_logs_are_quiet(monkeypatch):
+    import argparse
+    import logging
+    import os
+
+    parser = argparse.ArgumentParser()
+    generate_cli.add_arguments(parser)
+    base = ["--model", "m", "--num-steps", "1", "--out", "o.wav"]
+    assert parser.parse_args(base).progress is None  # then: sys.stderr.isatty()
+    assert parser.parse_args(base + ["--no-progress"]).progress is False
+    assert parser.parse_args(base + ["--num_steps", "3"]).num_steps == 3  # old spelling
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.delenv("KERAS_AR_BEAM_LOGS", raising=False)
+    assert cli.main(["--version"]) == 0
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    assert logging.getLogger("apache_beam").level == logging.WARNING
