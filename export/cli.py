@@ -43,23 +43,11 @@ def add_arguments(parser):
 
 
 def load_checkpoint(path):
-    """Load a keras_ar model from a .keras file; clear errors for missing or foreign files."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint {str(path)!r} does not exist; pass the .keras "
-                                "file written by training (model.save('model.keras')).")
-    if path.suffix != ".keras":
-        raise ValueError(f"Checkpoint {str(path)!r} must be a Keras v3 '.keras' file.")
-    import keras
-
-    import keras_ar  # noqa: F401  (registers the serializable classes)
+    """Load a keras_ar model from a .keras file (or its directory); clear errors for missing
+    or foreign files (`AutoregressiveModel.from_preset`)."""
     from keras_ar.models import AutoregressiveModel
 
-    model = keras.saving.load_model(str(path))
-    if not isinstance(model, AutoregressiveModel):
-        raise ValueError(f"Checkpoint {str(path)!r} holds a {type(model).__name__}, not a "
-                         "keras_ar AutoregressiveModel; only keras_ar models can be exported.")
-    return model
+    return AutoregressiveModel.from_preset(path)
 
 
 def _checkpoint(args):

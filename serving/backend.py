@@ -69,3 +69,49 @@ def check_feed_shapes(backend_name, signature, inputs, feeds):
         errors = contract.chunk_feed_errors({k: v.shape for k, v in feeds.items()})
         if errors:
             raise ValueError(f"{backend_name} {signature!r}: " + " ".join(errors))
+
+
+BACKENDS = ("savedmodel", "tflite", "onnx", "tfserving")
+
+
+def infer_backend(model):
+    """The backend an artifact path or URL needs (ValueError naming what was found)."""
+    import pathlib as _pathlib
+
+    if model.startswith(("http://", "https://", "grpc://")):
+        return "tfserving"
+    path = _pathlib.Path(model)
+    if path.suffix == ".tflite" and path.is_file():
+        return "tflite"
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "savedmodel"
+        if (path / "model.tflite").is_file():
+            return "tflite"
+        if any(path.glob("*.onnx")):
+            return "onnx"
+    if not path.exists():
+        raise ValueError(f"{model!r} does not exist (expected an exported artifact "
+                         f"directory, a .tflite file or a TF Serving URL).")
+    raise ValueError(f"{model!r} holds no saved_model.pb, model.tflite or *.onnx; "
+                     f"name the backend ({', '.join(BACKENDS)}) or pass an export directory.")
+
+
+def make_backend(kind, model, manifest=None):
+    """The backend of `kind` (one of BACKENDS; None: inferred from `model`) on `model`, an
+    artifact path or a TF Serving URL (`manifest`: where its generation_spec.json lies)."""
+    kind = kind or infer_backend(str(model))
+    if kind not in BACKENDS:
+        raise ValueError(f"Unknown backend {kind!r}; expected one of {', '.join(BACKENDS)}.")
+    model = str(model)
+    if kind == "savedmodel":
+        from serving.saved_model_backend import SavedModelBackend
+        return SavedModelBackend(model)
+    if kind == "tflite":
+        from serving.tflite_backend import TFLiteBackend
+        return TFLiteBackend(model)
+    if kind == "onnx":
+        from serving.onnx_backend import OnnxBackend
+        return OnnxBackend(model)
+    from serving.tf_serving_backend import TFServingBackend
+    return TFServingBackend(model, manifest=manifest)

@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-BACKENDS = ("savedmodel", "tflite", "onnx", "tfserving")
+from serving.backend import BACKENDS, infer_backend, make_backend  # noqa: F401
 SUFFIXES = (".wav", ".png", ".txt", ".npz")
 DEFAULT_KIND = {"WaveNet": ".wav", "CausalTransformer": ".txt",
                 "ContinuousSequenceModel": ".npz"}  # image models: .png
@@ -73,44 +73,6 @@ def add_arguments(parser):
                         help="show the full traceback of an error")
     parser.add_argument("--out", required=True,
                         help="a file (.wav | .png | .txt | .npz) or a directory (DIR/)")
-
-
-def infer_backend(model):
-    """The backend an artifact path or URL needs (ValueError naming what was found)."""
-    import pathlib as _pathlib
-
-    if model.startswith(("http://", "https://", "grpc://")):
-        return "tfserving"
-    path = _pathlib.Path(model)
-    if path.suffix == ".tflite" and path.is_file():
-        return "tflite"
-    if path.is_dir():
-        if (path / "saved_model.pb").is_file():
-            return "savedmodel"
-        if (path / "model.tflite").is_file():
-            return "tflite"
-        if any(path.glob("*.onnx")):
-            return "onnx"
-    if not path.exists():
-        raise ValueError(f"--model {model!r} does not exist (expected an exported artifact "
-                         f"directory, a .tflite file or a TF Serving URL).")
-    raise ValueError(f"--model {model!r} holds no saved_model.pb, model.tflite or *.onnx; "
-                     f"pass --backend {{{','.join(BACKENDS)}}} or an export directory.")
-
-
-def make_backend(kind, model, manifest=None):
-    kind = kind or infer_backend(model)
-    if kind == "savedmodel":
-        from serving.saved_model_backend import SavedModelBackend
-        return SavedModelBackend(model)
-    if kind == "tflite":
-        from serving.tflite_backend import TFLiteBackend
-        return TFLiteBackend(model)
-    if kind == "onnx":
-        from serving.onnx_backend import OnnxBackend
-        return OnnxBackend(model)
-    from serving.tf_serving_backend import TFServingBackend
-    return TFServingBackend(model, manifest=manifest)
 
 
 def _ints(text):

@@ -36,6 +36,15 @@ FALLBACK_CHUNK_SIZE = 64
 class Generator:
     """Drive an exported model on `backend` (a `serving.backend.Backend`)."""
 
+    @classmethod
+    def from_preset(cls, path, backend=None, chunk_size=None, manifest=None):
+        """A Generator on an exported model: an artifact directory (SavedModel, TFLite,
+        ONNX), a `.tflite` file or a TF Serving URL; `backend` is inferred from the path
+        when omitted (`serving.backend.make_backend`)."""
+        from serving.backend import make_backend
+
+        return cls(make_backend(backend, path, manifest), chunk_size=chunk_size)
+
     def __init__(self, backend, spec=None, start_id=None, chunk_size=None):
         self.backend = backend
         if spec is None:

@@ -245,6 +245,15 @@ class AutoregressiveModel(keras.Model):
         kwargs.setdefault("jit_compile", False)
         super().compile(optimizer=optimizer, **kwargs)
 
+    @classmethod
+    def from_preset(cls, path, compile=True):
+        """Load a saved keras_ar model: a `.keras` file, or a directory holding `model.keras`
+        (a Trainer output, a `keras-ar export --out` directory or one of its targets). Called
+        on a subclass (`WaveNet.from_preset`), it checks the loaded class (`presets`)."""
+        from keras_ar.models import presets
+
+        return presets.load(path, expected=cls, compile=compile)
+
     def compile_from_config(self, config):
         """Recompile a loaded model as it was saved (optimizer, jit_compile...), so
         `keras.models.load_model` returns a model that resumes `fit` with its optimizer state

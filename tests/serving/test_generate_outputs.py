@@ -133,3 +133,17 @@ def test_progress_defaults_to_the_terminal_and_logs_are_quiet(monkeypatch):
     assert cli.main(["--version"]) == 0
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
     assert logging.getLogger("apache_beam").level == logging.WARNING
+
+
+def test_generator_from_preset_infers_the_backend(speech):
+    from serving.generator import Generator
+
+    runs = {}
+    for target in ("savedmodel", "tflite"):
+        generator = Generator.from_preset(speech / target, chunk_size=16)
+        assert generator.backend.name == target
+        runs[target] = generator.generate(40, batch_size=2, seed=3, conditions={
+            "global_condition": np.array([0, 1], np.int32)})["x"]
+    np.testing.assert_array_equal(runs["savedmodel"], runs["tflite"])
+    with pytest.raises(ValueError, match="Unknown backend 'torch'"):
+        Generator.from_preset(speech / "tflite", backend="torch")
