@@ -68,6 +68,7 @@ class TrainingConfig:
     jit_compile: bool = False
     seed: int = 0
     verbose: int = 2  # Keras progress: 0 silent, 1 bar, 2 one line per epoch
+    validation_batches: int = 4  # eval-split batches scored per epoch (0: none)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,7 +51,9 @@ def execute(inputs, outputs, params, context):
         dataset = _train_dataset(strategy, data, make_dataset,
                                  model if training.jit_compile else None)
         epochs = math.ceil(training.steps / training.steps_per_epoch)
-        callbacks = _callbacks(context, strategy, out, epochs)
+        validation = _validation(data, training, make_dataset)
+        callbacks = _callbacks(context, strategy, out, epochs,
+                               _positions(make_dataset(data, "train", repeat=False)))
         start = time.perf_counter()
         verbose = 0 if training.verbose == 2 else training.verbose
         if training.strategy == "multi_worker":  # Keras 3's fit fails there: custom_loop.py
@@ -61,16 +63,20 @@ def execute(inputs, outputs, params, context):
         else:
             history = model.fit(dataset, epochs=epochs,
                                 steps_per_epoch=training.steps_per_epoch,
-                                callbacks=callbacks, verbose=verbose)
+                                callbacks=callbacks, verbose=verbose,
+                                validation_data=validation)
         seconds = time.perf_counter() - start
         _save(model, optimizer, out, ema)
     finally:
         training_lib.set_precision("")
     losses = [float(v) for v in history.history.get("loss", [])]
+    curves = {key: [round(float(v), 5) for v in history.history.get(key, [])]
+              for key in ("bits_per_position", "val_bits_per_position")}
     summary = {"steps": int(optimizer.iterations.numpy()), "seconds": round(seconds, 2),
                "steps_per_s": round(len(losses) * training.steps_per_epoch / max(seconds, 1e-9),
                                     2),
                "final_loss": losses[-1] if losses else None, "losses": losses,
+               **{key: values for key, values in curves.items() if values},
                "replicas": strategy.num_replicas_in_sync, "ema": ema,
                "model_family": model_config.family, "metadata": metadata}
     _report(summary, out, outputs, context)
@@ -92,8 +98,26 @@ def _compiled_model(strategy, training, model_config, data, metadata):
     return model, optimizer, ema
 
 
-def _callbacks(context, strategy, out, epochs):
-    """Atomic backup/restore (per worker), resume record, TensorBoard logs, epoch log."""
+def _positions(dataset):
+    """Values per example (x's shape after the batch axis), or None where it varies."""
+    from keras_ar import contract
+
+    dims = dataset.element_spec[contract.X].shape[1:]
+    return int(math.prod(dims)) if dims.is_fully_defined() else None
+
+
+def _validation(data, training, make_dataset):
+    """`validation_batches` batches of the eval split per epoch, or None (none asked for, an
+    empty eval split, or the multi-worker loop, which has no validation pass)."""
+    if training.validation_batches <= 0 or training.strategy == "multi_worker":
+        return None
+    dataset = make_dataset(data, "eval", repeat=False).take(training.validation_batches)
+    return dataset if any(True for _ in dataset.take(1)) else None
+
+
+def _callbacks(context, strategy, out, epochs, positions=None):
+    """Atomic backup/restore (per worker), resume record, bits per position, TensorBoard
+    logs (train and validation curves), epoch log."""
     import keras
 
     from pipelines.components import training as training_lib
@@ -102,6 +126,7 @@ def _callbacks(context, strategy, out, epochs):
               context.cache_key / training_lib.worker_id(strategy))
     return [training_lib.AtomicBackupAndRestore(str(backup)),
             training_lib.ResumeRecorder(str(out / "resume.json")),
+            *([training_lib.BitsPerPosition(positions)] if positions else []),
             keras.callbacks.TensorBoard(str(out / "logs"), profile_batch=0),
             training_lib.EpochLog(context.log, epochs)]
 

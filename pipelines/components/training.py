@@ -1,6 +1,7 @@
 """Training helpers for the Trainer: strategies, precision, model building, callbacks."""
 
 import json
+import math
 import os
 
 import keras
@@ -172,6 +173,23 @@ class ResumeRecorder(keras.callbacks.Callback):
             json.dump(info, f)
 
 
+class BitsPerPosition(keras.callbacks.Callback):
+    """Adds `bits_per_position` (and `val_bits_per_position`) to each epoch's logs: the loss,
+    -mean log p(x) in nats per example, over (positions per example x ln 2). Listed before
+    TensorBoard and EpochLog, which then write and print the curves in bits."""
+
+    def __init__(self, positions):
+        super().__init__()
+        self.scale = 1.0 / (positions * math.log(2.0))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for key in ("loss", "val_loss"):
+            if logs.get(key) is not None:
+                logs[key.replace("loss", "bits_per_position")] = float(logs[key]) * self.scale
+
+
 class EpochLog(keras.callbacks.Callback):
     """One line per epoch through the runner's logger (works without a terminal)."""
 
@@ -180,7 +198,13 @@ class EpochLog(keras.callbacks.Callback):
         self.log, self.total = log, total_epochs
 
     def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("loss")
+        logs = logs or {}
+        loss = logs.get("loss")
         step = int(self.model.optimizer.iterations.numpy())
-        self.log(f"Trainer: epoch {epoch + 1}/{self.total} step {step} loss "
-                 f"{float(loss) if loss is not None else float('nan'):.4f}")
+        line = (f"Trainer: epoch {epoch + 1}/{self.total} step {step} loss "
+                f"{float(loss) if loss is not None else float('nan'):.4f}")
+        for key, name in (("bits_per_position", "train"),
+                          ("val_bits_per_position", "validation")):
+            if logs.get(key) is not None:
+                line += f", {name} {float(logs[key]):.4f} bits/position"
+        self.log(line)

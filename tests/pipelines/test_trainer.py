@@ -141,3 +141,34 @@ def test_mirrored_devices_beyond_an_initialised_runtime_raise_clearly():
     training.ensure_logical_cpus(["/cpu:0", "/cpu:1"])  # enough: nothing to do
     with pytest.raises(ValueError, match=r"needs 4 logical CPU devices.*fresh process"):
         training.ensure_logical_cpus(["/cpu:0", "/cpu:3"])
+
+
+def _scalars(log_dir):
+    """{tag: [values]} from the TensorBoard event files under `log_dir`."""
+    import tensorflow as tf
+
+    out = {}
+    for path in sorted(pathlib.Path(log_dir).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                out.setdefault(value.tag, []).append(
+                    float(tf.make_ndarray(value.tensor)) if value.HasField("tensor")
+                    else value.simple_value)
+    return out
+
+
+def test_train_and_validation_curves_in_bits_reach_tensorboard(tmp_path):
+    examples = helpers.write_examples(tmp_path / "ex", "audio")
+    proc = _spawn(tmp_path, _params(examples), examples, tmp_path / "model")
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output
+    summary = json.loads((tmp_path / "model" / "training.json").read_text())
+    bits = np.array(summary["losses"]) / (128 * np.log(2))  # window 128, nats per window
+    np.testing.assert_allclose(summary["bits_per_position"], bits, rtol=1e-4)
+    assert len(summary["val_bits_per_position"]) == 2
+    assert all(0 < v < 12 for v in summary["val_bits_per_position"])
+    train = _scalars(tmp_path / "model" / "logs" / "train")
+    validation = _scalars(tmp_path / "model" / "logs" / "validation")
+    np.testing.assert_allclose(train["epoch_bits_per_position"], bits, rtol=1e-4)
+    np.testing.assert_allclose(validation["epoch_bits_per_position"],
+                               summary["val_bits_per_position"], rtol=1e-4)
