@@ -45,21 +45,27 @@ def median_flatness(audio, sample_rate, energy_db=30.0):
     return float(np.median(flatness(framed[voiced]))), float(np.mean(voiced))
 
 
-def _clips(paths, examples, rate):
-    """(name, float audio at `rate`) from WAV files and/or an examples split's TFRecords."""
-    import glob
+def decode_wav(data, rate):
+    """Float audio at `rate` from WAV bytes (resampled when the file's rate differs)."""
     import io
     import wave
 
-    def decode(data):
-        with wave.open(io.BytesIO(data)) as w:
-            pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768.0
-            source = w.getframerate()
-        if source != rate:
-            from scipy.signal import resample_poly
+    with wave.open(io.BytesIO(data)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768.0
+        source = w.getframerate()
+    if source != rate:
+        from scipy.signal import resample_poly
 
-            pcm = resample_poly(pcm, rate, source)
-        return pcm
+        pcm = resample_poly(pcm, rate, source)
+    return pcm
+
+
+def _clips(paths, examples, rate):
+    """(name, float audio at `rate`) from WAV files and/or an examples split's TFRecords."""
+    import glob
+
+    def decode(data):
+        return decode_wav(data, rate)
 
     for path in paths:
         with open(path, "rb") as f:

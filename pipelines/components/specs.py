@@ -20,6 +20,7 @@ EVALUATION = "ModelEvaluation"
 EXPORTED_MODEL = "ExportedModel"
 PUSHED_MODEL = "PushedModel"
 SAMPLES = "Samples"
+REPORT = "RunReport"
 
 # data fields the input pipeline reads (not ingest): a change retrains, never re-ingests.
 _INGEST_FIELDS = ("source", "modality", "options", "max_examples", "num_shards", "eval_percent",
@@ -100,6 +101,17 @@ SAMPLE_GEN = ComponentSpec(
     executor="pipelines.components.sample_gen:execute",
     code=())
 
+REPORTER = ComponentSpec(
+    name="Reporter",
+    inputs={"model": MODEL, "evaluation": EVALUATION, "exported_model": EXPORTED_MODEL,
+            "samples": SAMPLES, "examples": EXAMPLES},
+    outputs={"report": REPORT},
+    parameters=lambda c: {"name": c.name, "modality": c.data.modality,
+                          "sample_rate": c.data.sample_rate},
+    executor="pipelines.components.report:execute",
+    code=("pipelines.components.report_images", "pipelines.components.audio_metrics"))
+
+
 def _baseline(config, inputs):
     """The pushed model the Evaluator would compare against (a change reruns it)."""
     from pipelines.components import repository
@@ -115,7 +127,8 @@ def _baseline(config, inputs):
     return {"version": version, "model_fingerprint": info.get("model_fingerprint")}
 
 
-PIPELINE = (EXAMPLE_GEN, DATA_VALIDATOR, TRAINER, EVALUATOR, EXPORTER, PUSHER, SAMPLE_GEN)
+PIPELINE = (EXAMPLE_GEN, DATA_VALIDATOR, TRAINER, EVALUATOR, EXPORTER, PUSHER, SAMPLE_GEN,
+            REPORTER)
 BY_NAME = {spec.name: spec for spec in PIPELINE}
 
 # Which upstream component produces each input (the DAG's edges).
@@ -129,6 +142,11 @@ PRODUCERS = {
     ("Pusher", "exported_model"): ("Exporter", "exported_model"),
     ("Pusher", "evaluation"): ("Evaluator", "evaluation"),
     ("SampleGen", "exported_model"): ("Exporter", "exported_model"),
+    ("Reporter", "model"): ("Trainer", "model"),
+    ("Reporter", "evaluation"): ("Evaluator", "evaluation"),
+    ("Reporter", "exported_model"): ("Exporter", "exported_model"),
+    ("Reporter", "samples"): ("SampleGen", "samples"),
+    ("Reporter", "examples"): ("DataValidator", "examples"),
 }
 
 

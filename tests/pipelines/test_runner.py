@@ -31,6 +31,14 @@ def test_cache_rerun_lineage_and_gate(tmp_path):
     assert 0.0 < result["unigram_bits_per_position"] <= 8.0  # recorded (gate off: 4 steps)
     samples = dict((n, o) for n, _, o in first)["SampleGen"]["samples"].path
     assert list(samples.glob("savedmodel_*.wav"))
+    report = dict((n, o) for n, _, o in first)["Reporter"]["report"].path
+    text = (report / "report.md").read_text()
+    for section in ("## Training", "## Evaluation", "## Export parity", "## Samples"):
+        assert section in text
+    assert "| test speech" in text and "savedmodel_0_en-us+m3.wav" in text
+    assert (report / "loss_curves.png").is_file()
+    assert sorted(p.name for p in report.glob("spectrogram_*.png")) == [
+        "spectrogram_en-us+f3.png", "spectrogram_en-us+m3.png"]
 
     second = runner.run(config, root, logger=lambda m: None)
     assert set(_states(second).values()) == {"CACHED"}, _states(second)
@@ -39,6 +47,7 @@ def test_cache_rerun_lineage_and_gate(tmp_path):
         config.generation, num_steps=60))
     third = _states(runner.run(changed, root, logger=lambda m: None))
     assert third.pop("SampleGen") == "COMPLETE"
+    assert third.pop("Reporter") == "COMPLETE"  # its samples changed
     assert set(third.values()) == {"CACHED"}
 
     store = Metadata(root / runner.METADATA_FILE)
