@@ -51,7 +51,7 @@ def execute(inputs, outputs, params, context):
         dataset = _train_dataset(strategy, data, make_dataset,
                                  model if training.jit_compile else None)
         epochs = math.ceil(training.steps / training.steps_per_epoch)
-        validation = _validation(data, training, make_dataset)
+        validation, validation_steps = _validation(data, training, make_dataset)
         callbacks = _callbacks(context, strategy, out, epochs,
                                _positions(make_dataset(data, "train", repeat=False)))
         start = time.perf_counter()
@@ -64,7 +64,8 @@ def execute(inputs, outputs, params, context):
             history = model.fit(dataset, epochs=epochs,
                                 steps_per_epoch=training.steps_per_epoch,
                                 callbacks=callbacks, verbose=verbose,
-                                validation_data=validation)
+                                validation_data=validation,
+                                validation_steps=validation_steps)
         seconds = time.perf_counter() - start
         _save(model, optimizer, out, ema)
     finally:
@@ -107,12 +108,14 @@ def _positions(dataset):
 
 
 def _validation(data, training, make_dataset):
-    """`validation_batches` batches of the eval split per epoch, or None (none asked for, an
-    empty eval split, or the multi-worker loop, which has no validation pass)."""
+    """(dataset, batches): up to `validation_batches` batches of the eval split per epoch, or
+    (None, None): none asked for, an empty eval split, or the multi-worker loop (no
+    validation pass there)."""
     if training.validation_batches <= 0 or training.strategy == "multi_worker":
-        return None
+        return None, None
     dataset = make_dataset(data, "eval", repeat=False).take(training.validation_batches)
-    return dataset if any(True for _ in dataset.take(1)) else None
+    batches = sum(1 for _ in dataset)
+    return (dataset, batches) if batches else (None, None)
 
 
 def _callbacks(context, strategy, out, epochs, positions=None):

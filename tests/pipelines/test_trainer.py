@@ -162,6 +162,7 @@ def test_train_and_validation_curves_in_bits_reach_tensorboard(tmp_path):
     proc = _spawn(tmp_path, _params(examples), examples, tmp_path / "model")
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, output
+    assert "ran out of data" not in output  # validation takes exactly the batches it has
     summary = json.loads((tmp_path / "model" / "training.json").read_text())
     bits = np.array(summary["losses"]) / (128 * np.log(2))  # window 128, nats per window
     np.testing.assert_allclose(summary["bits_per_position"], bits, rtol=1e-4)
