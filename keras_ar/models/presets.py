@@ -17,9 +17,14 @@ def checkpoint_path(path):
     """The `.keras` file a preset path names (FileNotFoundError / ValueError saying why)."""
     path = pathlib.Path(path)
     if path.is_dir():
-        for candidate in (path / CHECKPOINT_NAME, path.parent / CHECKPOINT_NAME,
-                          path.parent.parent / CHECKPOINT_NAME):
-            if candidate.is_file():  # the directory, or an export's `export/<target>`
+        # the directory itself, or an export's `<out>/export` / `<out>/export/<target>`
+        candidates = [path / CHECKPOINT_NAME]
+        if path.name == "export":
+            candidates.append(path.parent / CHECKPOINT_NAME)
+        if path.parent.name == "export":
+            candidates.append(path.parent.parent / CHECKPOINT_NAME)
+        for candidate in candidates:
+            if candidate.is_file():
                 return candidate
         artifact = any((path / name).exists()
                        for name in ("saved_model.pb", "model.tflite", "model.onnx"))
@@ -43,8 +48,8 @@ def load(path, expected=None, compile=True):
     """The keras_ar model saved at `path`; `expected` (a class) checks what was loaded."""
     import keras
 
+    # importing the package registers every model class
     from keras_ar.models.autoregressive_model import AutoregressiveModel
-    import keras_ar.models  # noqa: F401  (registers every model class)
 
     file = checkpoint_path(path)
     model = keras.saving.load_model(str(file), compile=compile)

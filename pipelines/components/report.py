@@ -14,7 +14,7 @@ import shutil
 
 import numpy as np
 
-from pipelines.components import audio_metrics, report_images
+from pipelines.components import audio_metrics, report_images, trainer
 
 
 def execute(inputs, outputs, params, context):
@@ -24,8 +24,8 @@ def execute(inputs, outputs, params, context):
     lines += _training(_json(inputs["model"].path / "training.json"), out)
     lines += _evaluation(_json(inputs["evaluation"].path / "evaluation.json"))
     lines += _parity(_json(inputs["exported_model"].path / "export_report.json"))
-    params = dict(params, speakers=_json(inputs["examples"].path / "ingest.json").get(
-        "metadata", {}).get("speakers"))
+    params = dict(params, speakers=trainer.source_metadata(inputs["examples"].path).get(
+        "speakers"))
     samples = inputs["samples"].path
     report = _json(samples / "samples.json")
     if params["modality"] == "audio":

@@ -37,7 +37,7 @@ def execute(inputs, outputs, params, context):
     data = config_lib.DataConfig(**{**params["data"], "examples_dir": inputs["examples"].uri})
     training = config_lib.TrainingConfig(**params["training"])
     model_config = config_lib.ModelConfig(**params["model"])
-    metadata = _metadata(inputs["examples"].path)
+    metadata = source_metadata(inputs["examples"].path)
     strategy = training_lib.make_strategy(training)
     chief = training_lib.is_chief(strategy)
     out = outputs["model"].path
@@ -165,7 +165,8 @@ def _save(model, optimizer, out, ema):
     model.save(str(out / "model.keras"), include_optimizer=False)
 
 
-def _metadata(examples_dir):
+def source_metadata(examples_dir):
+    """The source metadata ExampleGen recorded in `ingest.json` (speakers, classes...)."""
     path = pathlib.Path(examples_dir) / "ingest.json"
     if not path.is_file():
         return {}
@@ -174,11 +175,9 @@ def _metadata(examples_dir):
 
 def load_model(model_dir):
     """The trained (EMA) model from a Model artifact directory."""
-    import keras
-
-    import keras_ar.models  # noqa: F401 - registers the serializable classes
+    from keras_ar.models import AutoregressiveModel
 
     path = os.path.join(model_dir, "model.keras")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No trained model at {path}: run the Trainer first.")
-    return keras.saving.load_model(path, compile=False)
+    return AutoregressiveModel.from_preset(path, compile=False)
