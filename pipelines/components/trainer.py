@@ -115,7 +115,10 @@ def _validation(data, training, make_dataset):
         return None, None
     dataset = make_dataset(data, "eval", repeat=False).take(training.validation_batches)
     batches = sum(1 for _ in dataset)
-    return (dataset, batches) if batches else (None, None)
+    # Repeated, so every epoch reads the same `batches` batches from one live iterator: Keras
+    # re-creates an exhausted iterator only when it knows the cardinality, which a
+    # distributed (mirrored) dataset hides.
+    return (dataset.repeat(), batches) if batches else (None, None)
 
 
 def _callbacks(context, strategy, out, epochs, positions=None):
