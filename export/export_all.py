@@ -7,7 +7,9 @@
     <out>/parity.txt    the gate's table
 
 The whole directory is written atomically: if a conversion or the gate fails, `<out>` is
-left as it was (absent, or the previous export when overwriting).
+left as it was (absent, or the previous export when overwriting). A failed conversion raises
+`ExportTargetError` naming the target; a failed gate raises `verify.ParityError`, whose
+`failed_targets` names the targets that differ.
 """
 
 import pathlib
@@ -17,6 +19,15 @@ import time
 from export.atomic import atomic_directory, check_target
 
 TARGETS = ("savedmodel", "tflite", "onnx")
+
+
+class ExportTargetError(RuntimeError):
+    """One target failed to convert; `target` names it, the cause is chained."""
+
+    def __init__(self, target, cause):
+        super().__init__(f"Exporting the {target} target failed: "
+                         f"{type(cause).__name__}: {cause}")
+        self.target = target
 
 
 def parse_targets(targets):
@@ -44,43 +55,82 @@ def export_all(model, out, targets=TARGETS, overwrite=False, quantize=(), stop_t
 
     TF-dependent modules are imported here, so `from export import export_all` (and
     `export.manifest`) stay importable without TensorFlow."""
-    from export import manifest as manifest_lib
-    from export import onnx as onnx_export
-    from export import saved_model, tflite, verify
+    from export import verify
 
     targets = parse_targets(targets)
     out = pathlib.Path(out)
     check_target(out, overwrite)
     report = {"targets": {}, "parity": []}
-    common = dict(stop_token=stop_token, training=training)
+    options = dict(stop_token=stop_token, training=training, quantize=quantize,
+                   eval_data=eval_data, max_nll_increase=max_nll_increase,
+                   onnx_signatures=onnx_signatures, tflite_batch_size=tflite_batch_size,
+                   verify_parity=verify_parity)
+    progress = _progress(len(targets) + bool(verify_parity))
     with atomic_directory(out, overwrite) as tmp:
         for target in targets:
             start = time.perf_counter()
-            if target == "savedmodel":
-                manifest = saved_model.export_saved_model(model, tmp / target, **common)
-                manifest_lib.write_manifest(manifest, tmp)
-            elif target == "tflite":
-                saved = tmp / "savedmodel" if "savedmodel" in targets[:targets.index(
-                    target)] else None
-                bound = {} if max_nll_increase is None else {
-                    "max_nll_increase": max_nll_increase}
-                manifest = tflite.export_tflite(model, tmp / target, quantize=quantize,
-                                                saved_model_dir=saved, eval_data=eval_data,
-                                                batch_size=tflite_batch_size, **bound,
-                                                **common)
-                report["quantization"] = manifest["quantization"]
-            else:
-                only = {} if onnx_signatures is None else {"signatures": onnx_signatures}
-                onnx_export.export_onnx(model, tmp / target,
-                                        check_atol=None if verify_parity else 1e-5,
-                                        **only, **common)
+            _advance(progress, f"converting {target}")
+            try:
+                _export_target(model, tmp, target, targets, report, options)
+            except Exception as err:  # noqa: BLE001 - named, the cause chained
+                raise ExportTargetError(target, err) from err
             report["targets"][target] = {"seconds": round(time.perf_counter() - start, 2),
                                          "bytes": _size(tmp / target)}
         if verify_parity:
+            _advance(progress, f"parity gate ({num_steps} steps)")
             rows = verify.verify(model, tmp, targets, num_steps=num_steps)
             report["parity"] = rows
             (tmp / "parity.txt").write_text(verify.table(rows) + "\n")
+    if progress is not None:
+        progress.update(1)
+        progress.close()
     return report
+
+
+def _progress(total):
+    """A tqdm bar over the export's stages on a TTY (stderr), else None."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="stage", desc="export", leave=False)
+
+
+def _advance(progress, stage):
+    if progress is None:
+        return
+    if progress.desc.startswith("export:"):  # the previous stage is done
+        progress.update(1)
+    progress.set_description(f"export: {stage}")
+
+
+def _export_target(model, tmp, target, targets, report, options):
+    """Convert one target into `tmp / target` (tflite reuses an earlier SavedModel)."""
+    from export import manifest as manifest_lib
+    from export import onnx as onnx_export
+    from export import saved_model, tflite
+
+    common = dict(stop_token=options["stop_token"], training=options["training"])
+    if target == "savedmodel":
+        manifest = saved_model.export_saved_model(model, tmp / target, **common)
+        manifest_lib.write_manifest(manifest, tmp)
+    elif target == "tflite":
+        saved = tmp / "savedmodel" if "savedmodel" in targets[:targets.index(target)] else None
+        bound = ({} if options["max_nll_increase"] is None
+                 else {"max_nll_increase": options["max_nll_increase"]})
+        manifest = tflite.export_tflite(
+            model, tmp / target, quantize=options["quantize"], saved_model_dir=saved,
+            eval_data=options["eval_data"], batch_size=options["tflite_batch_size"], **bound,
+            **common)
+        report["quantization"] = manifest["quantization"]
+    else:
+        signatures = options["onnx_signatures"]
+        only = {} if signatures is None else {"signatures": signatures}
+        onnx_export.export_onnx(model, tmp / target,
+                                check_atol=None if options["verify_parity"] else 1e-5,
+                                **only, **common)
 
 
 def _size(path):

@@ -122,3 +122,24 @@ def write_server_config(base):
         f'    model_platform: "tensorflow"\n  }}\n' for n in names)
     (base / "models.config").write_text(f"model_config_list {{\n{entries}}}\n")
     (base / "batching_parameters.txt").write_text(BATCHING)
+
+
+def add_model_to_config(config_file, name, base_path):
+    """Add (or update) model `name` at `base_path` in a ModelServerConfig text file, keeping
+    every other entry; written atomically. Serve with `--model_config_file=<config_file>`."""
+    import os
+
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config_file = pathlib.Path(config_file)
+    config = model_server_config_pb2.ModelServerConfig()
+    if config_file.is_file():
+        text_format.Parse(config_file.read_text(), config)
+    entries = config.model_config_list.config
+    entry = next((e for e in entries if e.name == name), None) or entries.add()
+    entry.name, entry.base_path, entry.model_platform = name, str(base_path), "tensorflow"
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = config_file.with_name(f".{config_file.name}.tmp-{os.getpid()}")
+    tmp.write_text(text_format.MessageToString(config))
+    os.replace(tmp, config_file)

@@ -13,7 +13,8 @@ family needs no change here.
     sample_chunk(x_prev, state_*, noise [B, K, ...], temperature, top_k, top_p, prompt,
                  prompt_length, chunk conditions)     -> x [B, K, ...], lengths, stop,
                                                          new_state_*
-    log_prob(x, conditions)                           -> log_prob
+    log_prob(x, lengths, conditions)                  -> log_prob  (lengths: families with
+                                                         `scores_lengths`; not images)
     generate(noise, prompt, prompt_length, temperature, top_k, top_p, conditions)
                                                       -> decoded, x, lengths
     generate_seeded(seed, num_steps, prompt, prompt_length, temperature, top_k, top_p,
@@ -132,8 +133,10 @@ def _bodies(model, stop_token):
 
     def log_prob(feeds):
         _, conditions = _split(feeds)
-        return {contract.LOG_PROB_OUTPUT: model.log_prob({contract.X: feeds[contract.X],
-                                                          **conditions})}
+        scored = {contract.X: feeds[contract.X], **conditions}
+        if contract.LENGTHS in feeds:
+            scored[contract.LENGTHS] = feeds[contract.LENGTHS]
+        return {contract.LOG_PROB_OUTPUT: model.log_prob(scored)}
 
     def generate(feeds):
         _, conditions = _split(feeds)
@@ -183,12 +186,20 @@ def input_specs(model, batch=None):
         contract.SAMPLE_STEP: [x_prev] + state + [noise] + _controls(batch) + per_step,
         contract.SAMPLE_CHUNK: [x_prev] + state + [noise_seq] + _controls(batch) + prompt
                                + chunk,
-        contract.LOG_PROB: [_named(model.x_spec(), contract.X, batch)] + whole,
+        contract.LOG_PROB: [_named(model.x_spec(), contract.X, batch)]
+                           + _lengths_spec(model, batch) + whole,
         contract.GENERATE: [noise_seq] + prompt + _controls(batch) + whole,
         contract.GENERATE_SEEDED: [tf.TensorSpec([batch], tf.int32, contract.SEED),
                                    tf.TensorSpec([batch], tf.int32, NUM_STEPS)]
                                   + prompt + _controls(batch) + whole,
     }
+
+
+def _lengths_spec(model, batch):
+    """`log_prob`'s `lengths` int32 [B] (valid positions per row) where sequences have one."""
+    if not getattr(model, "scores_lengths", False):
+        return []
+    return [tf.TensorSpec([batch], tf.int32, contract.LENGTHS)]
 
 
 def build_signatures(model, names=ALL_SIGNATURES, batch=None, stop_token=None):

@@ -102,8 +102,9 @@ def _check_arguments(quantize, signatures):
 
 
 def held_out_feeds(model, eval_data, rows=8):
-    """`log_prob` feeds {name: ndarray} from `eval_data` (array `x` or dict); without data,
-    `rows` samples of the model itself (a weak stand-in: pass real held-out data)."""
+    """`log_prob` feeds {name: ndarray} from `eval_data` (array `x` or dict; without
+    `lengths`, every window counts whole); without data, `rows` samples of the model itself
+    (a weak stand-in: pass real held-out data)."""
     import numpy as np
 
     if eval_data is None:
@@ -114,6 +115,9 @@ def held_out_feeds(model, eval_data, rows=8):
     data = dict(eval_data) if isinstance(eval_data, dict) else {contract.X: eval_data}
     spec = model.x_spec()
     data[contract.X] = np.asarray(data[contract.X]).astype(spec.dtype.as_numpy_dtype)
+    if getattr(model, "scores_lengths", False) and contract.LENGTHS not in data:
+        x = data[contract.X]
+        data[contract.LENGTHS] = np.full([x.shape[0]], x.shape[1], np.int32)
     return {k: np.asarray(v) for k, v in data.items()}
 
 

@@ -30,7 +30,8 @@ class DataConfig:
     test_percent: int = 10
     sample_rate: int = 8000  # audio: model rate (resampled in the graph)
     window: int = 2048  # audio samples / tokens per training example (random crop)
-    quantization_channels: int = 256  # audio: mu-law levels; tokens: byte ids (+1 stop)
+    quantization_channels: int = 256  # audio: levels (65536 linear = 16 bit); tokens: bytes
+    audio_encoding: str = "mu_law"  # audio: mu_law | linear (PCM levels)
     vocabulary: str = ""  # tokens: word vocabulary file (ids = lines, then OOV, stop); "" = bytes
     lowercase: bool = True  # tokens with a vocabulary: lower-case text before the lookup
     use_speaker: bool = True  # audio: speaker id as `global_condition`
@@ -67,7 +68,7 @@ class TrainingConfig:
     mixed_precision: str = ""  # "" | mixed_float16 | mixed_bfloat16
     jit_compile: bool = False
     seed: int = 0
-    verbose: int = 2  # Keras progress: 0 silent, 1 bar, 2 one line per epoch
+    verbose: int = -1  # -1: a progress bar on a TTY, else 2; 0 silent, 1 bar, 2 line/epoch
     validation_batches: int = 4  # eval-split batches scored per epoch (0: none)
 
 
@@ -83,7 +84,8 @@ class EvaluationConfig:
 class ExportConfig:
     targets: list = dataclasses.field(default_factory=lambda: ["savedmodel", "tflite", "onnx"])
     verify_parity: bool = True
-    parity_steps: int = 16
+    parity_steps: int = 64  # sample_step steps compared, as `keras-ar export verify` does
+    allow_missing_targets: bool = False  # True: push without a target that fails the gate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +174,27 @@ def _check_references(config, where):
     if unknown:
         raise ConfigError(f"{where}: `model.params` {unknown} are not arguments of "
                           f"{cls.__name__}; it takes {sorted(accepted)}.")
+    if config.data.modality == "audio" and family == "wavenet":
+        _check_audio_levels(config, cls, where)
+
+
+def _check_audio_levels(config, cls, where):
+    """The model's alphabet and companding agree with the data's encoding."""
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()}
+    params = {**defaults, **config.model.params}
+    data = config.data
+    if int(params["num_classes"]) != data.quantization_channels:
+        raise ConfigError(
+            f"{where}: `model.params.num_classes` = {params['num_classes']} but "
+            f"`data.quantization_channels` = {data.quantization_channels}; the model must "
+            "score every level the data holds: set both to the same number.")
+    if bool(params["mu_law"]) != (data.audio_encoding == "mu_law"):
+        raise ConfigError(
+            f"{where}: `model.params.mu_law` = {params['mu_law']} but `data.audio_encoding` = "
+            f"{data.audio_encoding!r}; set mu_law: {data.audio_encoding == 'mu_law'} (it "
+            "tells generation how to turn levels back into audio).")
 
 
 def to_dict(config):
@@ -226,11 +249,16 @@ def _check_values(config, where):
         fail("training.mixed_precision", config.training.mixed_precision,
              "'', 'mixed_float16' or 'mixed_bfloat16'")
     for key in ("data.num_shards", "data.batch_size", "data.window", "training.steps",
-                "training.steps_per_epoch"):
+                "training.steps_per_epoch", "export.parity_steps"):
         section, name = key.split(".")
         value = getattr(getattr(config, section), name)
         if value < 1:
             fail(key, value, "an integer >= 1")
+    if config.data.audio_encoding not in ("mu_law", "linear"):
+        fail("data.audio_encoding", config.data.audio_encoding, "'mu_law' or 'linear'")
+    if config.data.modality == "audio" and not 2 <= config.data.quantization_channels <= 65536:
+        fail("data.quantization_channels", config.data.quantization_channels,
+             "2 to 65536 audio levels")
     if config.data.vocabulary and config.data.modality != "tokens":
         fail("data.vocabulary", config.data.vocabulary, "'' unless data.modality is 'tokens'")
     if config.data.eval_percent + config.data.test_percent >= 100:

@@ -20,7 +20,6 @@ follow exactly the distribution scored by `log_prob`. Temperature <= 0 gives the
 argmax and its mean.
 """
 
-import math
 
 import keras
 import tensorflow as tf
@@ -44,6 +43,18 @@ class DiscretizedLogisticMixtureHead(DistributionHead):
         self.num_mixtures = int(num_mixtures)
         self.num_channels = int(num_channels)
         self.num_levels = int(num_levels)
+
+    @property
+    def sample_level_tolerance(self):
+        """Levels by which runtimes' samples may differ (the export parity gate's bound).
+
+        A sample is a real value rounded to one of L levels; two runtimes whose float
+        results differ by ~1e-7 (normal between TFLite, ONNX Runtime and TensorFlow) round a
+        value near a bin boundary differently. With L <= 256 (bins >= 0.008 wide) that is
+        practically never seen, so samples must be identical; above, it happens at a rate
+        proportional to L, and a one-level difference is all it can cause.
+        """
+        return 0 if self.num_levels <= 256 else 1
 
     @property
     def _per_channel(self):
@@ -95,25 +106,28 @@ class DiscretizedLogisticMixtureHead(DistributionHead):
             x = tf.expand_dims(x, -1)
         y = self._to_unit(x)
         means = self._coupled_means(means, coeffs, y)
-        centered = tf.expand_dims(y, -1) - means  # (..., C, M)
+        xf = tf.expand_dims(tf.cast(x, tf.float32), -1)  # (..., C, 1)
         inv_scale = tf.exp(-log_scales)
-        half_bin = 1.0 / (self.num_levels - 1)
-        plus_in = inv_scale * (centered + half_bin)
-        min_in = inv_scale * (centered - half_bin)
-        log_cdf_plus = plus_in - tf.nn.softplus(plus_in)  # log sigma(plus_in), lowest bin
-        log_one_minus_cdf_min = -tf.nn.softplus(min_in)  # log(1 - sigma(min_in)), highest bin
-        cdf_delta = tf.sigmoid(plus_in) - tf.sigmoid(min_in)
-        mid_in = inv_scale * centered
-        log_pdf_mid = mid_in - log_scales - 2.0 * tf.nn.softplus(mid_in)
-        log_mid = tf.where(
-            cdf_delta > 1e-5,
-            tf.math.log(tf.maximum(cdf_delta, 1e-12)),
-            log_pdf_mid - math.log((self.num_levels - 1) / 2.0))
-        yb = tf.expand_dims(y, -1)
-        log_probs = tf.where(
-            yb < -0.999, log_cdf_plus, tf.where(yb > 0.999, log_one_minus_cdf_min, log_mid))
+        # Bin k spans [e(2k - 1), e(2k + 1)], e(j) = j / (L - 1) - 1: the upper edge of bin k
+        # and the lower edge of bin k + 1 are the same float, so the masses telescope.
+        upper = self._edge(2.0 * xf + 1.0)
+        lower = self._edge(2.0 * xf - 1.0)
+        plus_in = inv_scale * (upper - means)
+        min_in = inv_scale * (lower - means)
+        log_cdf_plus = -tf.nn.softplus(-plus_in)  # log sigma(plus_in): the lowest bin
+        log_one_minus_cdf_min = -tf.nn.softplus(min_in)  # log(1 - sigma(min_in)): the highest
+        # sigma(a) - sigma(b) = sigma(a) sigma(-b) (1 - exp(-(a - b))), a - b = 2 / (s (L - 1)):
+        # exact in float32 for any bin width (no difference of nearly equal CDFs).
+        width = inv_scale * (2.0 / (self.num_levels - 1))
+        log_mid = log_cdf_plus + log_one_minus_cdf_min + _log_one_minus_exp_neg(width)
+        log_probs = tf.where(xf < 0.5, log_cdf_plus,
+                             tf.where(xf > self.num_levels - 1.5, log_one_minus_cdf_min,
+                                      log_mid))
         per_component = tf.reduce_sum(log_probs, axis=-2) + tf.nn.log_softmax(logits, -1)
         return tf.reduce_logsumexp(per_component, axis=-1)
+
+    def _edge(self, j):
+        return j / (self.num_levels - 1) - 1.0
 
     def sample(self, params, noise, temperature, top_k, top_p):
         logits, means, log_scales, coeffs = self.unpack(params)  # (B, M), (B, C, M)
@@ -143,3 +157,18 @@ class DiscretizedLogisticMixtureHead(DistributionHead):
         config.update(num_mixtures=self.num_mixtures, num_channels=self.num_channels,
                       num_levels=self.num_levels)
         return config
+
+
+def _log_one_minus_exp_neg(d):
+    """log(1 - exp(-d)) for d > 0, accurate in float32 for tiny d (narrow bins) and large d.
+
+    Below 0.1 a series, log d - d/2 + d^2/24 - d^4/2880 (truncation < 1e-10); above it the
+    direct form, whose 1 - exp(-d) >= 0.095 loses nothing. Elementwise ops only, so every
+    export target computes it the same way (no expm1/log1p, which TFLite lacks).
+    """
+    d = tf.maximum(d, 1e-30)
+    small = tf.minimum(d, 0.1)
+    series = (tf.math.log(small) - small / 2.0 + small * small / 24.0
+              - small * small * small * small / 2880.0)
+    direct = tf.math.log(1.0 - tf.exp(-tf.maximum(d, 0.1)))
+    return tf.where(d < 0.1, series, direct)

@@ -110,6 +110,11 @@ class AutoregressiveModel(keras.Model):
         """Map sampled values to their natural form (audio, images, ids)."""
         return x
 
+    #: True when sequences have a length: `log_prob` takes `lengths` int32 [B] and scores the
+    #: first lengths[i] positions of row i (padding is not scored); the exported `log_prob`
+    #: signature then has a `lengths` input. False for fixed-size data (images).
+    scores_lengths = True
+
     #: True when the head samples a per-step stop flag ("the sequence ends after x_t"):
     #: `generate` then ends each row at its first flag (`stop_flags`), counts that step in
     #: `lengths` and pads the rest with zeros. False: rows end at `stop_token`, if given.

@@ -46,6 +46,8 @@ class ImageAutoregressiveModel(AutoregressiveModel):
     to zero, whose layer inputs fill the caches; from another index it scans `step`.
     """
 
+    scores_lengths = False  # every pixel is scored: an image has no length
+
     def __init__(self, head, image_shape, num_levels, num_global_classes=0,
                  global_condition_dim=0, global_embedding_dim=16, local_condition_dim=0,
                  **kwargs):

@@ -8,7 +8,7 @@ from keras_ar.heads import CategoricalHead, DiscretizedLogisticMixtureHead
 from keras_ar.layers import ContextStack, GatedResidualBlock, LocalUpsampler
 from keras_ar.models import sequence_conditions, wavenet_chunks
 from keras_ar.models.autoregressive_model import AutoregressiveModel
-from keras_ar.ops import mu_law_decode, validation
+from keras_ar.ops import linear_decode, mu_law_decode, validation
 
 
 @keras.saving.register_keras_serializable(package="keras_ar")
@@ -220,7 +220,7 @@ class WaveNet(AutoregressiveModel):
         """Class ids -> float audio in [-1, 1] (mu-law or linear quantisation)."""
         if self.mu_law:
             return mu_law_decode(x, self.num_classes)
-        return 2.0 * tf.cast(x, tf.float32) / (self.num_classes - 1) - 1.0
+        return linear_decode(x, self.num_classes)
 
     # ----------------------------------------------------------------- step protocol
     def _state_spec(self, batch_size):

@@ -1,15 +1,20 @@
 """Exporter executor: the trained (EMA) model -> SavedModel, TFLite, ONNX via `export/`.
 
-The seam is `export.export_all.export_all(model, out, targets, verify_parity=...)` (one
-directory per target plus the manifest and the parity table). If a target fails to convert,
-the error is recorded in `export_report.json` and the export is redone without it (the
-SavedModel is required); the samples step then covers the targets that exist.
+The seam is `export.export_all(model, out, targets, verify_parity=...)` (one directory per
+target plus the manifest and the parity table), written atomically. The parity gate is a
+gate: a target that fails to convert or differs from Keras fails the Exporter, and so the
+run, before anything is pushed. With `export.allow_missing_targets: true` the export is
+redone without exactly the targets that failed (named by `ExportTargetError.target` and
+`ParityError.failed_targets`), each recorded with its error in `export_report.json`; the
+SavedModel is always required (the Pusher and SampleGen need it).
 """
-
-import traceback
 
 from pipelines import config as config_lib
 from pipelines.components.base import fingerprint, write_json
+
+
+class ExportGateError(RuntimeError):
+    """A target failed conversion or the parity gate and missing targets are not allowed."""
 
 
 def execute(inputs, outputs, params, context):
@@ -26,18 +31,21 @@ def execute(inputs, outputs, params, context):
     failures = {}
     while True:
         try:
-            report = _export_all()(
-                model, out / "export", targets=targets, verify_parity=export.verify_parity,
-                num_steps=export.parity_steps, training=training)
+            report = _export_all(model, out / "export", targets, export, training)
             break
-        except Exception as err:  # noqa: BLE001 - find the failing target, retry without it
-            failed = _failing_target(err, targets)
-            if failed is None or failed == "savedmodel":
-                raise
-            failures[failed] = "".join(traceback.format_exception_only(err)).strip()[-2000:]
-            context.log(f"Exporter: {failed} export failed ({failures[failed][:200]}); "
-                        "continuing without it")
-            targets.remove(failed)
+        except _gate_errors() as err:
+            failed = _failed_targets(err)
+            if not export.allow_missing_targets or not failed or "savedmodel" in failed:
+                raise ExportGateError(
+                    f"{err}\n\nThe Exporter stops the run: {', '.join(failed) or 'a target'} "
+                    "failed. Fix the model or the converter; or drop the target from "
+                    "export.targets; or set export.allow_missing_targets: true to push "
+                    "without it.") from err
+            for target in failed:
+                failures[target] = str(err).strip()[-2000:]
+                targets.remove(target)
+            context.log(f"Exporter: {', '.join(failed)} failed ({str(err)[:200]}); "
+                        "continuing without it (export.allow_missing_targets)")
     report["failures"] = failures
     report["model_fingerprint"] = fingerprint(inputs["model"].path / "model.keras")
     write_json(out / "export_report.json", report)
@@ -46,22 +54,24 @@ def execute(inputs, outputs, params, context):
     context.log(f"Exporter: {', '.join(targets)} -> {out / 'export'} ({timings})")
 
 
-def _export_all():
-    """`export.export_all` (the package re-exports the function; older trees: the module)."""
-    import export
+def _export_all(model, out, targets, export, training):
+    from export import export_all
 
-    found = getattr(export, "export_all", None)
-    if found is None or not callable(found):
-        from export.export_all import export_all as found
-    return found
+    return export_all(model, out, targets=targets, verify_parity=export.verify_parity,
+                      num_steps=export.parity_steps, training=training)
 
 
-def _failing_target(err, targets):
-    text = "".join(traceback.format_exception(err)).lower()
-    for target, marks in (("onnx", ("onnx", "tf2onnx")), ("tflite", ("tflite", "lite"))):
-        if target in targets and any(m in text for m in marks):
-            return target
-    return None
+def _gate_errors():
+    from export.export_all import ExportTargetError
+    from export.verify import ParityError
+
+    return (ExportTargetError, ParityError)
+
+
+def _failed_targets(err):
+    """The targets an export error names: one failed conversion, or the gate's failures."""
+    target = getattr(err, "target", None)
+    return [target] if target else list(getattr(err, "failed_targets", []))
 
 
 def saved_model_dir(exported_dir):

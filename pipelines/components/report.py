@@ -6,7 +6,8 @@ with its largest difference), samples. Audio: each sample's speech-likeness (med
 flatness of voiced-energy frames and the voiced fraction, `audio_metrics`) beside the same
 measure of the test speech, and per speaker one `spectrogram_<speaker>.png` of the generated
 sample (first target) left of real test speech of that speaker. Images: each target's grid
-is copied in. Tokens: the generated texts are quoted.
+is copied in. Tokens: the generated texts are quoted. The eval figures and every sample also
+go to TensorBoard (`report_tensorboard`), beside the Trainer's curves.
 """
 
 import json
@@ -14,26 +15,36 @@ import shutil
 
 import numpy as np
 
-from pipelines.components import audio_metrics, report_images, trainer
+from pipelines.components import audio_metrics, report_images, report_tensorboard, trainer
 
 
 def execute(inputs, outputs, params, context):
     out = outputs["report"].path
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# Run report: {params['name']}", ""]
-    lines += _training(_json(inputs["model"].path / "training.json"), out)
-    lines += _evaluation(_json(inputs["evaluation"].path / "evaluation.json"))
+    summary = _json(inputs["model"].path / "training.json")
+    evaluation = _json(inputs["evaluation"].path / "evaluation.json")
+    lines += _training(summary, out)
+    lines += _evaluation(evaluation)
     lines += _parity(_json(inputs["exported_model"].path / "export_report.json"))
     params = dict(params, speakers=trainer.source_metadata(inputs["examples"].path).get(
         "speakers"))
     samples = inputs["samples"].path
     report = _json(samples / "samples.json")
+    rate = int(params.get("sample_rate") or 0)
+    real = (_real_speech(inputs["examples"].path / "test", rate)
+            if params["modality"] == "audio" else {})
     if params["modality"] == "audio":
-        lines += _audio(report, samples, inputs["examples"].path / "test", params, out)
+        lines += _audio(report, samples, real, params, out)
     elif params["modality"] == "images":
         lines += _images(report, samples, out)
     else:
         lines += _texts(report, samples)
+    report_tensorboard.write(out / "tensorboard", summary.get("steps"), evaluation, report,
+                             samples, rate, real)
+    lines += ["## TensorBoard", "", "Curves (train and validation bits), the eval figures and "
+              "every sample (audio, images, text): `tensorboard --logdir "
+              f"{context.pipeline_root}`.", ""]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     context.log(f"Reporter: {out / 'report.md'}")
 
@@ -64,7 +75,8 @@ def _evaluation(result):
     lines = ["## Evaluation", "", f"Test split: **{bits if bits is None else round(bits, 4)}** "
              f"bits/position -> **{verdict}**.", ""]
     if result.get("unigram_bits_per_position") is not None:
-        lines.append(f"Unigram baseline (train-split value frequencies): "
+        lines.append(f"Marginal baseline (train-split value frequencies; real values: "
+                     f"per-dimension Gaussian): "
                      f"{result['unigram_bits_per_position']:.4f} bits/position.")
     if result.get("baseline_bits_per_position") is not None:
         lines.append(f"Pushed version {result.get('baseline_version')}: "
@@ -99,7 +111,7 @@ def _parity(export):
     return lines + [""]
 
 
-def _audio(report, samples, test_dir, params, out):
+def _audio(report, samples, real, params, out):
     rate = int(params["sample_rate"])
     lines = ["## Samples", "", "Speech-likeness: median spectral flatness of voiced-energy "
              "frames (lower is more tonal; white noise ~0.56) and the fraction of frames that "
@@ -113,7 +125,6 @@ def _audio(report, samples, test_dir, params, out):
             lines.append(f"| {name} | {value:.3f} | {voiced:.0%} |")
             row, label = _row(name, target)
             generated.setdefault((label, row % speakers), audio)
-    real = _real_speech(test_dir, rate)
     if real:
         values = [audio_metrics.median_flatness(a, rate) for a in real.values()]
         lines.append(f"| test speech (median of {len(values)} speakers) | "

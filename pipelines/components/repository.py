@@ -5,7 +5,8 @@
 
 A push copies the SavedModel to `<base_path>/.tmp-<version>-<pid>` and renames it to
 `<base_path>/<version>` (a rename is atomic on one file system), so TF Serving never sees a
-half-written version. Version = the highest existing integer + 1.
+half-written version. Version = the highest integer folder + 1, complete or not (a folder
+without `saved_model.pb`, e.g. a copy someone else is making, is taken, never reused).
 """
 
 import json
@@ -47,24 +48,36 @@ def baseline(base_path, exclude_fingerprint=None):
     return None, None
 
 
-def push(saved_model_dir, base_path, info):
-    """Copy `saved_model_dir` into `base_path` as a new version, atomically; return it."""
+def _taken(base):
+    """Every integer folder name under `base`, complete or not."""
+    return [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
+
+
+def push(saved_model_dir, base_path, info, prepare=None):
+    """Copy `saved_model_dir` into `base_path` as a new version, atomically; return it.
+    `prepare(folder)` adds files (e.g. warm-up requests) to the copy before it appears."""
     saved_model_dir = pathlib.Path(saved_model_dir)
     if not (saved_model_dir / "saved_model.pb").is_file():
         raise FileNotFoundError(f"No SavedModel to push at {saved_model_dir} "
                                 "(saved_model.pb missing).")
     base = pathlib.Path(base_path)
     base.mkdir(parents=True, exist_ok=True)
-    while True:
-        version = (versions(base) or [0])[-1] + 1
+    for _ in range(100):
+        version = max(_taken(base), default=0) + 1
         tmp = base / f".tmp-{version}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(saved_model_dir, tmp)
-        (tmp / PUSH_INFO).write_text(json.dumps(dict(info, version=version), indent=2) + "\n")
         try:
+            shutil.copytree(saved_model_dir, tmp)
+            (tmp / PUSH_INFO).write_text(json.dumps(dict(info, version=version), indent=2)
+                                         + "\n")
+            if prepare is not None:
+                prepare(tmp)
             os.rename(tmp, base / str(version))  # fails if another pusher took the number
             return version
         except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
             if not (base / str(version)).exists():
                 raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    raise RuntimeError(f"Could not claim a version under {base} in 100 attempts (other "
+                       "pushers keep taking the next number).")

@@ -5,11 +5,11 @@ the artifact through its backend (SavedModel: the in-graph `generate` signature;
 ONNX: the host chunk loop) on the same seeded noise, so the targets' samples match. A model
 that takes class ids gets at least one row per speaker/class (row i: class i % num_classes;
 `generation.num_samples` rows when that is more), and each file is named by its class
-(`<target>_<i>_<name>` with the manifest's speaker or class names). If
-`serving` is not importable, the SavedModel's `generate_seeded` signature is used and the other
-targets are listed as skipped in `samples.json`.
+(`<target>_<i>_<name>` with the manifest's speaker or class names). Backends, audio
+decoding and the WAV/PNG writers are `serving`'s, the ones `keras-ar generate` uses.
 
-Audio -> `<target>_<i>[_<speaker>].wav` (16-bit PCM at data.sample_rate); tokens ->
+Audio -> `<target>_<i>[_<speaker>].wav` (16-bit PCM at data.sample_rate; mu-law or linear
+levels as the manifest's decoding says); tokens ->
 `<target>_<i>.txt` (the bytes before the row's first stop id; with `data.vocabulary`, the
 row's words before the stop id joined with spaces, `<unk>` for the OOV id);
 images -> `<target>_<i>[_<class>].png` and one `<target>_grid.png` of all rows (levels scaled to 0..255,
@@ -19,15 +19,16 @@ images -> `<target>_<i>[_<class>].png` and one `<target>_grid.png` of all rows (
 import json
 import pathlib
 import time
-import wave
 
 import numpy as np
 
 from pipelines.components.base import write_json
 from pipelines.data import vocabulary
+from serving import writers
+from serving.backend import make_backend
+from serving.generator import Generator
 
-BACKENDS = {"savedmodel": "SavedModelBackend", "tflite": "TFLiteBackend",
-            "onnx": "OnnxBackend"}
+TARGETS = ("savedmodel", "tflite", "onnx")
 
 
 def execute(inputs, outputs, params, context):
@@ -39,19 +40,13 @@ def execute(inputs, outputs, params, context):
     out = outputs["samples"].path
     out.mkdir(parents=True, exist_ok=True)
     report = {"targets": {}, "skipped": {}}
-    for target in BACKENDS:
+    for target in TARGETS:
         path = export_dir / target
         if not path.is_dir():
             report["skipped"][target] = "not exported"
             continue
         start = time.perf_counter()
-        try:
-            x, lengths = _generate(target, path, gen, conditions)
-        except ImportError as err:
-            report["skipped"][target] = f"serving backend unavailable: {err}"
-            if target != "savedmodel":
-                continue
-            x, lengths = _generate_seeded(path, gen, conditions)
+        x, lengths = _generate(target, path, gen, conditions)
         files = _write(x, target, out, params, manifest, lengths, conditions)
         report["targets"][target] = {"files": files,
                                      "seconds": round(time.perf_counter() - start, 2)}
@@ -86,46 +81,16 @@ def _label(manifest, conditions, row):
     names = decoding.get("speakers") or decoding.get("class_names")
     if ids is None:
         return ""
-    from serving import writers
-
     name = names[int(ids[row])] if names and int(ids[row]) < len(names) else f"class{ids[row]}"
     return "_" + writers.file_label(name)
 
 
 def _generate(target, path, gen, conditions):
-    import serving
-    from serving.generator import Generator
-
-    module = __import__(f"serving.{_module(target)}", fromlist=[BACKENDS[target]])
-    backend = getattr(module, BACKENDS[target])(str(path))
-    _ = serving
-    out = Generator(backend).generate(
+    out = Generator(make_backend(target, path)).generate(
         gen["num_steps"], batch_size=gen["num_samples"], seed=gen["seed"],
         conditions=conditions, temperature=gen["temperature"],
         use_graph_loop=target == "savedmodel")
     return np.asarray(out["x"]), out.get("lengths")
-
-
-def _module(target):
-    return {"savedmodel": "saved_model_backend", "tflite": "tflite_backend",
-            "onnx": "onnx_backend"}[target]
-
-
-def _generate_seeded(path, gen, conditions):
-    import tensorflow as tf
-
-    fn = tf.saved_model.load(str(path)).signatures["generate_seeded"]
-    batch = gen["num_samples"]
-    prompt = fn.structured_input_signature[1]["prompt"]  # no prompt: [B, 0, *event]
-    feeds = {"prompt": tf.zeros([batch, 0] + prompt.shape.as_list()[2:], prompt.dtype),
-             "prompt_length": tf.zeros([batch], tf.int32),
-             "seed": tf.range(batch, dtype=tf.int32) + gen["seed"],
-             "num_steps": tf.fill([batch], gen["num_steps"]),
-             "temperature": tf.fill([batch], float(gen["temperature"])),
-             "top_k": tf.zeros([batch], tf.int32), "top_p": tf.ones([batch], tf.float32),
-             **{k: tf.constant(v) for k, v in conditions.items()}}
-    out = fn(**feeds)
-    return out["x"].numpy(), out["lengths"].numpy() if "lengths" in out else None
 
 
 def _write(x, target, out, params, manifest, lengths=None, conditions=None):
@@ -138,13 +103,10 @@ def _write(x, target, out, params, manifest, lengths=None, conditions=None):
              else None)
     for i, row in enumerate(np.asarray(x)):
         if params["modality"] == "audio":
-            audio = _decode_audio(row, decoding)
+            audio = writers.decode_audio(row, int(decoding.get("num_classes") or 256),
+                                         bool(decoding.get("mu_law", True)))
             name = out / f"{target}_{i}{_label(manifest, conditions, i)}.wav"
-            with wave.open(str(name), "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(int(params["sample_rate"]))
-                w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+            writers.write_wav(name, audio, int(params["sample_rate"]))
         elif params["modality"] == "sequences":  # frames [T, dim] up to the stop, as CSV
             frames = np.asarray(row, np.float32).reshape(row.shape[0], -1)
             name = out / f"{target}_{i}.csv"
@@ -165,8 +127,6 @@ def _write(x, target, out, params, manifest, lengths=None, conditions=None):
 
 def _write_images(x, target, out, manifest, conditions):
     """Generated pixels `[B, H * W, C]` -> one PNG per row and a grid of all rows."""
-    from serving import writers
-
     config = manifest["model"]["config"]
     shape = tuple(int(d) for d in config["image_shape"])
     images = writers.ids_to_images(x, shape, int(config.get("num_levels") or 256))
@@ -177,12 +137,3 @@ def _write_images(x, target, out, manifest, conditions):
         files.append(name)
     writers.write_png(out / f"{target}_grid.png", writers.image_grid(images))
     return files + [f"{target}_grid.png"]
-
-
-def _decode_audio(ids, decoding):
-    classes = int(decoding.get("num_classes") or 256)
-    signal = 2.0 * ids.astype(np.float64) / (classes - 1) - 1.0
-    if decoding.get("mu_law", True):
-        mu = classes - 1
-        return np.sign(signal) * ((1.0 + mu) ** np.abs(signal) - 1.0) / mu
-    return signal

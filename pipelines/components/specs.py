@@ -86,11 +86,12 @@ EXPORTER = ComponentSpec(
     code=("export", "keras_ar"))
 
 PUSHER = ComponentSpec(
-    name="Pusher", inputs={"exported_model": EXPORTED_MODEL, "evaluation": EVALUATION},
+    name="Pusher", inputs={"exported_model": EXPORTED_MODEL, "evaluation": EVALUATION,
+                           "model": MODEL},
     outputs={"pushed_model": PUSHED_MODEL},
     parameters=lambda c: {"push": _section(c, "push")},
     executor="pipelines.components.pusher:execute",
-    code=("pipelines.components.repository",))
+    code=("pipelines.components.repository", "export.repository"))
 
 SAMPLE_GEN = ComponentSpec(
     name="SampleGen", inputs={"exported_model": EXPORTED_MODEL}, outputs={"samples": SAMPLES},
@@ -99,7 +100,7 @@ SAMPLE_GEN = ComponentSpec(
                           **({"vocabulary": c.data.vocabulary} if c.data.vocabulary else {}),
                           **_vocabulary(c)},
     executor="pipelines.components.sample_gen:execute",
-    code=())
+    code=("serving", "pipelines.data.vocabulary"))
 
 REPORTER = ComponentSpec(
     name="Reporter",
@@ -109,7 +110,8 @@ REPORTER = ComponentSpec(
     parameters=lambda c: {"name": c.name, "modality": c.data.modality,
                           "sample_rate": c.data.sample_rate},
     executor="pipelines.components.report:execute",
-    code=("pipelines.components.report_images", "pipelines.components.audio_metrics"))
+    code=("pipelines.components.report_images", "pipelines.components.audio_metrics",
+          "pipelines.components.report_tensorboard"))
 
 
 def _baseline(config, inputs):
@@ -141,6 +143,7 @@ PRODUCERS = {
     ("Exporter", "model"): ("Trainer", "model"),
     ("Pusher", "exported_model"): ("Exporter", "exported_model"),
     ("Pusher", "evaluation"): ("Evaluator", "evaluation"),
+    ("Pusher", "model"): ("Trainer", "model"),
     ("SampleGen", "exported_model"): ("Exporter", "exported_model"),
     ("Reporter", "model"): ("Trainer", "model"),
     ("Reporter", "evaluation"): ("Evaluator", "evaluation"),

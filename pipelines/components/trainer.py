@@ -55,7 +55,7 @@ def execute(inputs, outputs, params, context):
         callbacks = _callbacks(context, strategy, out, epochs,
                                _positions(make_dataset(data, "train", repeat=False)))
         start = time.perf_counter()
-        verbose = 0 if training.verbose == 2 else training.verbose
+        verbose = _keras_verbose(training.verbose)
         if training.strategy == "multi_worker":  # Keras 3's fit fails there: custom_loop.py
             history = custom_loop.fit(model, strategy, dataset, epochs,
                                       training.steps_per_epoch, callbacks, verbose,
@@ -184,3 +184,13 @@ def load_model(model_dir):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No trained model at {path}: run the Trainer first.")
     return AutoregressiveModel.from_preset(path, compile=False)
+
+
+def _keras_verbose(verbose):
+    """training.verbose -> Keras' `verbose`: -1 is a progress bar on a TTY (else 2); 2 is
+    Keras-silent, as EpochLog prints the line per epoch in bits."""
+    import sys
+
+    if verbose == -1:
+        verbose = 1 if sys.stdout.isatty() else 2
+    return 0 if verbose == 2 else verbose

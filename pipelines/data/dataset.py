@@ -3,8 +3,9 @@
 Elements are dicts in the models' `inputs` layout (datasets carry inputs only; each model does
 its own causal shift and the loss is -log_prob):
 
-    audio:     x int32 [B, window] mu-law ids, lengths int32 [B] (valid samples; the rest is
-               mu-law silence), global_condition int32 [B] speaker (if data.use_speaker)
+    audio:     x int32 [B, window] mu-law ids (data.audio_encoding: linear: linear PCM
+               levels, 65536 = 16 bit), lengths int32 [B] (valid samples; the rest is the
+               encoded silence), global_condition int32 [B] speaker (if data.use_speaker)
     tokens:    x int32 [B, window] byte ids, stop id 256 after the text and as padding,
                lengths int32 [B] (bytes + the stop id); with `data.vocabulary` (N words):
                word ids 0..N-1, OOV id N, stop id N + 1 (see `pipelines.data.vocabulary`)
@@ -15,8 +16,8 @@ its own causal shift and the loss is -log_prob):
 
 Order of operations: shard (per `tf.distribute.InputContext`: whole files when there are at
 least as many files as input pipelines, else records) -> parse -> decode (audio: tensorflow-io
-decode + resample to `data.sample_rate` + mono + mu-law, all in the graph) -> cache -> train:
-repeat, then shuffle (seeded; every iterator yields the same stream) -> crop a window (train:
+decode + resample to `data.sample_rate` + mono + mu-law or linear levels, all in the graph)
+-> cache -> train: repeat, then shuffle (seeded; every iterator yields the same stream) -> crop a window (train:
 seeded random offset; eval/test: the first window) -> batch (per-replica size) ->
 prefetch(AUTOTUNE).
 """
@@ -24,7 +25,7 @@ prefetch(AUTOTUNE).
 import tensorflow as tf
 
 from keras_ar import contract
-from keras_ar.ops import mu_law_encode
+from keras_ar.ops import linear_encode, mu_law_encode
 from pipelines.data import records
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -100,10 +101,16 @@ def decode_audio(data, fmt, sample_rate, target_rate):
     return tf.reduce_mean(audio, axis=-1)
 
 
+def encode_audio(config, audio):
+    """float audio in [-1, 1] -> int32 levels by `data.audio_encoding` (mu_law | linear)."""
+    encode = linear_encode if config.audio_encoding == "linear" else mu_law_encode
+    return encode(audio, config.quantization_channels)
+
+
 def _parse_audio(config, data):
     ex = tf.io.parse_single_example(data, records.feature_spec("audio"))
     audio = decode_audio(ex["audio"], ex["format"], ex["sample_rate"], config.sample_rate)
-    out = {contract.X: mu_law_encode(audio, config.quantization_channels)}
+    out = {contract.X: encode_audio(config, audio)}
     if config.use_speaker:
         out[contract.GLOBAL_CONDITION] = tf.cast(ex["speaker"], tf.int32)
     return out
@@ -166,7 +173,7 @@ def _crop(config, example, index, training):
         start = 0
     piece = x[start:start + window]
     valid = tf.shape(piece)[0]
-    pad_id = (mu_law_encode(0.0, config.quantization_channels) if config.modality == "audio"
+    pad_id = (encode_audio(config, 0.0) if config.modality == "audio"
               else _token_stop_id(config))
     piece = tf.concat([piece, tf.fill([window - valid], pad_id)], axis=0)
     piece.set_shape([window])

@@ -110,5 +110,37 @@ def test_family_signatures_take_the_model_conditions(exported):
         if contract.GENERATE in signatures:
             assert set(whole) <= set(signatures[contract.GENERATE]["inputs"])
         if contract.LOG_PROB in signatures:
-            x = signatures[contract.LOG_PROB]["inputs"][contract.X]["shape"]
-            assert x == model.x_spec().shape.as_list()
+            inputs = signatures[contract.LOG_PROB]["inputs"]
+            assert inputs[contract.X]["shape"] == model.x_spec().shape.as_list()
+            # sequences are scored up to their lengths on every target; images have none
+            assert (contract.LENGTHS in inputs) == (len(model.x_spec().shape) != 4)
+
+
+@pytest.mark.slow
+def test_exported_log_prob_scores_only_the_first_lengths_positions(exported):
+    """Padding after `lengths` is not scored: a padded row scores as the truncated row does
+    in Keras, on every target that holds `log_prob`."""
+    import numpy as np
+
+    from export import verify
+
+    _, model, out, _ = exported
+    if not model.scores_lengths:
+        return
+    feed = verify.example_feeds(model, [contract.LOG_PROB], seed=3)[contract.LOG_PROB]
+    x, lengths = feed[contract.X], np.array([6, 3], np.int32)
+    conditions = {k: v for k, v in feed.items() if k not in (contract.X, contract.LENGTHS)}
+    rng = np.random.default_rng(4)
+    garbage = np.array(x, copy=True)
+    for row, n in enumerate(lengths):  # other values in the padding: drawn from x's values
+        garbage[row, n:] = rng.choice(np.unique(x), garbage[row, n:].shape)
+    assert not np.array_equal(garbage, x)
+    expected = [float(model.log_prob({contract.X: x[row:row + 1, :n], **{
+        k: v[row:row + 1] for k, v in conditions.items()}})[0]) for row, n in enumerate(lengths)]
+    for target, run in verify.runners_for(out).items():
+        if contract.LOG_PROB not in manifest_lib.read_manifest(out / target)["signatures"]:
+            continue
+        for values in (x, garbage):
+            got = run(contract.LOG_PROB, {contract.X: values, contract.LENGTHS: lengths,
+                                          **conditions})[contract.LOG_PROB_OUTPUT]
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4, err_msg=target)

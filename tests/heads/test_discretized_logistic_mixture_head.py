@@ -71,3 +71,46 @@ def test_sums_to_one_over_all_values_of_a_small_bit_depth():
         params = tf.constant(np.repeat(params, len(values), 0))
         total = np.exp(head.log_prob(params, values).numpy()).sum()
         assert abs(total - 1.0) < 1e-5, (channels, levels, total)
+
+
+def _total_mass(head, params):
+    values = np.arange(head.num_levels, dtype="int32")[:, None]
+    tiled = tf.constant(np.repeat(params[None], len(values), 0))
+    return np.exp(head.log_prob(tiled, values).numpy().astype("float64")).sum()
+
+
+def test_sums_to_one_at_every_alphabet_size():
+    """Edges come from the bin width: no interior bin is scored as an edge bin at any L."""
+    rng = np.random.default_rng(2)
+    for levels in (2, 256, 4096, 65536):
+        head = DiscretizedLogisticMixtureHead(num_mixtures=5, num_channels=1,
+                                              num_levels=levels)
+        for scale in (-7.0, -4.0, -1.0, 1.0):  # narrow (sub-bin at 4096+) to wide logistics
+            params = rng.normal(size=head.num_params).astype("float32")
+            params[10:15] = scale + rng.normal(size=5) * 0.1  # the log-scales
+            total = _total_mass(head, params)
+            assert abs(total - 1.0) < 1e-5, (levels, scale, total)
+
+
+def test_large_alphabet_matches_float64_reference():
+    levels = 65536
+    head = DiscretizedLogisticMixtureHead(num_mixtures=2, num_channels=1, num_levels=levels)
+    params = np.array([0.3, -0.2, 0.1, -0.5, -6.0, -3.0], "float32")  # logits, means, log s
+    x = np.array([0, 1, 2, 31000, 32767, 39000, 65534, 65535], "int32")
+    got = head.log_prob(tf.constant(np.repeat(params[None], len(x), 0)), x[:, None]).numpy()
+    w = np.exp(params[:2].astype("float64"))
+    w /= w.sum()
+    expected = []
+    for v in x:
+        lo, hi = (2.0 * v - 1) / (levels - 1) - 1.0, (2.0 * v + 1) / (levels - 1) - 1.0
+        mass = 0.0
+        for k in range(2):
+            mu, s = float(params[2 + k]), math.exp(float(params[4 + k]))
+            hi_z = math.inf if v == levels - 1 else (hi - mu) / s
+            lo_z = -math.inf if v == 0 else (lo - mu) / s
+            if lo_z > 0:  # right of the mean: difference of the upper tails, no cancellation
+                mass += w[k] * (_sigmoid(-lo_z) - _sigmoid(-hi_z))
+            else:
+                mass += w[k] * (_sigmoid(hi_z) - _sigmoid(lo_z))
+        expected.append(math.log(mass))
+    np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-4)

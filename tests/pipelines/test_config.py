@@ -9,7 +9,7 @@ from pipelines import config as config_lib
 CONFIGS = pathlib.Path(__file__).parents[2] / "pipelines" / "configs"
 
 
-@pytest.mark.parametrize("name", ["speech_wavenet.yaml", "text_transformer.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
 def test_shipped_configs_load(name):
     config = config_lib.load(CONFIGS / name)
     assert isinstance(config.data, config_lib.DataConfig)
@@ -62,3 +62,17 @@ def test_overrides_are_typed(tmp_path):
 def test_families_params_and_sources_are_checked_at_load(override, message):
     with pytest.raises(config_lib.ConfigError, match=message):
         config_lib.load(CONFIGS / "speech_wavenet.yaml", override)
+
+
+def test_linear_16_bit_config_loads_and_model_must_agree_with_the_data():
+    config = config_lib.load(CONFIGS / "speech_wavenet_linear16.yaml")
+    assert config.data.audio_encoding == "linear"
+    assert config.data.quantization_channels == 65536
+    assert config.model.params["head"] == "logistic_mixture"
+    with pytest.raises(config_lib.ConfigError, match=r"mu_law.*audio_encoding.*'linear'"):
+        config_lib.load(CONFIGS / "speech_wavenet_linear16.yaml", {"model.params.mu_law": True})
+    with pytest.raises(config_lib.ConfigError, match=r"num_classes. = 256.*65536"):
+        config_lib.load(CONFIGS / "speech_wavenet_linear16.yaml",
+                        {"model.params.num_classes": 256})
+    with pytest.raises(config_lib.ConfigError, match=r"audio_encoding.*'alaw'"):
+        config_lib.load(CONFIGS / "speech_wavenet.yaml", {"data.audio_encoding": "alaw"})

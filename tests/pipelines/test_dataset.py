@@ -122,3 +122,21 @@ def test_empty_split_error_names_the_folder(tmp_path):
     config = helpers.data_config(tmp_path, modality="tokens")
     with pytest.raises(ValueError, match=r"Split 'test' has no TFRecord shards under .*test"):
         make_dataset(config, "test")
+
+
+def test_linear_16_bit_audio_levels_and_silence(tmp_path):
+    """`audio_encoding: linear` keeps the WAV's 16-bit PCM levels (no mu-law companding)."""
+    helpers.write_examples(tmp_path, "audio")
+    config = helpers.data_config(tmp_path, window=2000, sample_rate=16000,
+                                 quantization_channels=65536, audio_encoding="linear")
+    batch = next(iter(make_dataset(config, "eval")))
+    x, lengths = batch[contract.X].numpy(), batch[contract.LENGTHS].numpy()
+    assert x.min() >= 0 and x.max() < 65536
+    row, n = x[0], int(lengths[0])
+    rate = 16000
+    t = np.arange(n) / rate
+    expected_pcm = np.round(0.5 * np.sin(2 * np.pi * 220 * t) * 32767)  # helpers' speaker 0
+    got_pcm = (2.0 * row[:n] / 65535 - 1.0) * 32768
+    assert np.max(np.abs(got_pcm - expected_pcm)) <= 1.5  # one 16-bit step of rounding
+    assert len(np.unique(row[:n])) > 256  # more levels than any 8-bit encoding holds
+    assert np.all(row[n:] == 32768)  # linear silence: the middle level

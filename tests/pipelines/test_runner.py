@@ -3,12 +3,14 @@ evaluation gate, and failures that leave the repository untouched."""
 
 import dataclasses
 import io
+import pathlib
 
 import pytest
 
 from pipelines import runner, show
 from pipelines.components import repository
 from pipelines.metadata import Metadata
+from serving.model_manager import read_config_file
 from tests.pipelines import helpers
 
 
@@ -24,6 +26,16 @@ def test_cache_rerun_lineage_and_gate(tmp_path):
     assert set(_states(first).values()) == {"COMPLETE"}
     base = config.push.serving_base_path
     assert repository.versions(base) == [1]
+    warmup = pathlib.Path(base) / "1" / "assets.extra" / "tf_serving_warmup_requests"
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
+            for r in tf.data.TFRecordDataset(str(warmup))]
+    assert {log.predict_log.request.model_spec.name for log in logs} == {"model"}
+    assert "sample_step" in {log.predict_log.request.model_spec.signature_name for log in logs}
+    served = read_config_file(pathlib.Path(base).parent / "models.config")
+    assert [(m.name, m.base_path) for m in served] == [("model", pathlib.Path(base).resolve())]
     import json
 
     result = json.loads((dict((n, o) for n, _, o in first)["Evaluator"]["evaluation"].path
