@@ -186,3 +186,14 @@ def test_bad_conditioning_raises():
         model(dict(inputs, x=np.zeros((B, H, W, 3), "int32")))
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         model(dict(inputs, x=np.full((B, H, W, 1), -1, "int32")))
+
+
+def test_pixel_cnn_and_pixel_cnn_plus_plus_refuse_local_conditioning():
+    import pytest
+
+    from keras_ar.models import PixelCNN, PixelCNNPlusPlus
+
+    for cls in (PixelCNN, PixelCNNPlusPlus):
+        with pytest.raises(ValueError, match="local conditioning.*GatedPixelCNN"):
+            cls(image_shape=(4, 4, 1), local_condition_dim=3)
+        assert cls(image_shape=(4, 4, 1), local_condition_dim=0).local_condition_dim == 0
