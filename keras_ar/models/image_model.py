@@ -373,3 +373,14 @@ def _gather_positions(flat, positions):
     """flat [B, N, C] at raster `positions` [L] (zeros before position 0) -> [B, L, C]."""
     values = tf.gather(flat, tf.maximum(positions, 0), axis=1)
     return tf.where((positions >= 0)[None, :, None], values, tf.zeros_like(values))
+
+
+def refuse_local_condition(name, kwargs):
+    """For image families without a local-conditioning path: refuse a nonzero
+    `local_condition_dim` in `kwargs` instead of ignoring it (drops a zero one)."""
+    if kwargs.get("local_condition_dim"):
+        raise ValueError(
+            f"{name} does not take local conditioning (received local_condition_dim="
+            f"{kwargs['local_condition_dim']}); use GatedPixelCNN, whose layers add a "
+            "per-pixel `local_condition` [B, H, W, d], or drop the argument.")
+    kwargs.pop("local_condition_dim", None)

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from keras_ar.heads import CategoricalHead
 from keras_ar.layers.masked_conv2d import MaskedConv2D
-from keras_ar.models.image_model import ImageAutoregressiveModel
+from keras_ar.models.image_model import ImageAutoregressiveModel, refuse_local_condition
 
 
 @keras.saving.register_keras_serializable(package="keras_ar")
@@ -28,7 +28,7 @@ class PixelCNN(ImageAutoregressiveModel):
                  kernel_size=3, first_kernel_size=7, output_filters=None,
                  num_global_classes=0, global_condition_dim=0, global_embedding_dim=16,
                  **kwargs):
-        _refuse_local_condition("PixelCNN", kwargs)
+        refuse_local_condition("PixelCNN", kwargs)
         super().__init__(
             head=CategoricalHead(int(num_levels), num_channels=int(image_shape[-1]),
                                  name="head"),
@@ -117,13 +117,3 @@ class PixelCNN(ImageAutoregressiveModel):
             kernel_size=self.kernel_size, first_kernel_size=self.first_kernel_size,
             output_filters=self.output_filters)
         return config
-
-
-def _refuse_local_condition(name, kwargs):
-    """PixelCNN has no local-conditioning path: refuse the argument instead of ignoring it."""
-    if kwargs.get("local_condition_dim"):
-        raise ValueError(
-            f"{name} does not take local conditioning (received local_condition_dim="
-            f"{kwargs['local_condition_dim']}); use GatedPixelCNN, whose layers add a "
-            "per-pixel `local_condition` [B, H, W, d], or drop the argument.")
-    kwargs.pop("local_condition_dim", None)

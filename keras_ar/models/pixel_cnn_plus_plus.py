@@ -7,7 +7,7 @@ from keras_ar.heads import DiscretizedLogisticMixtureHead
 from keras_ar.layers.shifted_conv2d import ShiftedConv2D
 from keras_ar.models import generation
 from keras_ar.models import pixel_cnn_plus_plus_cache as cache
-from keras_ar.models.image_model import ImageAutoregressiveModel
+from keras_ar.models.image_model import ImageAutoregressiveModel, refuse_local_condition
 
 
 concat_elu = cache.concat_elu
@@ -110,7 +110,7 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
     def __init__(self, image_shape=(32, 32, 3), num_levels=256, num_mixtures=5,
                  num_layers=2, filters=32, num_scales=3, dropout=0.5, num_global_classes=0,
                  global_condition_dim=0, global_embedding_dim=16, **kwargs):
-        _refuse_local_condition("PixelCNNPlusPlus", kwargs)
+        refuse_local_condition("PixelCNNPlusPlus", kwargs)
         super().__init__(
             head=DiscretizedLogisticMixtureHead(int(num_mixtures), int(image_shape[-1]),
                                                 int(num_levels), name="head"),
@@ -237,13 +237,3 @@ def _node_macs(model, node):
     if node.op == "c1" and node.layer.nin is not None:
         macs += int(tf.size(node.layer.nin.kernel))
     return macs
-
-
-def _refuse_local_condition(name, kwargs):
-    """PixelCNNPlusPlus has no local-conditioning path: refuse the argument instead of ignoring it."""
-    if kwargs.get("local_condition_dim"):
-        raise ValueError(
-            f"{name} does not take local conditioning (received local_condition_dim="
-            f"{kwargs['local_condition_dim']}); use GatedPixelCNN, whose layers add a "
-            "per-pixel `local_condition` [B, H, W, d], or drop the argument.")
-    kwargs.pop("local_condition_dim", None)
