@@ -36,10 +36,14 @@ class DataConfig:
     lowercase: bool = True  # tokens with a vocabulary: lower-case text before the lookup
     use_speaker: bool = True  # audio: speaker id as `global_condition`
     use_label: bool = False  # images: class label as `global_condition`
+    local_features: str = ""  # audio: "" | log_mel: frames as `local_condition` (a vocoder)
+    num_mels: int = 20  # log_mel: bands (= model.params.local_condition_dim)
+    feature_hop: int = 80  # log_mel: samples per frame (= model.params.local_hop)
     batch_size: int = 8  # global batch size
     shuffle_buffer: int = 256
     seed: int = 0
     examples_dir: str = ""  # set by the runner: the validated Examples artifact
+    embedder_dir: str = ""  # set by the runner: the Embedder artifact (vector conditions)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +58,14 @@ class ValidationConfig:
 class ModelConfig:
     family: str = "wavenet"  # a keras_ar.models class: wavenet | causal_transformer | ...
     params: dict = dataclasses.field(default_factory=dict)  # constructor keyword arguments
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddingConfig:
+    model: str = ""  # "" (none) | label_classifier: images -> vector `global_condition`
+    dim: int = 16  # embedding size (= model.params.global_condition_dim)
+    steps: int = 300  # classifier training steps on the train split
+    learning_rate: float = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +120,7 @@ class PipelineConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    embedding: EmbeddingConfig = dataclasses.field(default_factory=EmbeddingConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
@@ -197,6 +210,52 @@ def _check_audio_levels(config, cls, where):
             "tells generation how to turn levels back into audio).")
 
 
+def _check_local_features(config, fail):
+    data = config.data
+    if not data.local_features:
+        return
+    if data.local_features != "log_mel":
+        fail("data.local_features", data.local_features, "'' or 'log_mel'")
+    if data.modality != "audio":
+        fail("data.local_features", data.local_features,
+             f"'' for data.modality {data.modality!r} (features are computed from audio)")
+    if data.num_mels < 1 or data.feature_hop < 1:
+        fail("data.num_mels / data.feature_hop", (data.num_mels, data.feature_hop),
+             "integers >= 1")
+    if data.window % data.feature_hop:
+        fail("data.window", data.window,
+             f"a multiple of data.feature_hop ({data.feature_hop}) so crops keep whole frames")
+    params = config.model.params
+    for key, value in (("local_condition_dim", data.num_mels), ("local_hop", data.feature_hop)):
+        if params.get(key) != value:
+            fail(f"model.params.{key}", params.get(key),
+                 f"{value} (data.{'num_mels' if key == 'local_condition_dim' else 'feature_hop'}"
+                 "): the model takes the frames the input pipeline computes")
+
+
+def _check_embedding(config, fail):
+    embedding, data = config.embedding, config.data
+    if not embedding.model:
+        return
+    if embedding.model != "label_classifier":
+        fail("embedding.model", embedding.model, "'' or 'label_classifier'")
+    if data.modality != "images":
+        fail("embedding.model", embedding.model,
+             f"'' for data.modality {data.modality!r} (the classifier embeds images)")
+    if data.use_label:
+        fail("data.use_label", True, "false with an embedding: the embedding vector is the "
+             "model's global_condition (the labels train the embedder)")
+    if embedding.dim < 1 or embedding.steps < 1 or not embedding.learning_rate > 0:
+        fail("embedding.dim / steps / learning_rate",
+             (embedding.dim, embedding.steps, embedding.learning_rate),
+             "integers >= 1 and a learning rate > 0")
+    params = config.model.params
+    if params.get("global_condition_dim") != embedding.dim or params.get("num_global_classes"):
+        fail("model.params.global_condition_dim", params.get("global_condition_dim"),
+             f"{embedding.dim} (embedding.dim) and no num_global_classes: the model is "
+             "conditioned on the embedding vector")
+
+
 def to_dict(config):
     return dataclasses.asdict(config)
 
@@ -254,6 +313,8 @@ def _check_values(config, where):
         value = getattr(getattr(config, section), name)
         if value < 1:
             fail(key, value, "an integer >= 1")
+    _check_local_features(config, fail)
+    _check_embedding(config, fail)
     if config.data.audio_encoding not in ("mu_law", "linear"):
         fail("data.audio_encoding", config.data.audio_encoding, "'mu_law' or 'linear'")
     if config.data.modality == "audio" and not 2 <= config.data.quantization_channels <= 65536:

@@ -50,6 +50,11 @@ def add_arguments(parser):
     parser.add_argument("--global-condition", "--global_condition", dest="global_condition",
                         default=None,
                         help="comma-separated ids/values, one per row")
+    parser.add_argument("--local-condition", "--local_condition", dest="local_condition",
+                        default=None,
+                        help="frames for a model with local features: .npy [frames, D] (every "
+                             "row) or [batch, frames, D], or a .wav whose log-mel frames are "
+                             "computed as the manifest's decoding.local_features says")
     parser.add_argument("--chunk-size", "--chunk_size", dest="chunk_size", type=int,
                         default=None,
                         help="samples per round trip (sample_chunk; 1 = one sample_step "
@@ -99,9 +104,7 @@ def _run(args):
     generator = Generator(backend, chunk_size=args.chunk_size)
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    stop_token=args.stop_token)
-    if args.global_condition:
-        values = np.array([float(v) for v in args.global_condition.split(",")])
-        options["conditions"] = {"global_condition": values}
+    options["conditions"] = _conditions(args, generator.spec)
     if args.resume:
         run_state = GenerationRun.load(args.resume)
     elif args.graph_loop:
@@ -117,6 +120,45 @@ def _run(args):
     if args.save_state:
         run_state.save(args.save_state)
     return _write(args, generator, out)
+
+
+def _conditions(args, spec):
+    """--global-condition and --local-condition as the Generator's `conditions`."""
+    conditions = {}
+    if args.global_condition:
+        values = np.array([float(v) for v in args.global_condition.split(",")])
+        conditions["global_condition"] = values
+    if args.local_condition:
+        conditions["local_condition"] = _local_frames(args.local_condition, spec,
+                                                      args.batch_size)
+    return conditions
+
+
+def _local_frames(path, spec, batch):
+    """`[batch, frames, D]` float32 from a .npy file or a WAV (see --local-condition)."""
+    from serving import audio_features
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--local-condition {str(path)!r} does not exist.")
+    if path.suffix == ".wav":
+        description = spec.decoding.get("local_features")
+        if not description:
+            raise ValueError(f"--local-condition {path}: this model's manifest names no "
+                             "local features (decoding.local_features), so a WAV cannot be "
+                             "turned into its frames; pass the frames as a .npy file.")
+        frames = audio_features.from_wav(path, description)
+    elif path.suffix == ".npy":
+        frames = np.load(path, allow_pickle=False)
+    else:
+        raise ValueError(f"--local-condition {path}: expected a .npy or .wav file.")
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim == 2:
+        frames = np.repeat(frames[None], batch, axis=0)
+    if frames.ndim != 3:
+        raise ValueError(f"--local-condition {path}: frames of shape {frames.shape}; expected "
+                         "[frames, D] or [batch, frames, D].")
+    return frames
 
 
 def _write(args, generator, out):

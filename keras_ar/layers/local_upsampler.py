@@ -39,7 +39,9 @@ class LocalUpsampler(keras.layers.Layer):
     def call(self, frames):
         batch, num_frames = tf.shape(frames)[0], tf.shape(frames)[1]
         if self.mode == "repeat":
-            tiled = tf.tile(frames[:, :, None, :], [1, 1, self.hop, 1])
+            # expand_dims, not frames[:, :, None]: TFLite has no kernel for a strided slice
+            # that inserts an axis
+            tiled = tf.tile(tf.expand_dims(frames, 2), [1, 1, self.hop, 1])  # (B, F, hop, D)
             return tf.reshape(tiled, [batch, num_frames * self.hop, self.frame_dim])
         y = tf.matmul(frames, tf.cast(self.kernel, frames.dtype))  # (B, F, hop * C)
         y = tf.reshape(y, [batch, num_frames * self.hop, self.channels])

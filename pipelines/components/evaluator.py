@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from pipelines import config as config_lib
+from pipelines.components import embedder as embedder_lib
 from pipelines.components import repository
 from pipelines.components.base import fingerprint, write_json
 
@@ -41,7 +42,7 @@ def execute(inputs, outputs, params, context):
     from pipelines.components.trainer import load_model
     from pipelines.data import make_dataset
 
-    data = config_lib.DataConfig(**{**params["data"], "examples_dir": inputs["examples"].uri})
+    data = embedder_lib.data_config(params, inputs)
     evaluation = config_lib.EvaluationConfig(**params["evaluation"])
     push = config_lib.PushConfig(**params["push"])
     model = load_model(inputs["model"].uri)

@@ -172,7 +172,8 @@ def _real_speech(test_dir, rate, seconds=2.0):
 
 def _images(report, samples, out):
     lines = ["## Samples", ""]
-    for target in report.get("targets", {}):
+    for target in [*report.get("targets", {}), *(["reference"] if report.get("references")
+                                                 else [])]:
         grid = samples / f"{target}_grid.png"
         if grid.is_file():
             shutil.copy(grid, out / grid.name)

@@ -5,7 +5,12 @@ the artifact through its backend (SavedModel: the in-graph `generate` signature;
 ONNX: the host chunk loop) on the same seeded noise, so the targets' samples match. A model
 that takes class ids gets at least one row per speaker/class (row i: class i % num_classes;
 `generation.num_samples` rows when that is more), and each file is named by its class
-(`<target>_<i>_<name>` with the manifest's speaker or class names). Backends, audio
+(`<target>_<i>_<name>` with the manifest's speaker or class names). A model that takes local
+features (a vocoder) is given, per row, the features of a test-split clip of the row's
+speaker (`sample_features`), and that clip is written beside the samples as
+`reference_<i>[_<speaker>].wav`. A model conditioned on the Embedder's vectors is given,
+per row, the embedding of a test image (row i: the first of class i % classes), and the
+images are written as `reference_<i>.png` and `reference_grid.png`. Backends, audio
 decoding and the WAV/PNG writers are `serving`'s, the ones `keras-ar generate` uses.
 
 Audio -> `<target>_<i>[_<speaker>].wav` (16-bit PCM at data.sample_rate; mu-law or linear
@@ -22,7 +27,9 @@ import time
 
 import numpy as np
 
+from pipelines.components import sample_features
 from pipelines.components.base import write_json
+from pipelines.components.embedder import embedder_dir
 from pipelines.data import vocabulary
 from serving import writers
 from serving.backend import make_backend
@@ -40,6 +47,19 @@ def execute(inputs, outputs, params, context):
     out = outputs["samples"].path
     out.mkdir(parents=True, exist_ok=True)
     report = {"targets": {}, "skipped": {}}
+    embedder = embedder_dir(inputs)
+    if embedder:  # rows: test images' embeddings; the images are the references
+        shown = sample_features.test_embeddings(params["data"], inputs["examples"].uri,
+                                                embedder, gen["num_samples"])
+        conditions = {"global_condition": shown["global_condition"]}
+        images = shown["x"].reshape(len(shown["x"]), -1, shown["x"].shape[-1])
+        report["references"] = _write_images(images, "reference", out, manifest, {})
+    if "local_condition" in manifest["conditions"]["whole"]:
+        clips = sample_features.test_clips(params["data"], inputs["examples"].uri,
+                                           conditions, gen)
+        conditions = dict(conditions, local_condition=clips["local_condition"])
+        report["references"] = _write(clips["x"], "reference", out, params, manifest,
+                                      clips["lengths"], conditions)
     for target in TARGETS:
         path = export_dir / target
         if not path.is_dir():

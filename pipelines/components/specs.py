@@ -20,6 +20,7 @@ EVALUATION = "ModelEvaluation"
 EXPORTED_MODEL = "ExportedModel"
 PUSHED_MODEL = "PushedModel"
 SAMPLES = "Samples"
+EMBEDDER_MODEL = "EmbedderModel"
 REPORT = "RunReport"
 
 # data fields the input pipeline reads (not ingest): a change retrains, never re-ingests.
@@ -61,8 +62,25 @@ DATA_VALIDATOR = ComponentSpec(
     executor="pipelines.components.data_validator:execute",
     code=("pipelines.components.record_checks", "pipelines.data.records"))
 
+def _embedding(config):
+    """The Embedder's parameters: none but the switch when it is off (a data change must
+    not rerun a component that does nothing)."""
+    out = {"embedding": _section(config, "embedding")}
+    if config.embedding.model:
+        params = config.model.params
+        out.update(data=_data(config), image_shape=params.get("image_shape"),
+                   levels=params.get("num_levels", 256))
+    return out
+
+
+EMBEDDER = ComponentSpec(
+    name="Embedder", inputs={"examples": EXAMPLES}, outputs={"embedder": EMBEDDER_MODEL},
+    parameters=_embedding, executor="pipelines.components.embedder:execute",
+    code=("pipelines.data.dataset",))
+
 TRAINER = ComponentSpec(
-    name="Trainer", inputs={"examples": EXAMPLES, "schema": SCHEMA}, outputs={"model": MODEL},
+    name="Trainer", inputs={"examples": EXAMPLES, "schema": SCHEMA, "embedder": EMBEDDER_MODEL},
+    outputs={"model": MODEL},
     parameters=lambda c: {"data": _data(c), "model": _section(c, "model"),
                           "training": _section(c, "training"), **_vocabulary(c)},
     executor="pipelines.components.trainer:execute",
@@ -70,7 +88,8 @@ TRAINER = ComponentSpec(
           "pipelines.data.vocabulary", "keras_ar"))
 
 EVALUATOR = ComponentSpec(
-    name="Evaluator", inputs={"model": MODEL, "examples": EXAMPLES},
+    name="Evaluator",
+    inputs={"model": MODEL, "examples": EXAMPLES, "embedder": EMBEDDER_MODEL},
     outputs={"evaluation": EVALUATION},
     parameters=lambda c: {"data": _data(c), "evaluation": _section(c, "evaluation"),
                           "push": _section(c, "push"), **_vocabulary(c)},
@@ -94,13 +113,18 @@ PUSHER = ComponentSpec(
     code=("pipelines.components.repository", "export.repository"))
 
 SAMPLE_GEN = ComponentSpec(
-    name="SampleGen", inputs={"exported_model": EXPORTED_MODEL}, outputs={"samples": SAMPLES},
+    name="SampleGen", inputs={"exported_model": EXPORTED_MODEL, "examples": EXAMPLES,
+                              "embedder": EMBEDDER_MODEL},
+    outputs={"samples": SAMPLES},
     parameters=lambda c: {"generation": _section(c, "generation"),
                           "modality": c.data.modality, "sample_rate": c.data.sample_rate,
                           **({"vocabulary": c.data.vocabulary} if c.data.vocabulary else {}),
+                          **({"data": _data(c)} if c.data.local_features or c.embedding.model
+                             else {}),
                           **_vocabulary(c)},
     executor="pipelines.components.sample_gen:execute",
-    code=("serving", "pipelines.data.vocabulary"))
+    code=("serving", "pipelines.data.vocabulary", "pipelines.components.sample_features",
+          "pipelines.data.dataset", "pipelines.data.features"))
 
 REPORTER = ComponentSpec(
     name="Reporter",
@@ -129,14 +153,18 @@ def _baseline(config, inputs):
     return {"version": version, "model_fingerprint": info.get("model_fingerprint")}
 
 
-PIPELINE = (EXAMPLE_GEN, DATA_VALIDATOR, TRAINER, EVALUATOR, EXPORTER, PUSHER, SAMPLE_GEN,
+PIPELINE = (EXAMPLE_GEN, DATA_VALIDATOR, EMBEDDER, TRAINER, EVALUATOR, EXPORTER, PUSHER, SAMPLE_GEN,
             REPORTER)
 BY_NAME = {spec.name: spec for spec in PIPELINE}
 
 # Which upstream component produces each input (the DAG's edges).
 PRODUCERS = {
     ("DataValidator", "examples"): ("ExampleGen", "examples"),
+    ("Embedder", "examples"): ("DataValidator", "examples"),
     ("Trainer", "examples"): ("DataValidator", "examples"),
+    ("Trainer", "embedder"): ("Embedder", "embedder"),
+    ("Evaluator", "embedder"): ("Embedder", "embedder"),
+    ("SampleGen", "embedder"): ("Embedder", "embedder"),
     ("Trainer", "schema"): ("DataValidator", "schema"),
     ("Evaluator", "model"): ("Trainer", "model"),
     ("Evaluator", "examples"): ("DataValidator", "examples"),
@@ -145,6 +173,7 @@ PRODUCERS = {
     ("Pusher", "evaluation"): ("Evaluator", "evaluation"),
     ("Pusher", "model"): ("Trainer", "model"),
     ("SampleGen", "exported_model"): ("Exporter", "exported_model"),
+    ("SampleGen", "examples"): ("DataValidator", "examples"),
     ("Reporter", "model"): ("Trainer", "model"),
     ("Reporter", "evaluation"): ("Evaluator", "evaluation"),
     ("Reporter", "exported_model"): ("Exporter", "exported_model"),

@@ -24,6 +24,7 @@ import pathlib
 import time
 
 from pipelines import config as config_lib
+from pipelines.components import embedder as embedder_lib
 from pipelines.components.base import write_json
 
 
@@ -34,7 +35,7 @@ def execute(inputs, outputs, params, context):
     from pipelines.components import training as training_lib
     from pipelines.data import make_dataset
 
-    data = config_lib.DataConfig(**{**params["data"], "examples_dir": inputs["examples"].uri})
+    data = embedder_lib.data_config(params, inputs)
     training = config_lib.TrainingConfig(**params["training"])
     model_config = config_lib.ModelConfig(**params["model"])
     metadata = source_metadata(inputs["examples"].path)

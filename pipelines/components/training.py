@@ -106,6 +106,11 @@ def decoding_metadata(data, metadata):
     out = {}
     if data.modality == "audio":
         out["sample_rate"] = int(data.sample_rate)
+        if data.local_features:
+            from serving import audio_features
+
+            out["local_features"] = audio_features.describe(
+                data.local_features, data.sample_rate, data.feature_hop, data.num_mels)
         if data.use_speaker and metadata.get("speakers"):
             out["speakers"] = [str(s) for s in metadata["speakers"]]
     names = metadata.get("class_names") or metadata.get("classes")

@@ -5,12 +5,14 @@ its own causal shift and the loss is -log_prob):
 
     audio:     x int32 [B, window] mu-law ids (data.audio_encoding: linear: linear PCM
                levels, 65536 = 16 bit), lengths int32 [B] (valid samples; the rest is the
-               encoded silence), global_condition int32 [B] speaker (if data.use_speaker)
+               encoded silence), global_condition int32 [B] speaker (if data.use_speaker),
+               local_condition float32 [B, window / feature_hop, num_mels] log-mel frames
+               of the crop (if data.local_features; `pipelines.data.features`)
     tokens:    x int32 [B, window] byte ids, stop id 256 after the text and as padding,
                lengths int32 [B] (bytes + the stop id); with `data.vocabulary` (N words):
                word ids 0..N-1, OOV id N, stop id N + 1 (see `pipelines.data.vocabulary`)
     images:    x int32 [B, H, W, C] pixel values, global_condition int32 [B] label (if
-               data.use_label)
+               data.use_label) or float32 [B, dim] the Embedder's e(x) (data.embedder_dir)
     sequences: x float32 [B, T_max, dim] zero-padded, lengths int32 [B], global_condition
                label (if data.use_label)
 
@@ -26,7 +28,7 @@ import tensorflow as tf
 
 from keras_ar import contract
 from keras_ar.ops import linear_encode, mu_law_encode
-from pipelines.data import records
+from pipelines.data import features, records
 
 AUTOTUNE = tf.data.AUTOTUNE
 STOP_ID = 256
@@ -66,7 +68,27 @@ def make_dataset(config, split, input_context=None, repeat=None):
         ds = ds.padded_batch(batch, drop_remainder=repeat)
     else:
         ds = ds.batch(batch, drop_remainder=repeat)
+    if config.embedder_dir:
+        ds = ds.map(_embedding_condition(config.embedder_dir), num_parallel_calls=AUTOTUNE,
+                    deterministic=True)
     return ds.prefetch(AUTOTUNE)
+
+
+def _embedding_condition(embedder_dir):
+    """batch -> batch + `global_condition` = e(x) `[B, dim]`, the Embedder's vector
+    (`pipelines.components.embedder`)."""
+    import keras
+
+    embedder = keras.saving.load_model(f"{embedder_dir}/embedder.keras", compile=False)
+    embedder.trainable = False
+
+    def add(batch):
+        out = dict(batch)
+        out[contract.GLOBAL_CONDITION] = embedder(tf.cast(batch[contract.X], tf.float32),
+                                                  training=False)
+        return out
+
+    return add
 
 
 def _sharded_records(files, input_context):
@@ -111,6 +133,9 @@ def _parse_audio(config, data):
     ex = tf.io.parse_single_example(data, records.feature_spec("audio"))
     audio = decode_audio(ex["audio"], ex["format"], ex["sample_rate"], config.sample_rate)
     out = {contract.X: encode_audio(config, audio)}
+    if config.local_features:  # (frames, num_mels), frame t for samples [t hop, (t+1) hop)
+        out[contract.LOCAL_CONDITION] = features.log_mel(
+            audio, config.sample_rate, config.feature_hop, config.num_mels)
     if config.use_speaker:
         out[contract.GLOBAL_CONDITION] = tf.cast(ex["speaker"], tf.int32)
     return out
@@ -165,10 +190,11 @@ def _crop(config, example, index, training):
     x = example[contract.X]
     window = config.window
     length = tf.shape(x)[0]
-    if training:
+    hop = config.feature_hop if contract.LOCAL_CONDITION in example else 1
+    if training:  # a whole number of frames in, so the crop starts on a frame
         seed = tf.stack([tf.cast(config.seed, tf.int64), index])
-        span = tf.maximum(length - window, 0) + 1
-        start = tf.random.stateless_uniform([], seed, 0, span, dtype=tf.int32)
+        span = tf.maximum(length - window, 0) // hop + 1
+        start = hop * tf.random.stateless_uniform([], seed, 0, span, dtype=tf.int32)
     else:
         start = 0
     piece = x[start:start + window]
@@ -180,7 +206,20 @@ def _crop(config, example, index, training):
     out = dict(example)
     out[contract.X] = piece
     out[contract.LENGTHS] = valid
+    if hop > 1:
+        out[contract.LOCAL_CONDITION] = _crop_frames(example[contract.LOCAL_CONDITION],
+                                                     start // hop, window // hop)
     return out
+
+
+def _crop_frames(frames, first, count):
+    """frames[first:first + count], padded with silence frames: `[count, num_mels]`."""
+    piece = frames[first:first + count]
+    pad = tf.fill([count - tf.shape(piece)[0], tf.shape(frames)[1]],
+                  tf.constant(features.silence_value(), frames.dtype))
+    piece = tf.concat([piece, pad], axis=0)
+    piece.set_shape([count, frames.shape[1]])
+    return piece
 
 
 def _token_stop_id(config):
