@@ -76,12 +76,17 @@ class TrainingConfig:
     steps: int = 200
     steps_per_epoch: int = 50  # BackupAndRestore saves at each epoch end
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"  # constant | warmup_cosine (0 -> learning_rate -> cosine)
+    warmup_steps: int = 0  # warmup_cosine: linear warm-up steps from 0 to learning_rate
+    min_learning_rate: float = 0.0  # warmup_cosine: the rate the cosine reaches at `steps`
     ema_momentum: float = 0.99  # 0 disables EMA weights
     mixed_precision: str = ""  # "" | mixed_float16 | mixed_bfloat16
     jit_compile: bool = False
     seed: int = 0
     verbose: int = -1  # -1: a progress bar on a TTY, else 2; 0 silent, 1 bar, 2 line/epoch
     validation_batches: int = 4  # eval-split batches scored per epoch (0: none)
+    early_stopping_patience: int = 0  # epochs without validation gain before stopping (0: off)
+    early_stopping_min_delta: float = 0.0  # bits/position (nats/example if lengths vary)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,5 +330,43 @@ def _check_values(config, where):
     if config.data.eval_percent + config.data.test_percent >= 100:
         fail("data.eval_percent + data.test_percent",
              config.data.eval_percent + config.data.test_percent, "less than 100")
+    _check_training(config.training, fail)
     if not 0.0 <= config.validation.max_bad_fraction <= 1.0:
         fail("validation.max_bad_fraction", config.validation.max_bad_fraction, "in [0, 1]")
+
+
+LR_SCHEDULES = ("constant", "warmup_cosine")
+
+
+def _check_training(training, fail):
+    """Learning-rate schedule and early-stopping values (`fail(key, value, expected)`)."""
+    if not training.learning_rate > 0:
+        fail("training.learning_rate", training.learning_rate, "a number > 0")
+    if training.lr_schedule not in LR_SCHEDULES:
+        fail("training.lr_schedule", training.lr_schedule, f"one of {list(LR_SCHEDULES)}")
+    if not 0 <= training.warmup_steps < training.steps:
+        fail("training.warmup_steps", training.warmup_steps,
+             f"an integer in [0, training.steps = {training.steps}) (the cosine decays over "
+             "the steps after the warm-up)")
+    if training.warmup_steps and training.lr_schedule != "warmup_cosine":
+        fail("training.warmup_steps", training.warmup_steps,
+             "0 unless training.lr_schedule is 'warmup_cosine'")
+    if not 0.0 <= training.min_learning_rate <= training.learning_rate:
+        fail("training.min_learning_rate", training.min_learning_rate,
+             f"a number in [0, training.learning_rate = {training.learning_rate}]")
+    if training.min_learning_rate and training.lr_schedule != "warmup_cosine":
+        fail("training.min_learning_rate", training.min_learning_rate,
+             "0 unless training.lr_schedule is 'warmup_cosine'")
+    if training.early_stopping_patience < 0:
+        fail("training.early_stopping_patience", training.early_stopping_patience,
+             "an integer >= 0 (0: no early stopping)")
+    if training.early_stopping_min_delta < 0:
+        fail("training.early_stopping_min_delta", training.early_stopping_min_delta,
+             "a number >= 0 (bits per position)")
+    if training.early_stopping_patience and training.validation_batches <= 0:
+        fail("training.early_stopping_patience", training.early_stopping_patience,
+             "0 when training.validation_batches is 0 (early stopping watches the "
+             "validation loss: set validation_batches >= 1 or patience 0)")
+    if training.early_stopping_patience and training.strategy == "multi_worker":
+        fail("training.early_stopping_patience", training.early_stopping_patience,
+             "0 under training.strategy 'multi_worker' (its loop runs no validation)")

@@ -2,10 +2,20 @@
 
 * strategy: default | mirrored (devices, or logical CPUs) | multi_worker (TF_CONFIG) | tpu;
 * mixed precision (`training.mixed_precision`) and XLA (`training.jit_compile`) switches;
+* learning rate: constant or `warmup_cosine` (`training_control.learning_rate`), a function
+  of the optimizer's step, so a resumed run follows the same curve; the rate at each epoch
+  end goes to the logs, TensorBoard and training.json (`learning_rates`, `lr_schedule`);
 * EMA weights (`training.ema_momentum`): the optimizer keeps them; `model.keras` holds the
-  EMA weights (what Evaluator and Exporter use). `raw.weights.h5` holds the weights the model
-  has after training, and Keras' fit (like `custom_loop.fit`) ends by moving the EMA values
-  into them, so with EMA on it holds the EMA weights too;
+  EMA weights (what Evaluator and Exporter use), and validation scores them too
+  (`EmaValidation`). `raw.weights.h5` holds the weights the model has after training, and
+  Keras' fit (like `custom_loop.fit`) ends by moving the EMA values into them, so with EMA
+  on it holds the EMA weights too;
+* validation on `training.validation_batches` eval-split batches per epoch; with
+  `training.early_stopping_patience` > 0, `EarlyStopping` on `val_bits_per_position`
+  (`val_loss` where lengths vary) stops training and restores the best epoch's weights (its
+  EMA weights with EMA on), which both `model.keras` and `raw.weights.h5` then hold;
+  training.json's `early_stopping` says whether it stopped, when, and the best epoch. Its
+  state is not in the backup: a resumed run starts watching afresh;
 * `keras.callbacks.BackupAndRestore` (written atomically) at every epoch end
   (`training.steps_per_epoch` steps) under
   `<pipeline_root>/Trainer/backup/<cache key>/<worker>`: a killed run, rerun with the same
@@ -31,9 +41,7 @@ from pipelines.components.base import write_json
 def execute(inputs, outputs, params, context):
     import keras
 
-    from pipelines.components import custom_loop
     from pipelines.components import training as training_lib
-    from pipelines.data import make_dataset
 
     data = embedder_lib.data_config(params, inputs)
     training = config_lib.TrainingConfig(**params["training"])
@@ -49,26 +57,10 @@ def execute(inputs, outputs, params, context):
     try:
         model, optimizer, ema = _compiled_model(strategy, training, model_config, data,
                                                 metadata)
-        dataset = _train_dataset(strategy, data, make_dataset,
-                                 model if training.jit_compile else None)
-        epochs = math.ceil(training.steps / training.steps_per_epoch)
-        validation, validation_steps = _validation(data, training, make_dataset)
-        callbacks = _callbacks(context, strategy, out, epochs,
-                               _positions(make_dataset(data, "train", repeat=False)))
-        start = time.perf_counter()
-        verbose = _keras_verbose(training.verbose)
-        if training.strategy == "multi_worker":  # Keras 3's fit fails there: custom_loop.py
-            history = custom_loop.fit(model, strategy, dataset, epochs,
-                                      training.steps_per_epoch, callbacks, verbose,
-                                      training.jit_compile)
-        else:
-            history = model.fit(dataset, epochs=epochs,
-                                steps_per_epoch=training.steps_per_epoch,
-                                callbacks=callbacks, verbose=verbose,
-                                validation_data=validation,
-                                validation_steps=validation_steps)
-        seconds = time.perf_counter() - start
-        _save(model, optimizer, out, ema)
+        history, seconds, best = _fit(model, optimizer, ema, strategy, training, data,
+                                      context, out)
+        # With early stopping, the model already holds the best epoch's (EMA) weights.
+        _save(model, optimizer, out, ema and best is None)
     finally:
         training_lib.set_precision("")
     losses = [float(v) for v in history.history.get("loss", [])]
@@ -79,9 +71,58 @@ def execute(inputs, outputs, params, context):
                                     2),
                "final_loss": losses[-1] if losses else None, "losses": losses,
                **{key: values for key, values in curves.items() if values},
+               **_control_summary(history, optimizer, training, best),
                "replicas": strategy.num_replicas_in_sync, "ema": ema,
                "model_family": model_config.family, "metadata": metadata}
     _report(summary, out, outputs, context)
+
+
+def _fit(model, optimizer, ema, strategy, training, data, context, out):
+    """Trains (`model.fit`, or `custom_loop.fit` under multi_worker): (history, seconds,
+    the BestValidation callback or None)."""
+    from pipelines.components import custom_loop
+    from pipelines.components import training_control
+    from pipelines.data import make_dataset
+
+    dataset = _train_dataset(strategy, data, make_dataset,
+                             model if training.jit_compile else None)
+    epochs = math.ceil(training.steps / training.steps_per_epoch)
+    validation, validation_steps = _validation(data, training, make_dataset)
+    positions = _positions(make_dataset(data, "train", repeat=False))
+    best = None
+    if training.early_stopping_patience and validation is None:
+        context.log("Trainer: early stopping is off: the eval split gave no validation batch")
+    elif training.early_stopping_patience:
+        best = training_control.BestValidation(
+            "val_bits_per_position" if positions else "val_loss",
+            training.early_stopping_patience, training.early_stopping_min_delta,
+            optimizer if ema else None)
+    callbacks = _callbacks(context, strategy, out, epochs, positions, optimizer,
+                           ema and validation is not None, best)
+    start = time.perf_counter()
+    verbose = _keras_verbose(training.verbose)
+    if training.strategy == "multi_worker":  # Keras 3's fit fails there: custom_loop.py
+        history = custom_loop.fit(model, strategy, dataset, epochs, training.steps_per_epoch,
+                                  callbacks, verbose, training.jit_compile)
+    else:
+        history = model.fit(dataset, epochs=epochs, steps_per_epoch=training.steps_per_epoch,
+                            callbacks=callbacks, verbose=verbose, validation_data=validation,
+                            validation_steps=validation_steps)
+    return history, time.perf_counter() - start, best
+
+
+def _control_summary(history, optimizer, training, best):
+    """training.json's schedule record (rate per epoch end, final rate) and early stopping."""
+    from pipelines.components import training_control
+
+    return {"learning_rates": [float(v) for v in history.history.get("learning_rate", [])],
+            "lr_schedule": {"name": training.lr_schedule,
+                            "learning_rate": training.learning_rate,
+                            "warmup_steps": training.warmup_steps,
+                            "min_learning_rate": training.min_learning_rate,
+                            "final_learning_rate":
+                                training_control.current_learning_rate(optimizer)},
+            "early_stopping": best.summary() if best is not None else None}
 
 
 def _compiled_model(strategy, training, model_config, data, metadata):
@@ -89,11 +130,12 @@ def _compiled_model(strategy, training, model_config, data, metadata):
     import keras
 
     from pipelines.components import training as training_lib
+    from pipelines.components import training_control
 
     with strategy.scope():
         model = training_lib.build_model(model_config, data, metadata)
         ema = training.ema_momentum > 0
-        optimizer = keras.optimizers.Adam(training.learning_rate, use_ema=ema,
+        optimizer = keras.optimizers.Adam(training_control.learning_rate(training), use_ema=ema,
                                           ema_momentum=training.ema_momentum or 0.99)
         model.compile(optimizer=optimizer, jit_compile=training.jit_compile)
         optimizer.build(model.trainable_variables)
@@ -122,18 +164,24 @@ def _validation(data, training, make_dataset):
     return (dataset.repeat(), batches) if batches else (None, None)
 
 
-def _callbacks(context, strategy, out, epochs, positions=None):
-    """Atomic backup/restore (per worker), resume record, bits per position, TensorBoard
-    logs (train and validation curves), epoch log."""
+def _callbacks(context, strategy, out, epochs, positions=None, optimizer=None,
+               ema_validation=False, best=None):
+    """Atomic backup/restore (per worker), resume record, EMA weights for validation, bits
+    per position, learning rate, early stopping, TensorBoard logs (train and validation
+    curves), epoch log."""
     import keras
 
     from pipelines.components import training as training_lib
+    from pipelines.components import training_control
 
     backup = (pathlib.Path(context.pipeline_root) / "Trainer" / "backup" /
               context.cache_key / training_lib.worker_id(strategy))
     return [training_lib.AtomicBackupAndRestore(str(backup)),
             training_lib.ResumeRecorder(str(out / "resume.json")),
+            *([training_control.EmaValidation(optimizer)] if ema_validation else []),
             *([training_lib.BitsPerPosition(positions)] if positions else []),
+            *([training_control.LearningRateLog(optimizer)] if optimizer else []),
+            *([best] if best is not None else []),
             keras.callbacks.TensorBoard(str(out / "logs"), profile_batch=0),
             training_lib.EpochLog(context.log, epochs)]
 
@@ -161,10 +209,10 @@ def _train_dataset(strategy, data, make_dataset, checked_by=None):
     return strategy.distribute_datasets_from_function(make)
 
 
-def _save(model, optimizer, out, ema):
+def _save(model, optimizer, out, finalize_ema):
     out.mkdir(parents=True, exist_ok=True)
     model.save_weights(str(out / "raw.weights.h5"))
-    if ema:
+    if finalize_ema:
         optimizer.finalize_variable_values(model.trainable_variables)  # EMA -> weights
     model.save(str(out / "model.keras"), include_optimizer=False)
 

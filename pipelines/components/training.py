@@ -7,6 +7,7 @@ import os
 import keras
 import tensorflow as tf
 
+from pipelines.components.training_control import current_learning_rate
 from pipelines.config import MODEL_FAMILIES  # config name -> keras_ar.models class name
 
 
@@ -172,6 +173,7 @@ class ResumeRecorder(keras.callbacks.Callback):
         averages = getattr(optimizer, "_model_variables_moving_average", None) or []
         info = {"initial_epoch": int(getattr(self.model, "_initial_epoch", 0) or 0),
                 "initial_step": int(optimizer.iterations.numpy()),
+                "learning_rate": current_learning_rate(optimizer),  # that of the next step
                 "ema_norm": float(sum(float(tf.reduce_sum(tf.abs(v))) for v in averages))}
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "w") as f:
@@ -212,4 +214,6 @@ class EpochLog(keras.callbacks.Callback):
                           ("val_bits_per_position", "validation")):
             if logs.get(key) is not None:
                 line += f", {name} {float(logs[key]):.4f} bits/position"
+        if logs.get("learning_rate") is not None:
+            line += f", lr {float(logs['learning_rate']):.3g}"
         self.log(line)

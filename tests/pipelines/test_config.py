@@ -76,3 +76,40 @@ def test_linear_16_bit_config_loads_and_model_must_agree_with_the_data():
                         {"model.params.num_classes": 256})
     with pytest.raises(config_lib.ConfigError, match=r"audio_encoding.*'alaw'"):
         config_lib.load(CONFIGS / "speech_wavenet.yaml", {"data.audio_encoding": "alaw"})
+
+
+@pytest.mark.parametrize("training, message", [
+    ({"lr_schedule": "cosine"}, r"`training.lr_schedule` = 'cosine' is invalid; expected one "
+                                r"of \['constant', 'warmup_cosine'\]"),
+    ({"lr_schedule": "warmup_cosine", "steps": 10, "warmup_steps": 10},
+     r"`training.warmup_steps` = 10 is invalid; expected an integer in \[0, training.steps "
+     r"= 10\)"),
+    ({"warmup_steps": 5}, r"`training.warmup_steps` = 5.*0 unless training.lr_schedule is "
+                          r"'warmup_cosine'"),
+    ({"lr_schedule": "warmup_cosine", "learning_rate": 0.001, "min_learning_rate": 0.01},
+     r"`training.min_learning_rate` = 0.01.*\[0, training.learning_rate = 0.001\]"),
+    ({"learning_rate": 0.0}, r"`training.learning_rate` = 0.0.*> 0"),
+    ({"early_stopping_patience": -1}, r"`training.early_stopping_patience` = -1.*>= 0"),
+    ({"early_stopping_min_delta": -0.1}, r"`training.early_stopping_min_delta` = -0.1"),
+    ({"early_stopping_patience": 2, "validation_batches": 0},
+     r"`training.early_stopping_patience` = 2 is invalid; expected 0 when "
+     r"training.validation_batches is 0.*set validation_batches >= 1"),
+])
+def test_schedule_and_early_stopping_values_are_checked_at_load(training, message):
+    overrides = {f"training.{key}": value for key, value in training.items()}
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.load(CONFIGS / "speech_wavenet.yaml", overrides)
+
+
+def test_schedule_and_early_stopping_defaults_keep_todays_training():
+    training = config_lib.load(CONFIGS / "speech_wavenet.yaml").training
+    assert (training.lr_schedule, training.warmup_steps, training.min_learning_rate) == (
+        "constant", 0, 0.0)
+    assert training.early_stopping_patience == 0
+    shipped = config_lib.load(CONFIGS / "text_transformer.yaml").training
+    assert shipped.lr_schedule == "warmup_cosine" and 0 < shipped.warmup_steps < shipped.steps
+    ok = config_lib.load(CONFIGS / "speech_wavenet.yaml", {
+        "training.lr_schedule": "warmup_cosine", "training.warmup_steps": 10,
+        "training.min_learning_rate": 1e-5, "training.early_stopping_patience": 2,
+        "training.early_stopping_min_delta": 0.01}).training
+    assert ok.warmup_steps == 10 and ok.early_stopping_patience == 2

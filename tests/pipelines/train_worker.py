@@ -1,5 +1,7 @@
 """Run the Trainer executor in its own process: `python -m tests.pipelines.train_worker
-ARGS.json` with {"params", "examples", "out", "root", "key"} (TF_CONFIG from the env)."""
+ARGS.json` with {"params", "examples", "out", "root", "key"} (TF_CONFIG from the env).
+With EXIT_AFTER_EPOCH=N in the env the process dies (os._exit, no cleanup, like a kill)
+at the end of epoch N, after the backup of that epoch is written."""
 
 import json
 import os
@@ -8,7 +10,24 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _die_after_epoch(epoch):
+    import keras
+
+    from pipelines.components import trainer
+
+    class Die(keras.callbacks.Callback):
+        def on_epoch_end(self, index, logs=None):
+            if index + 1 == epoch:
+                print(f"train_worker: exiting after epoch {epoch}", flush=True)
+                os._exit(3)
+
+    make = trainer._callbacks
+    trainer._callbacks = lambda *args, **kwargs: make(*args, **kwargs) + [Die()]
+
+
 def main(path):
+    if os.environ.get("EXIT_AFTER_EPOCH"):
+        _die_after_epoch(int(os.environ["EXIT_AFTER_EPOCH"]))
     from pipelines.components import specs
     from pipelines.components.base import Artifact, ExecutionContext
 
