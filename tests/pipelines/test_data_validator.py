@@ -45,7 +45,10 @@ def test_bad_records_are_quarantined_with_reasons(tmp_path):
     assert set(bad) == {"bad/unreadable", "bad/rate"}
     assert "unreadable audio" in bad["bad/unreadable"]["reason"]
     assert "wrong sample rate" in bad["bad/rate"]["reason"]
-    assert bad["bad/rate"]["file"].endswith(".tfrecord") and bad["bad/rate"]["record"] >= 0
+    # rows 0..9 alternate between two shards: row 8 is record 4 of shard 0, row 9 of shard 1
+    assert bad["bad/unreadable"]["file"].endswith("train/data-00000-of-00002.tfrecord")
+    assert bad["bad/rate"]["file"].endswith("train/data-00001-of-00002.tfrecord")
+    assert bad["bad/unreadable"]["record"] == bad["bad/rate"]["record"] == 4
     stats = json.loads((out["statistics"].path / "statistics.json").read_text())
     assert stats["splits"]["train"]["count"] == 8 and stats["splits"]["train"]["bad"] == 2
     schema = json.loads((out["schema"].path / "schema.json").read_text())

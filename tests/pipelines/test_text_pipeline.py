@@ -35,18 +35,36 @@ def _tiny_text_config(tmp):
 
 @pytest.mark.slow
 def test_text_pipeline_writes_text_samples_from_every_target(tmp_path):
+    import numpy as np
+
+    from serving.backend import make_backend
+    from serving.generator import Generator
+
     config = _tiny_text_config(tmp_path)
     report = runner.run(config, tmp_path / "root", logger=lambda m: None)
     states = {name: state for name, state, _ in report}
     assert set(states.values()) == {"COMPLETE"}, states
     assert repository.versions(config.push.serving_base_path) == [1]
-    samples = dict((n, o) for n, _, o in report)["SampleGen"]["samples"].path
+    outputs = dict((n, o) for n, _, o in report)
+    samples = outputs["SampleGen"]["samples"].path
     summary = json.loads((samples / "samples.json").read_text())
     assert sorted(summary["targets"]) == sorted(TARGETS), summary
+    texts = {target: [(samples / f"{target}_{i}.txt").read_bytes() for i in range(2)]
+             for target in TARGETS}
+    # the same seeded noise gives the same samples on every target
     for target in TARGETS:
-        for i in range(2):
-            text = (samples / f"{target}_{i}.txt").read_bytes()
-            assert len(text) <= 24  # bytes before the first stop id (256)
+        assert texts[target] == texts["savedmodel"], (target, texts)
+    # each file is the bytes of its generated row before the first stop id (256)
+    exported = outputs["Exporter"]["exported_model"].path / "export" / "savedmodel"
+    generated = Generator(make_backend("savedmodel", exported)).generate(
+        24, batch_size=2, seed=0, temperature=1.0)
+    ids = np.asarray(generated["x"])
+    assert ids.shape == (2, 24)
+    for i, row in enumerate(ids.tolist()):
+        end = next((j for j, v in enumerate(row) if v == 256), len(row))
+        assert all(0 <= v < 256 for v in row[:end])
+        assert texts["savedmodel"][i] == bytes(row[:end]), (i, row)
+    assert any(texts["savedmodel"]), texts  # not every row stops at once
 
 
 def test_text_sample_ends_at_the_first_stop_id(tmp_path):

@@ -30,10 +30,10 @@ def _params(examples, **training):
             "training": dataclasses.asdict(config_lib.TrainingConfig(**base))}
 
 
-def _spawn(tmp_path, params, examples, out, key="key", env=None, name="args"):
+def _spawn(tmp_path, params, examples, out, key="key", env=None, name="args", **extra):
     args = tmp_path / f"{name}.json"
     args.write_text(json.dumps({"params": params, "examples": str(examples), "out": str(out),
-                                "root": str(tmp_path / "root"), "key": key}))
+                                "root": str(tmp_path / "root"), "key": key, **extra}))
     env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
     return subprocess.Popen([sys.executable, "-m", "tests.pipelines.train_worker", str(args)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -64,14 +64,27 @@ def test_sigkill_then_rerun_resumes_from_backup(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     saved_epoch = json.loads((backup / "training_metadata.json").read_text())["epoch"]
+    backed_up = _weights(backup / "latest.weights.h5")  # the rerun deletes the backup
     params["training"]["steps"] = 2 * (saved_epoch + 1)  # one more epoch after the resume
-    rerun = _spawn(tmp_path, params, examples, tmp_path / "m2")
+    dump = tmp_path / "restored_optimizer.npz"
+    rerun = _spawn(tmp_path, params, examples, tmp_path / "m2", name="rerun",
+                   dump_optimizer=str(dump))
     output, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, output
     resume = json.loads((tmp_path / "m2" / "resume.json").read_text())
     assert resume["initial_epoch"] >= saved_epoch >= 2
     assert resume["initial_step"] == 2 * resume["initial_epoch"]  # optimizer step restored
-    assert resume["ema_norm"] > 0  # EMA slots restored (fresh ones are zeros)
+    # every optimizer variable, the EMA slots included, holds the backed-up value at resume
+    restored = np.load(dump)
+    paths = list(restored["paths"])
+    averages = [i for i, p in enumerate(paths) if p.endswith("_average")]
+    assert len(averages) == len([p for p in paths if p.endswith("_momentum")]) > 0
+    for i, path in enumerate(paths):
+        np.testing.assert_array_equal(restored[str(i)], backed_up[f"optimizer/vars/{i}"],
+                                      err_msg=path)
+    assert all(np.any(restored[str(i)]) for i in averages)  # fresh EMA slots are zeros
+    assert resume["ema_norm"] == pytest.approx(
+        sum(float(np.abs(restored[str(i)]).sum()) for i in averages), rel=1e-5)
     summary = json.loads((tmp_path / "m2" / "training.json").read_text())
     assert summary["steps"] == params["training"]["steps"]
     assert len(summary["losses"]) == params["training"]["steps"] // 2 - resume["initial_epoch"]

@@ -1,7 +1,10 @@
 """Run the Trainer executor in its own process: `python -m tests.pipelines.train_worker
-ARGS.json` with {"params", "examples", "out", "root", "key"} (TF_CONFIG from the env).
-With EXIT_AFTER_EPOCH=N in the env the process dies (os._exit, no cleanup, like a kill)
-at the end of epoch N, after the backup of that epoch is written."""
+ARGS.json` with {"params", "examples", "out", "root", "key"} (TF_CONFIG from the env) and
+optionally "dump_optimizer": an .npz path where the optimizer's variables (as `str(index)`,
+the index of `optimizer/vars/<index>` in a weights file, plus "paths") are written when
+training begins, after BackupAndRestore restored them. With EXIT_AFTER_EPOCH=N in the env
+the process dies (os._exit, no cleanup, like a kill) at the end of epoch N, after the backup
+of that epoch is written."""
 
 import json
 import os
@@ -32,12 +35,30 @@ def main(path):
     from pipelines.components.base import Artifact, ExecutionContext
 
     args = json.loads(open(path).read())
+    if args.get("dump_optimizer"):
+        _dump_optimizer_at_train_begin(args["dump_optimizer"])
     inputs = {"examples": Artifact("Examples", args["examples"]),
               "schema": Artifact("Schema", args["examples"])}
     outputs = {"model": Artifact("Model", args["out"])}
     specs.TRAINER.run_executor(inputs, outputs, args["params"],
                                ExecutionContext(args["root"], args["key"], "test",
                                                 log=lambda m: print(m, flush=True)))
+
+
+def _dump_optimizer_at_train_begin(path):
+    import numpy as np
+
+    from pipelines.components import training
+
+    original = training.ResumeRecorder.on_train_begin  # runs after the restore callback
+
+    def on_train_begin(self, logs=None):
+        original(self, logs)
+        variables = self.model.optimizer.variables
+        np.savez(path, paths=np.array([v.path for v in variables]),
+                 **{str(i): np.asarray(v.numpy()) for i, v in enumerate(variables)})
+
+    training.ResumeRecorder.on_train_begin = on_train_begin
 
 
 if __name__ == "__main__":
