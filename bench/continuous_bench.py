@@ -1,5 +1,5 @@
 """ContinuousSequenceModel on Japanese Vowels: test NLL per step against two baselines, and the
-length distribution of generated sequences (issue 7).
+length distribution of generated sequences.
 
 Data: the official split shipped in the sktime wheel (270 train, 370 test utterances of 12-dim
 LPC cepstra, 7 to 29 frames, 9 speakers as `global_condition`). Values are standardised per

@@ -1,4 +1,4 @@
-"""Image sampling: cached `generate` vs naive whole-network recomputation per pixel (issue 6).
+"""Image sampling: cached `generate` vs naive whole-network recomputation per pixel.
 
 Models: GatedPixelCNN 5 layers x 64 filters, 256 levels, on 28 x 28 x 1; PixelCNNPlusPlus
 5 resnets per scale x 64 filters, 3 scales, 5 logistic mixtures, on 32 x 32 x 3. 16 images

@@ -28,8 +28,8 @@ slices (digits: 5 s), so load from other jobs on this shared machine falls on al
 alike (`bench.image_training`); the process CPU seconds each model got are reported too.
 Fashion-MNIST tests the weights at the end of the budget. Digits, whose 1300 training
 images every model overfits within 60 s, tests each model's best checkpoint on the
-validation split (scored after every slice; every 2 s chose the same way, thirteenth
-session): early stopping within the budget.
+validation split (scored after every slice; scoring every 2 s chose the same way): early
+stopping within the budget.
 `--seeds 0,1,2` repeats a part with other initialisations and shuffles and adds the mean:
 one run of a few hundred steps does not separate the models on 8-bit images.
 Also: `PixelCNNPlusPlus` training images/s with and without `jit_compile` (same model size).
@@ -142,9 +142,9 @@ def make_models(image_shape, num_levels):
 
 def _pixel_cnn(common):
     """Binary images and digits: 5 masked 5 x 5 blocks at 64 (13 rows up; 1.5x the speed of
-    7 x 86; on digits the better under early stopping, thirteenth session); 8-bit images 7
-    of 3 x 3 at 86 (5 x 5 lost a seed of three); output layer 256 wide (beat 86):
-    docs/benchmarks.md, tenth, eleventh and thirteenth sessions."""
+    7 x 86; on digits the better under early stopping); 8-bit images 7 of 3 x 3 at 86 (5 x 5
+    lost a seed of three); output layer 256 wide (beat 86). Chosen on probes kept in the git
+    history of docs/benchmarks.md."""
     if common["num_levels"] == 2 or common["image_shape"][0] <= 8:
         return PixelCNN(num_layers=5, filters=64, kernel_size=5, output_filters=256, **common)
     return PixelCNN(num_layers=7, filters=86, output_filters=256, **common)
@@ -152,10 +152,9 @@ def _pixel_cnn(common):
 
 def _pixel_cnn_plus_plus(common):
     """3 scales of 2 resnets x 24 on 28 x 28 (545k parameters), no dropout (under an epoch);
-    on 8 x 8 digits one scale of 1 x 60 (best of six over 3 seeds: docs/benchmarks.md,
-    seventh session) with the paper's dropout 0.5 (many epochs: thirteenth session). 10
-    mixtures (the paper's) beat 5 on digits and 8-bit images (ninth, twelfth); binary images
-    keep 5."""
+    on 8 x 8 digits one scale of 1 x 60 (best of six sizes over 3 seeds) with the paper's
+    dropout 0.5 (digits train for many epochs). 10 mixtures (the paper's) beat 5 on digits
+    and 8-bit images; binary images keep 5. Probes: git history of docs/benchmarks.md."""
     size = (dict(num_layers=1, filters=60, num_scales=1, dropout=0.5)
             if common["image_shape"][0] <= 8
             else dict(num_layers=2, filters=24, num_scales=3, dropout=0.0))

@@ -1,4 +1,4 @@
-"""Pipelines (issue 5): input pipeline vs training throughput, input wait, and ingest.
+"""Pipelines: input pipeline vs training throughput, input wait, and ingest.
 
 For audio (`pipelines/configs/speech_wavenet.yaml`: espeak-ng speech, WaveNet) and images
 (`pipelines/configs/fashion_pixelcnn.yaml` when present, else Fashion-MNIST with a small

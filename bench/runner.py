@@ -25,7 +25,34 @@ BENCHMARKS = {
 }
 
 
+# name -> what it measures, for `keras-ar bench --help`.
+DESCRIPTIONS = {
+    "wavenet": "WaveNet cached generate vs naive recomputation; step latency",
+    "transformer": "CausalTransformer KV-cache generate vs full recompute; tokens/s",
+    "runtimes": "sample_step and generate on SavedModel, TFLite (+int8/float16), ONNX; sizes",
+    "generate_loop": "the exported TFLite/ONNX generate loop: inner chunk sizes, fixed batch",
+    "streaming": "sample_chunk round trips (Generator) vs the in-graph loop, local and gRPC",
+    "serving": "sample_step round trips over keras-ar serve gRPC/REST; bare gRPC echo floor",
+    "images_quality": "image models' test bits/dim at an equal training budget vs a baseline",
+    "images_sampling": "PixelCNN-family cached generate vs naive per-pixel recomputation",
+    "pipelines": "ingest, input pipeline vs training throughput, input wait share",
+    "continuous": "ContinuousSequenceModel NLL and generated lengths on Japanese Vowels",
+}
+
+HELPERS = """used by them:
+  bench/common.py        best-of-N timing, the CPU model and ISA flags printed with results
+  bench/grpc_echo.py     a bare Python gRPC echo: the floor under serving's round trips
+  bench/image_training.py  the image benches' equal-budget training and checkpoint choice"""
+
+
 def add_arguments(parser):
+    import argparse
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    lines = [f"  {name:16s}{BENCHMARKS[name].replace('.', '/')}.py\n{'':18s}{DESCRIPTIONS[name]}"
+             for name in BENCHMARKS]
+    parser.epilog = ("benchmarks (current figures and their commands: docs/benchmarks.md):\n"
+                     + "\n".join(lines) + "\n" + HELPERS)
     parser.add_argument("--only", default=",".join(BENCHMARKS),
                         help=f"comma-separated subset of {sorted(BENCHMARKS)}")
     parser.add_argument("--out", default="bench/results", help="directory for JSON + markdown")

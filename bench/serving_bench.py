@@ -9,7 +9,7 @@ then, in one run:
   state round trip) from 1, 8 and 32 concurrent clients (threads in this process, each with
   its own `TFServingBackend` and state) over REST and gRPC: steps/s over all clients, p50
   and p99 latency per step; at 1 client, the p50 overhead per step vs the same loop on an
-  in-process SavedModel, as a ratio and in ms (issue 4's target: gRPC adds < 1 ms p50).
+  in-process SavedModel, as a ratio and in ms.
   The in-process SavedModel runs signatures through session callables, as the server does;
   one more row times the eager `tf.saved_model.load(...).signatures[...]` call for reference.
   Next to them, the floor of Python gRPC itself: a bare echo of the same number of bytes
