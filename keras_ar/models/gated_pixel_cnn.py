@@ -33,7 +33,7 @@ class GatedPixelCNN(ImageAutoregressiveModel):
       rows above it within its cone and nothing of row i; r_l = 1 for l >= 2 when
       `vertical_residual` (the default), else 0. Without the residual each gate scales its
       input by ~0.5 at initialisation and the deep layers of the vertical stack start out
-      nearly silent (trains slower: docs/benchmarks.md);
+      nearly silent (and train slower in the image-quality bench);
     * horizontal stack (current row, left): h_l = h_{l-1} + P_l gate(H_l * h_{l-1}
       + L_l v_l + B_l g + S_l s), `*` a 1 x k masked convolution (mask A for l = 1, where h_0 =
       x and there is no residual; colour masks for C = 3), `s` the optional spatial
@@ -46,7 +46,7 @@ class GatedPixelCNN(ImageAutoregressiveModel):
     as the 2016 baseline and the public implementations count theirs).
     `gate_bias` (default 1) initialises the bias of every gate's sigmoid half, as an LSTM's
     forget gate is started at +1: the gates start 73% open instead of 50%, and the net
-    learns faster in short budgets (docs/benchmarks.md).
+    learns faster in short budgets (`bench/image_quality_bench.py`).
 
     Caches: `fifo_<l>` holds the horizontal convolution's inputs at the last `half` pixels
     (half of that layer's k);
