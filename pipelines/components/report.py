@@ -6,7 +6,8 @@ with its largest difference), samples. Audio: each sample's speech-likeness (med
 flatness of voiced-energy frames and the voiced fraction, `audio_metrics`) beside the same
 measure of the test speech, and per speaker one `spectrogram_<speaker>.png` of the generated
 sample (first target) left of real test speech of that speaker. Images: each target's grid
-is copied in. Tokens: the generated texts are quoted. The eval figures and every sample also
+is copied in, and class-conditional samples are scored by how often their nearest
+train-split class centroid is their class (`image_metrics`, beside test images and chance). Tokens: the generated texts are quoted. The eval figures and every sample also
 go to TensorBoard (`report_tensorboard`), beside the Trainer's curves.
 """
 
@@ -15,7 +16,8 @@ import shutil
 
 import numpy as np
 
-from pipelines.components import audio_metrics, report_images, report_tensorboard, trainer
+from pipelines.components import (audio_metrics, image_metrics, report_images,
+                                  report_tensorboard, trainer)
 
 
 def execute(inputs, outputs, params, context):
@@ -38,6 +40,7 @@ def execute(inputs, outputs, params, context):
         lines += _audio(report, samples, real, params, out)
     elif params["modality"] == "images":
         lines += _images(report, samples, out)
+        lines += _class_agreement(report, samples, inputs)
     else:
         lines += _texts(report, samples)
     report_tensorboard.write(out / "tensorboard", summary.get("steps"), evaluation, report,
@@ -178,6 +181,35 @@ def _images(report, samples, out):
         if grid.is_file():
             shutil.copy(grid, out / grid.name)
             lines += [f"{target}:", "", f"![{target}]({grid.name})", ""]
+    return lines
+
+
+def _class_agreement(report, samples, inputs):
+    """How often each target's class-conditional samples are nearest to their class's
+    train-split centroid, beside the test images' figure and chance (`image_metrics`)."""
+    spec = _json(inputs["exported_model"].path / "export" / "generation_spec.json")
+    names = spec.get("decoding", {}).get("class_names")
+    if not names:
+        return []
+    levels = int(spec.get("model", {}).get("config", {}).get("num_levels") or 256)
+    examples = inputs["examples"].path
+    means = image_metrics.centroids(*image_metrics.read_split(examples, "train"), levels)
+    test = image_metrics.class_agreement(*image_metrics.read_split(examples, "test"), means,
+                                         levels)
+    lines = ["Class agreement: the fraction of samples whose nearest train-split class "
+             "centroid is the class they were drawn for (`image_metrics`).", "",
+             "| samples | agreement |", "| --- | --- |"]
+    for target, entry in report.get("targets", {}).items():
+        files = [f for f in entry.get("files", []) if not f.endswith("_grid.png")]
+        pairs = [(f, c) for f, c in zip(files, image_metrics.sample_classes(files, names))
+                 if c is not None]
+        if pairs:
+            images = np.stack([image_metrics.read_png(samples / f) for f, _ in pairs])
+            images = np.round(images / 255.0 * (levels - 1))  # PNGs hold 0..255
+            value = image_metrics.class_agreement(images, [c for _, c in pairs], means,
+                                                  levels)
+            lines.append(f"| {target} ({len(pairs)}) | {value:.3f} |")
+    lines += [f"| test images | {test:.3f} |", f"| chance | {1 / len(means):.3f} |", ""]
     return lines
 
 

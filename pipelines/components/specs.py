@@ -135,6 +135,7 @@ REPORTER = ComponentSpec(
                           "sample_rate": c.data.sample_rate},
     executor="pipelines.components.report:execute",
     code=("pipelines.components.report_images", "pipelines.components.audio_metrics",
+          "pipelines.components.image_metrics",
           "pipelines.components.report_tensorboard"))
 
 
