@@ -144,7 +144,8 @@ def batch_errors(shapes):
     return errors
 
 
-def range_error(name, array, low, high, low_open=False, high_open=False, integral=False):
+def range_error(name, array, low, high, low_open=False, high_open=False, integral=False,
+                kind=None):
     """A message when `array` holds a value outside [low, high] (open ends as flagged)."""
     import numpy as np
 
@@ -164,7 +165,7 @@ def range_error(name, array, low, high, low_open=False, high_open=False, integra
     first = values.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
     interval = (("(" if low_open else "[") + ("-inf" if low is None else f"{low:g}") + ", "
                 + ("inf" if high is None else f"{high:g}") + (")" if high_open else "]"))
-    kind = "integers" if integral else "finite values"
+    kind = kind or ("integers" if integral else "finite values")
     return (f"`{name}` holds {first!r} (at flat position {int(np.argmax(bad.reshape(-1)))}); "
             f"{kind} in {interval} are expected.")
 
@@ -197,5 +198,5 @@ def feed_value_errors(feeds, num_classes=0):
     if condition is not None and np.asarray(condition).dtype.kind in "iu":
         errors.append(range_error(GLOBAL_CONDITION, condition, 0,
                                    num_classes if num_classes else None,
-                                   high_open=True, integral=True))
+                                   high_open=True, integral=True, kind="class ids"))
     return [e for e in errors if e]

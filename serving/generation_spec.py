@@ -143,10 +143,10 @@ class GenerationSpec:
                                  f"(one row per generated sequence).")
             if name == contract.GLOBAL_CONDITION and (self.num_global_classes
                                                       or value.dtype.kind in "iu"):
-                error = contract.range_error(name, value, 0, self.num_global_classes or None,
-                                             high_open=True, integral=True)
-                if error:
-                    raise ValueError(error)
+                high = self.num_global_classes or None
+                if contract.range_error(name, value, 0, high, high_open=True, integral=True):
+                    raise ValueError(f"`{name}` holds {value.reshape(-1).tolist()}; class ids "
+                                     f"in [0, {high or 'inf'}) are expected.")
             elif np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
                 raise ValueError(f"`{name}` holds non-finite values (NaN or inf).")
 
