@@ -3,6 +3,8 @@
 stubs. Classify, Regress, MultiInference and HandleReloadConfigRequest answer UNIMPLEMENTED
 (the generated base classes do)."""
 
+import logging
+
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
@@ -11,6 +13,7 @@ from serving import tensor_proto
 from serving.errors import ServingError
 
 SIGNATURE_DEF = "signature_def"
+LOG = logging.getLogger("keras_ar.serving")
 
 
 def _lookup(manager, spec):
@@ -93,6 +96,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             return _abort(context, ServingError(
                 "PAYLOAD_TOO_LARGE", "The request needs more memory than the server has; "
                                      "send fewer rows or positions."))
+        except Exception as error:  # a bug answers INTERNAL; the server keeps serving
+            LOG.exception("Predict on %s failed", request.model_spec.name)
+            return _abort(context, ServingError("INTERNAL", f"{type(error).__name__}: {error}"))
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version

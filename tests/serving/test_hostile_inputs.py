@@ -20,6 +20,7 @@ from tests.serving.conftest import ServerProcess
 from tests.serving.rest_client import call
 
 MAX_BATCH, MAX_ELEMENTS, MAX_POSITIONS, MAX_STEPS = 64, 200_000, 4096, 512
+MAX_CONNECTIONS = 32
 ADDRESS_SPACE = 4 << 30
 INT32, FLOAT = 3, 1  # DataType enums
 
@@ -43,7 +44,8 @@ def hostile_server(model_root, tmp_path_factory):
                           f"--max_tensor_elements={MAX_ELEMENTS}",
                           f"--max_sequence_length={MAX_POSITIONS}",
                           f"--max_num_steps={MAX_STEPS}", "--rest_api_num_threads=4",
-                          "--grpc_max_threads=4", "--rest_api_timeout_in_ms=3000"],
+                          "--grpc_max_threads=4", "--rest_api_timeout_in_ms=3000",
+                          f"--rest_api_max_connections={MAX_CONNECTIONS}"],
                          work / "server.log", preexec_fn=_limit_memory)
     yield proc
     proc.stop()
@@ -351,3 +353,22 @@ def test_kept_alive_connection_serves_several_requests(hostile_server):
             assert len(answer["outputs"]["new_state_index"]) == batch
     finally:
         connection.close()
+
+
+def test_connections_over_the_limit_are_answered_503(hostile_server, stub):
+    idle = [socket.create_connection(("127.0.0.1", hostile_server.rest_port), timeout=5)
+            for _ in range(MAX_CONNECTIONS)]
+    try:
+        time.sleep(0.5)  # the server accepts them
+        status, body = call(f"{hostile_server.rest}/v1/models/wavenet")
+        assert status == 503, body
+        assert str(MAX_CONNECTIONS) in body["error"] and "--rest_api_max_connections" in \
+            body["error"]
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = time.monotonic() + 5
+    while call(f"{hostile_server.rest}/v1/models/wavenet")[0] != 200:
+        assert time.monotonic() < deadline, "closed connections were not released"
+        time.sleep(0.1)
+    assert_still_serving(hostile_server, stub)
