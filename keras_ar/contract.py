@@ -122,3 +122,81 @@ def chunk_feed_errors(shapes):
             errors.append(f"`{name}` {list(shape)} covers {shape[1]} positions; at most "
                           f"K = {k} are expected.")
     return errors
+
+
+#: `generate_seeded`'s number of positions per row (the generated `x` is [B, max(num_steps)]).
+NUM_STEPS = "num_steps"
+
+
+def batch_errors(shapes):
+    """Messages for inputs whose leading (batch) sizes disagree ({input name: shape tuple}):
+    every input of every endpoint is batch-major, so a batch-1 control or condition beside
+    B-row tensors is refused rather than broadcast."""
+    sized = {name: tuple(shape) for name, shape in shapes.items()}
+    scalars = sorted(name for name, shape in sized.items() if not shape)
+    errors = [f"`{name}` is a scalar; every input is [batch, ...] (one entry per row)."
+              for name in scalars]
+    batches = {name: shape[0] for name, shape in sized.items() if shape}
+    if len(set(batches.values())) > 1:
+        listed = ", ".join(f"`{n}` {list(sized[n])}" for n in sorted(batches))
+        errors.append(f"Every input must have the same batch (leading) size; received "
+                      f"{listed}. Send one row per sequence in each input.")
+    return errors
+
+
+def range_error(name, array, low, high, low_open=False, high_open=False, integral=False,
+                kind=None):
+    """A message when `array` holds a value outside [low, high] (open ends as flagged)."""
+    import numpy as np
+
+    values = np.asarray(array)
+    if values.size == 0:
+        return None
+    as_float = values.astype(np.float64)
+    bad = ~np.isfinite(as_float)
+    if low is not None:
+        bad |= (as_float <= low) if low_open else (as_float < low)
+    if high is not None:
+        bad |= (as_float >= high) if high_open else (as_float > high)
+    if integral:
+        bad |= as_float != np.round(as_float)
+    if not bad.any():
+        return None
+    first = values.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
+    interval = (("(" if low_open else "[") + ("-inf" if low is None else f"{low:g}") + ", "
+                + ("inf" if high is None else f"{high:g}") + (")" if high_open else "]"))
+    kind = kind or ("integers" if integral else "finite values")
+    return (f"`{name}` holds {first!r} (at flat position {int(np.argmax(bad.reshape(-1)))}); "
+            f"{kind} in {interval} are expected.")
+
+
+def feed_value_errors(feeds, num_classes=0):
+    """Messages for feed values the step protocol does not define ({name: array}): sampling
+    controls (`temperature` >= 0, `top_k` >= 0, `top_p` in (0, 1]), `noise` in [0, 1),
+    class ids (`global_condition` integers in [0, num_classes); >= 0 when unknown),
+    `prompt_length` in [0, prompt positions], `lengths` in [0, x positions], `num_steps`
+    >= 0. Pure numpy: hosts and servers check before any runtime sees the feeds."""
+    import numpy as np
+
+    def positions(name):
+        shape = np.shape(feeds[name]) if name in feeds else ()
+        return shape[1] if len(shape) >= 2 else None
+
+    checks = [(TEMPERATURE, 0, None, False, False, False),
+              (TOP_K, 0, None, False, False, True),
+              (TOP_P, 0, 1, True, False, False),
+              (NOISE, 0, 1, False, True, False),
+              (NUM_STEPS, 0, None, False, False, True),
+              (PROMPT_LENGTH, 0, positions(PROMPT), False, False, True),
+              (LENGTHS, 0, positions(X), False, False, True)]
+    errors = []
+    for name, low, high, low_open, high_open, integral in checks:
+        if name in feeds:
+            errors.append(range_error(name, feeds[name], low, high, low_open, high_open,
+                                       integral))
+    condition = feeds.get(GLOBAL_CONDITION)
+    if condition is not None and np.asarray(condition).dtype.kind in "iu":
+        errors.append(range_error(GLOBAL_CONDITION, condition, 0,
+                                   num_classes if num_classes else None,
+                                   high_open=True, integral=True, kind="class ids"))
+    return [e for e in errors if e]

@@ -141,12 +141,12 @@ class GenerationSpec:
                 raise ValueError(f"`{name}` has shape {list(value.shape)}; a batch of {batch} "
                                  f"rows with rank {self.whole_conditions[name]} is expected "
                                  f"(one row per generated sequence).")
-            if name == contract.GLOBAL_CONDITION and self.num_global_classes:
-                ids = value.astype(np.float64)
-                bad = (ids != np.round(ids)) | (ids < 0) | (ids >= self.num_global_classes)
-                if bad.any():
+            if name == contract.GLOBAL_CONDITION and (self.num_global_classes
+                                                      or value.dtype.kind in "iu"):
+                high = self.num_global_classes or None
+                if contract.range_error(name, value, 0, high, high_open=True, integral=True):
                     raise ValueError(f"`{name}` holds {value.reshape(-1).tolist()}; class ids "
-                                     f"in [0, {self.num_global_classes}) are expected.")
+                                     f"in [0, {high or 'inf'}) are expected.")
             elif np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
                 raise ValueError(f"`{name}` holds non-finite values (NaN or inf).")
 

@@ -112,9 +112,7 @@ class Generator:
         limits = (np.full(batch, num_steps, np.int32) if lengths is None
                   else np.minimum(np.asarray(lengths, np.int32).reshape(batch), num_steps))
         noise = noise_for(seed, batch, num_steps, spec.noise_shape)
-        controls = {contract.TEMPERATURE: _batch(temperature, np.float32, batch),
-                    contract.TOP_K: _batch(top_k, np.int32, batch),
-                    contract.TOP_P: _batch(top_p, np.float32, batch)}
+        controls = _controls(temperature, top_k, top_p, batch)
         state = self._init_state(batch, conditions)
         x_prev = np.full((batch,) + spec.event_shape, spec.start_id, spec.x_dtype)
         if prompt is not None and prompt.shape[1] > 0:
@@ -232,9 +230,7 @@ class Generator:
                      [prompt, np.zeros((batch, int(num_steps)) + spec.event_shape,
                                        spec.x_dtype)], 1),
                  contract.PROMPT_LENGTH: np.full(batch, length, np.int32),
-                 contract.TEMPERATURE: _batch(temperature, np.float32, batch),
-                 contract.TOP_K: _batch(top_k, np.int32, batch),
-                 contract.TOP_P: _batch(top_p, np.float32, batch),
+                 **_controls(temperature, top_k, top_p, batch),
                  **self._whole(conditions, contract.GENERATE)}
         generated = self.backend.run(contract.GENERATE, feeds)
         x = generated[contract.X][:, length:]
@@ -275,8 +271,31 @@ def noise_for(seed, batch, num_steps, noise_shape):
     return rng.random((int(batch), int(num_steps)) + tuple(noise_shape), dtype=np.float32)
 
 
-def _batch(value, dtype, batch):
-    return np.broadcast_to(np.asarray(value, dtype), (batch,)).copy()
+def _batch(name, value, dtype, batch):
+    """A scalar (one value for every row) or exactly one value per row -> [batch]; a
+    batch-1 array beside B rows is refused, not broadcast."""
+    array = np.asarray(value)
+    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] != batch):
+        raise ValueError(f"`{name}` has shape {list(array.shape)}; a scalar or one value per "
+                         f"row ([{batch}]) is expected.")
+    if np.dtype(dtype).kind in "iu" and array.size and (
+            array.dtype.kind not in "iub" and not np.all(array == np.round(array))):
+        raise ValueError(f"`{name}` holds {array.reshape(-1).tolist()}; integers are "
+                         f"expected.")
+    return np.broadcast_to(array.astype(dtype), (batch,)).copy()
+
+
+def _controls(temperature, top_k, top_p, batch):
+    """The sampling controls as [batch] arrays, checked as the server checks them
+    (`keras_ar.contract.feed_value_errors`: temperature >= 0, top_k >= 0, top_p in (0, 1])."""
+    controls = {contract.TEMPERATURE: _batch(contract.TEMPERATURE, temperature, np.float32,
+                                             batch),
+                contract.TOP_K: _batch(contract.TOP_K, top_k, np.int32, batch),
+                contract.TOP_P: _batch(contract.TOP_P, top_p, np.float32, batch)}
+    errors = contract.feed_value_errors(controls)
+    if errors:
+        raise ValueError(" ".join(errors))
+    return controls
 
 
 def _state_inputs(state):

@@ -3,6 +3,8 @@
 stubs. Classify, Regress, MultiInference and HandleReloadConfigRequest answer UNIMPLEMENTED
 (the generated base classes do)."""
 
+import logging
+
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
@@ -11,6 +13,7 @@ from serving import tensor_proto
 from serving.errors import ServingError
 
 SIGNATURE_DEF = "signature_def"
+LOG = logging.getLogger("keras_ar.serving")
 
 
 def _lookup(manager, spec):
@@ -53,6 +56,28 @@ def status_response(manager, name, version=None):
     return response
 
 
+def decode_input(key, proto, limits):
+    """A request TensorProto -> numpy array, after its declared shape passed the size limits
+    and its values fill that shape exactly (nothing is allocated before)."""
+    limits.check_shape(key, tensor_proto.declared_shape(proto))
+    error = tensor_proto.value_count_error(proto)
+    if error is None:
+        try:
+            return tensor_proto.to_ndarray(proto)
+        except Exception as failure:  # malformed TensorProto from the client
+            error = str(failure)
+    raise ServingError("INVALID_ARGUMENT", f"Input `{key}` is not a valid TensorProto: "
+                                           f"{error}")
+
+
+def _check_deadline(context):
+    """Refuse work whose client deadline has already passed (nobody reads the answer)."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise ServingError("DEADLINE_EXCEEDED", "The request's deadline passed before it "
+                                                "could run; allow a longer deadline.")
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, manager):
         self.manager = manager
@@ -60,18 +85,20 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):  # noqa: N802 (gRPC method name)
         try:
             servable = _lookup(self.manager, request.model_spec)
-            feeds = {}
-            for key, proto in request.inputs.items():
-                try:
-                    feeds[key] = tensor_proto.to_ndarray(proto)
-                except Exception as error:  # malformed TensorProto from the client
-                    raise ServingError("INVALID_ARGUMENT",
-                                       f"Input `{key}` is not a valid TensorProto: "
-                                       f"{error}") from None
+            feeds = {key: decode_input(key, proto, servable.limits)
+                     for key, proto in request.inputs.items()}
+            _check_deadline(context)
             outputs, signature = servable.predict(
                 request.model_spec.signature_name, feeds, list(request.output_filter))
         except ServingError as error:
             return _abort(context, error)
+        except MemoryError:
+            return _abort(context, ServingError(
+                "PAYLOAD_TOO_LARGE", "The request needs more memory than the server has; "
+                                     "send fewer rows or positions."))
+        except Exception as error:  # a bug answers INTERNAL; the server keeps serving
+            LOG.exception("Predict on %s failed", request.model_spec.name)
+            return _abort(context, ServingError("INTERNAL", f"{type(error).__name__}: {error}"))
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version

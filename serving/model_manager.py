@@ -92,8 +92,9 @@ class ModelManager:
     """Keeps each model's aspired versions loaded; `poll()` reconciles with the disk."""
 
     def __init__(self, configs, enable_warmup=True, session_threads=(0, 0),
-                 prefer_tflite_model=False, tflite_interpreters=1):
+                 prefer_tflite_model=False, tflite_interpreters=1, limits=None):
         self.configs = {c.name: c for c in configs}
+        self.limits = limits  # serving.limits.ServerLimits (None: the defaults)
         self.prefer_tflite_model = bool(prefer_tflite_model)  # run <version>/model.tflite
         self.tflite_interpreters = int(tflite_interpreters)
         self.enable_warmup = enable_warmup
@@ -183,7 +184,8 @@ class ModelManager:
         try:
             servable = Servable(config.name, version, path, *self.session_threads,
                                 prefer_tflite=self.prefer_tflite_model,
-                                tflite_interpreters=self.tflite_interpreters)
+                                tflite_interpreters=self.tflite_interpreters,
+                                limits=self.limits)
             if self.enable_warmup:
                 count = servable.warm_up()
                 if count:

@@ -5,12 +5,14 @@
     POST /v1/models/NAME[/versions/N | /labels/L]:predict    {"signature_name", "instances"|"inputs"}
 
 Errors are `{"error": "..."}` with TF Serving's HTTP status for the canonical code. Requests
-run on a bounded thread pool; bodies over `max_request_bytes` are refused (413) unread.
+run on a bounded thread pool (`rest_connections`); bodies over `max_request_bytes` are
+refused (413) unread; tensors over the model's limits (`serving.limits`) are refused (413)
+before they are built.
 """
 
-import concurrent.futures
 import http.server
 import json
+import logging
 import re
 import urllib.parse
 
@@ -18,6 +20,10 @@ from google.protobuf import json_format
 
 from serving import grpc_service, tensor_json
 from serving.errors import ServingError
+from serving.rest_connections import BoundedHTTPServer  # noqa: F401 (re-exported)
+
+LOG = logging.getLogger("keras_ar.serving")
+VERSION = re.compile(r"^[0-9]{1,18}$")
 
 _MODEL = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
 GET_PATH = re.compile(_MODEL + r"(?P<metadata>/metadata)?$")
@@ -29,42 +35,19 @@ def _to_dict(message):
                                      preserving_proto_field_name=True)
 
 
-class BoundedHTTPServer(http.server.HTTPServer):
-    """An HTTPServer whose connections are handled by a fixed-size thread pool.
-
-    `request_queue_size` is the listen backlog: socketserver's default of 5 resets
-    connections as soon as a few more clients than that connect at once."""
-
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self, address, handler, manager, num_threads, max_request_bytes):
-        super().__init__(address, handler)
-        self.manager = manager
-        self.max_request_bytes = int(max_request_bytes)
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=num_threads, thread_name_prefix="rest")
-
-    def process_request(self, request, client_address):
-        self._pool.submit(self._handle, request, client_address)
-
-    def _handle(self, request, client_address):
-        try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
-
-    def server_close(self):
-        super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
 class RestHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "keras-ar-serving"
-    timeout = 30
+    rbufsize = 0  # unbuffered: a kept-alive connection returns to the selector, no bytes lost
+
+    def setup(self):
+        self.timeout = self.server.timeout_s  # each socket read waits at most this long
+        super().setup()
+
+    def handle(self):
+        """One request per pass: the server parks a kept-alive connection between them."""
+        self.close_connection = True
+        self.handle_one_request()
 
     def log_message(self, format, *args):  # quiet: errors reach the client as JSON
         pass
@@ -91,14 +74,34 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             raise ServingError("NOT_FOUND", f"Malformed request: {self.command} {path}; see "
                                             f"https://www.tensorflow.org/tfx/serving/api_rest.")
         parts = {k: (urllib.parse.unquote(v) if v else v) for k, v in match.groupdict().items()}
-        if parts["version"] is not None and not parts["version"].isdigit():
-            raise ServingError("INVALID_ARGUMENT", f"Version must be a non-negative integer; "
+        if parts["version"] is not None and not VERSION.match(parts["version"]):
+            raise ServingError("INVALID_ARGUMENT", f"Version must be a non-negative integer "
+                                                   f"of ASCII digits 0-9 (at most 18); "
                                                    f"received {parts['version']!r}.")
         parts["version"] = int(parts["version"]) if parts["version"] is not None else None
         return parts
 
     # ----------------------------------------------------------------- GET
     def do_GET(self):  # noqa: N802
+        self._guarded(self._get)
+
+    def do_POST(self):  # noqa: N802
+        self._guarded(self._post)
+
+    def _guarded(self, action):
+        """Answer every failure: no exception may drop the connection unanswered."""
+        try:
+            action()
+        except MemoryError:
+            self._error(ServingError("PAYLOAD_TOO_LARGE", "The request needs more memory than "
+                                                          "the server has; send fewer rows or "
+                                                          "positions."), close=True)
+        except Exception as error:  # a bug must not take the connection (or server) down
+            LOG.exception("REST %s %s failed", self.command, self.path)
+            self._error(ServingError("INTERNAL", f"{type(error).__name__}: {error}"),
+                        close=True)
+
+    def _get(self):
         try:
             parts = self._match(GET_PATH)
             manager = self.server.manager
@@ -121,7 +124,7 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             self._error(error)
 
     # ----------------------------------------------------------------- POST
-    def do_POST(self):  # noqa: N802
+    def _post(self):
         try:
             body = self._read_body()
         except ServingError as error:
@@ -133,10 +136,7 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
                 raise ServingError(code, f"Method :{parts['verb']} is not supported; this "
                                          f"server answers :predict.")
             servable = self.server.manager.get(parts["name"], parts["version"], parts["label"])
-            try:
-                request = json.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
-                raise ServingError("INVALID_ARGUMENT", f"JSON Parse error: {error}") from None
+            request = _parse_json(body)
             if not isinstance(request, dict):
                 raise ServingError("INVALID_ARGUMENT", "The request body must be a JSON object.")
             signature = request.get("signature_name", "")
@@ -144,7 +144,7 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
                 raise ServingError("INVALID_ARGUMENT", "\"signature_name\" must be a string.")
             name = servable.signature(signature)
             dtypes = {k: v.dtype for k, v in servable.inputs[name].items()}
-            feeds, style = tensor_json.parse_request(request, dtypes)
+            feeds, style = tensor_json.parse_request(request, dtypes, servable.limits)
             outputs, _ = servable.predict(name, feeds)
             self._send(200, tensor_json.format_response(outputs, style))
         except ServingError as error:
@@ -160,7 +160,19 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             raise ServingError("PAYLOAD_TOO_LARGE", f"Request body of {length} bytes exceeds "
                                                     f"the limit of {limit} bytes "
                                                     f"(--max_request_bytes).")
-        return self.rfile.read(int(length))
+        return self._read_exactly(int(length))
+
+    def _read_exactly(self, length):
+        chunks, left = [], length
+        while left > 0:
+            data = self.rfile.read(min(left, 1 << 20))
+            if not data:
+                raise ServingError("INVALID_ARGUMENT", f"The body ended after "
+                                                       f"{length - left} of the {length} bytes "
+                                                       f"Content-Length announced.")
+            chunks.append(data)
+            left -= len(data)
+        return b"".join(chunks)
 
     def _discard(self, length, limit, chunk=1 << 16):
         """Read and drop a refused body (bounded), so the client can read the 413 answer
@@ -172,3 +184,14 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
             if not data:
                 return
             length -= len(data)
+
+
+def _parse_json(body):
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ServingError("INVALID_ARGUMENT", f"JSON Parse error: {error}") from None
+    except RecursionError:
+        raise ServingError("INVALID_ARGUMENT", f"JSON Parse error: the body nests arrays or "
+                                               f"objects too deeply; tensors of rank <= "
+                                               f"{tensor_json.MAX_RANK} are served.") from None

@@ -9,8 +9,8 @@ import pathlib
 
 import numpy as np
 
-from keras_ar import contract
 from serving.errors import ServingError
+from serving.limits import ServerLimits
 from serving.signature_session import INTERNAL_SIGNATURES, SignatureSession
 from serving.tflite_session import TFLITE_FILE, TFLiteSession
 
@@ -77,8 +77,9 @@ class Servable:
     run instead (tensorflow_model_server's `--prefer_tflite_model`; `tflite_session`)."""
 
     def __init__(self, name, version, path, intra_op_threads=0, inter_op_threads=0,
-                 prefer_tflite=False, tflite_interpreters=1):
+                 prefer_tflite=False, tflite_interpreters=1, limits=None):
         self.name, self.version, self.path = name, int(version), pathlib.Path(path)
+        self.limits = (limits or ServerLimits()).for_model(_manifest(self.path))
         # unloaded versions are closed by garbage collection, once no request holds them
         if prefer_tflite and (self.path / TFLITE_FILE).is_file():
             self._session = TFLiteSession(self.path, tflite_interpreters)
@@ -118,15 +119,14 @@ class Servable:
                 f"unexpected {extra}.")
         for key, array in feeds.items():
             specs[key].check(array, "Input")
-        if name == contract.SAMPLE_CHUNK:
-            errors = contract.chunk_feed_errors({k: v.shape for k, v in feeds.items()})
-            if errors:
-                raise ServingError("INVALID_ARGUMENT", " ".join(errors))
         unknown = sorted(set(output_filter) - set(self.outputs[name]))
         if unknown:
             raise ServingError("INVALID_ARGUMENT",
                                f"output_filter names unknown outputs {unknown}; signature "
                                f"\"{name}\" has {sorted(self.outputs[name])}.")
+        outputs = {k: v for k, v in self.outputs[name].items()
+                   if not output_filter or k in output_filter}
+        self.limits.check_feeds(name, specs, outputs, feeds)
         try:
             return self._session.run(name, feeds, output_filter), name
         except (tf.errors.InvalidArgumentError, ValueError, TypeError, RuntimeError) as error:
@@ -155,6 +155,16 @@ class Servable:
             self.predict(request.model_spec.signature_name, feeds)
             count += 1
         return count
+
+
+def _manifest(path):
+    """The version's generation_spec.json (None when it has none or it does not parse)."""
+    from serving.generation_spec import read_manifest
+
+    try:
+        return read_manifest(path)
+    except (OSError, ValueError):
+        return None
 
 
 def _first_line(error):

@@ -11,6 +11,7 @@ import threading
 
 from serving.grpc_options import CHANNEL_OPTIONS
 from serving.model_manager import ModelManager  # noqa: F401 (re-exported for callers)
+from serving.rest_connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S
 from serving.rest_server import BoundedHTTPServer, RestHandler
 
 LOG = logging.getLogger("keras_ar.serving")
@@ -21,12 +22,15 @@ class ModelServer:
     """gRPC on `grpc_port` and REST on `rest_port` (0 disables REST, as in TF Serving).
 
     `poll_wait_seconds`: seconds between file-system polls for new versions (0: none after
-    the start); `config_file` re-read every `config_poll_wait_seconds` (0: never)."""
+    the start); `config_file` re-read every `config_poll_wait_seconds` (0: never).
+    REST: each socket read waits at most `rest_timeout_s`, idle connections are closed
+    after it, and at most `rest_max_connections` are open (`rest_connections`)."""
 
     def __init__(self, manager, grpc_port=8500, rest_port=0, host="127.0.0.1",
                  poll_wait_seconds=1.0, grpc_threads=16, rest_threads=16,
                  max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, config_file=None,
-                 config_poll_wait_seconds=0.0):
+                 config_poll_wait_seconds=0.0, rest_timeout_s=DEFAULT_TIMEOUT_S,
+                 rest_max_connections=DEFAULT_MAX_CONNECTIONS):
         self.manager, self.host = manager, host
         self.config_file = config_file
         self.config_poll_wait_seconds = float(config_poll_wait_seconds)
@@ -34,6 +38,7 @@ class ModelServer:
         self.poll_wait_seconds = float(poll_wait_seconds)
         self.grpc_threads, self.rest_threads = int(grpc_threads), int(rest_threads)
         self.max_request_bytes = int(max_request_bytes)
+        self.rest_timeout_s, self.rest_max_connections = rest_timeout_s, rest_max_connections
         self._stop = threading.Event()
         self._grpc = self._http = None
 
@@ -60,7 +65,8 @@ class ModelServer:
         if self.rest_port:
             self._http = BoundedHTTPServer((self.host, self.rest_port), RestHandler,
                                            self.manager, self.rest_threads,
-                                           self.max_request_bytes)
+                                           self.max_request_bytes, self.rest_timeout_s,
+                                           self.rest_max_connections)
             self.rest_port = self._http.server_address[1]
             threading.Thread(target=self._http.serve_forever, name="rest",
                              daemon=True).start()

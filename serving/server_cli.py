@@ -13,6 +13,8 @@ import logging
 import signal
 import sys
 
+from serving import limits
+from serving.rest_connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S
 from serving.server import DEFAULT_MAX_REQUEST_BYTES
 
 
@@ -40,6 +42,25 @@ def add_arguments(parser):
     parser.add_argument("--grpc_max_threads", type=int, default=16)
     parser.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
                         help="largest accepted request body (REST) / message (gRPC)")
+    parser.add_argument("--max_batch_size", type=int, default=limits.DEFAULT_MAX_BATCH_SIZE,
+                        help="most rows (leading dimension) of any input or output tensor")
+    parser.add_argument("--max_tensor_elements", type=int,
+                        default=limits.DEFAULT_MAX_TENSOR_ELEMENTS,
+                        help="most elements of any input tensor or output a request produces "
+                             "(checked before anything is allocated)")
+    parser.add_argument("--max_sequence_length", type=int,
+                        default=limits.DEFAULT_MAX_SEQUENCE_LENGTH,
+                        help="most positions on a time axis (x, prompt, noise); a model with "
+                             "its own length (max_length, image H*W) is held to that")
+    parser.add_argument("--max_num_steps", type=int, default=limits.DEFAULT_MAX_NUM_STEPS,
+                        help="most steps one generate_seeded request asks for")
+    parser.add_argument("--rest_api_timeout_in_ms", type=int,
+                        default=int(DEFAULT_TIMEOUT_S * 1000),
+                        help="REST: longest wait for one socket read; idle connections are "
+                             "closed after it")
+    parser.add_argument("--rest_api_max_connections", type=int,
+                        default=DEFAULT_MAX_CONNECTIONS,
+                        help="REST: most open connections (more are answered 503)")
     parser.add_argument("--enable_model_warmup", type=_bool, default=True,
                         help="replay assets.extra/tf_serving_warmup_requests on load")
     parser.add_argument("--prefer_tflite_model", type=_bool, default=False,
@@ -77,6 +98,9 @@ def run(args):
     from serving.model_manager import ModelManager
     from serving.server import ModelServer
 
+    server_limits = limits.ServerLimits(args.max_batch_size, args.max_tensor_elements,
+                                        args.max_sequence_length, args.max_num_steps)
+
     if args.model_config_file_poll_wait_seconds > 0 and not args.model_config_file:
         logging.getLogger("keras_ar.serving").warning(
             "--model_config_file_poll_wait_seconds=%s has no effect without "
@@ -85,14 +109,17 @@ def run(args):
                            session_threads=(args.tensorflow_intra_op_parallelism,
                                             args.tensorflow_inter_op_parallelism),
                            prefer_tflite_model=args.prefer_tflite_model,
-                           tflite_interpreters=args.num_tflite_interpreters_per_pool)
+                           tflite_interpreters=args.num_tflite_interpreters_per_pool,
+                           limits=server_limits)
     server = ModelServer(manager, grpc_port=args.port, rest_port=args.rest_api_port,
                          host=args.host, poll_wait_seconds=args.file_system_poll_wait_seconds,
                          grpc_threads=args.grpc_max_threads,
                          rest_threads=args.rest_api_num_threads,
                          max_request_bytes=args.max_request_bytes,
                          config_file=args.model_config_file or None,
-                         config_poll_wait_seconds=args.model_config_file_poll_wait_seconds)
+                         config_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
+                         rest_timeout_s=args.rest_api_timeout_in_ms / 1000.0,
+                         rest_max_connections=args.rest_api_max_connections)
     server.start()
     rest = f"{args.host}:{server.rest_port}" if server.rest_port else "off"
     print(f"READY grpc={args.host}:{server.grpc_port} rest={rest}", flush=True)

@@ -14,6 +14,7 @@ import numpy as np
 from serving.errors import ServingError
 
 _KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
+MAX_RANK = 16
 
 
 def _decode_b64(value):
@@ -31,9 +32,27 @@ def _decode_b64(value):
     return value
 
 
-def to_array(value, dtype, name):
-    """A JSON value -> numpy array of `dtype` (a numpy dtype, or `object` for strings)."""
+def nested_shape(value, name, max_rank=MAX_RANK):
+    """The shape a nested JSON list declares, read along its first elements (raggedness is
+    caught when numpy builds the array); refuses nesting deeper than `max_rank`."""
+    shape = []
+    while isinstance(value, list):
+        if len(shape) >= max_rank:
+            raise ServingError("INVALID_ARGUMENT",
+                               f"Input `{name}` nests lists deeper than {max_rank} levels; "
+                               f"tensors of rank <= {max_rank} are served.")
+        shape.append(len(value))
+        value = value[0] if value else None
+    return shape
+
+
+def to_array(value, dtype, name, limits=None):
+    """A JSON value -> numpy array of `dtype` (a numpy dtype, or `object` for strings);
+    `limits` (serving.limits.ModelLimits) judges the declared shape before numpy builds it."""
     dtype = np.dtype(dtype)
+    shape = nested_shape(value, name)
+    if limits is not None:
+        limits.check_shape(name, shape)
     if dtype == object:
         value = _decode_b64(value)
         value = _encode_strings(value)
@@ -59,7 +78,20 @@ def to_array(value, dtype, name):
     if array.dtype.kind == "b" and dtype.kind != "b":
         raise ServingError("INVALID_ARGUMENT",
                            f"Input `{name}` expects {dtype.name}; received booleans.")
+    if dtype.kind in "iu" and array.size:
+        _check_int_range(array, dtype, name)
     return array.astype(dtype)
+
+
+def _check_int_range(array, dtype, name):
+    info = np.iinfo(dtype)
+    low, high = array.min(), array.max()
+    if low < info.min or high > info.max:
+        bad = low if low < info.min else high
+        raise ServingError(
+            "INVALID_ARGUMENT",
+            f"Input `{name}` holds {int(bad)}, outside the {dtype.name} range "
+            f"[{info.min}, {info.max}]; send values that fit (they would wrap).")
 
 
 def _encode_strings(value):
@@ -104,10 +136,11 @@ def _strings_to_json(value):
     return value
 
 
-def parse_request(body, input_dtypes):
+def parse_request(body, input_dtypes, limits=None):
     """A predict request body (dict) -> (feeds {name: array}, "row" | "columnar").
 
-    `input_dtypes` maps the signature's input names to numpy dtypes."""
+    `input_dtypes` maps the signature's input names to numpy dtypes; `limits`
+    (serving.limits.ModelLimits) judges each tensor's size before it is built."""
     if not isinstance(body, dict):
         raise ServingError("INVALID_ARGUMENT", "The request body must be a JSON object.")
     has_rows, has_cols = "instances" in body, "inputs" in body
@@ -117,7 +150,7 @@ def parse_request(body, input_dtypes):
                            "\"inputs\" (columnar format).")
     names = sorted(input_dtypes)
     if has_rows:
-        return _rows(body["instances"], input_dtypes, names), "row"
+        return _rows(body["instances"], input_dtypes, names, limits), "row"
     value = body["inputs"]
     if isinstance(value, dict) and not (set(value) == {"b64"}):
         named = value
@@ -128,7 +161,8 @@ def parse_request(body, input_dtypes):
                            f"\"inputs\" must be an object naming the signature's inputs "
                            f"{names}.")
     _check_names(named, names)
-    return {k: to_array(v, input_dtypes[k], k) for k, v in named.items()}, "columnar"
+    return ({k: to_array(v, input_dtypes[k], k, limits) for k, v in named.items()},
+            "columnar")
 
 
 def _check_names(named, names):
@@ -139,7 +173,7 @@ def _check_names(named, names):
                            f"{missing}, unexpected {extra}.")
 
 
-def _rows(instances, input_dtypes, names):
+def _rows(instances, input_dtypes, names, limits=None):
     if not isinstance(instances, list) or not instances:
         raise ServingError("INVALID_ARGUMENT", "\"instances\" must be a non-empty list.")
     named_rows = all(isinstance(r, dict) and set(r) != {"b64"} for r in instances)
@@ -147,10 +181,11 @@ def _rows(instances, input_dtypes, names):
         if len(names) != 1:
             raise ServingError("INVALID_ARGUMENT",
                                f"Each instance must be an object naming the inputs {names}.")
-        return {names[0]: to_array(instances, input_dtypes[names[0]], names[0])}
+        return {names[0]: to_array(instances, input_dtypes[names[0]], names[0], limits)}
     for row in instances:
         _check_names(row, names)
-    return {k: to_array([row[k] for row in instances], input_dtypes[k], k) for k in names}
+    return {k: to_array([row[k] for row in instances], input_dtypes[k], k, limits)
+            for k in names}
 
 
 def format_response(outputs, style):

@@ -74,6 +74,41 @@ def to_ndarray(proto):
     return array if _NATIVE_LITTLE else array.astype(dtype.newbyteorder("="))
 
 
+# the repeated field that carries each dtype's values (tensorflow/core/framework/tensor.proto)
+_VALUE_FIELDS = {1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 5: "int_val",
+                 6: "int_val", 9: "int64_val", 10: "bool_val", 17: "int_val", 19: "half_val",
+                 14: "half_val", 22: "uint32_val", 23: "uint64_val", DT_STRING: "string_val"}
+_ITEMSIZE = {1: 4, 2: 8, 3: 4, 4: 1, 5: 2, 6: 1, 9: 8, 10: 1, 17: 2, 19: 2, 14: 2, 22: 4,
+             23: 8}
+
+
+def declared_shape(proto):
+    """The shape a TensorProto declares (a list of ints; may hold negatives)."""
+    return [int(d.size) for d in proto.tensor_shape.dim]
+
+
+def value_count_error(proto):
+    """A message when the values sent do not fill the declared shape exactly (TF Serving
+    refuses such tensors; TensorFlow would repeat the last value to fill it), else None.
+    Call after the shape passed the size limits: nothing here allocates."""
+    shape = declared_shape(proto)
+    count = math.prod(shape)
+    field = _VALUE_FIELDS.get(proto.dtype)
+    if field is None:
+        return f"dtype enum {proto.dtype} is not served."
+    if proto.tensor_content and proto.dtype != DT_STRING:
+        needed = count * _ITEMSIZE[proto.dtype]
+        if len(proto.tensor_content) != needed:
+            return (f"tensor_content holds {len(proto.tensor_content)} bytes but the declared "
+                    f"shape {shape} needs {needed}; send exactly one value per element.")
+        return None
+    sent = len(getattr(proto, field))
+    if sent != count:
+        return (f"{field} holds {sent} values but the declared shape {shape} has {count} "
+                f"elements; send exactly one value per element.")
+    return None
+
+
 def numpy_dtype(enum):
     """A DataType enum value -> numpy dtype (`object` for DT_STRING)."""
     if enum == DT_STRING:

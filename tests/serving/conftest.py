@@ -80,7 +80,7 @@ model_config_list {{
 class ServerProcess:
     """`keras-ar serve` in a subprocess; `stop()` terminates it (always called)."""
 
-    def __init__(self, args, log_path):
+    def __init__(self, args, log_path, preexec_fn=None):
         self.grpc_port, self.rest_port = free_port(), free_port()
         self.log_path = log_path
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
@@ -90,7 +90,8 @@ class ServerProcess:
             [sys.executable, "-m", "pipelines.cli", "serve", f"--port={self.grpc_port}",
              f"--rest_api_port={self.rest_port}", f"--max_request_bytes={MAX_REQUEST_BYTES}",
              f"--file_system_poll_wait_seconds={POLL_S}", *args],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True)
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True,
+            preexec_fn=preexec_fn)
         self._wait_ready(timeout_s=180)
 
     def _wait_ready(self, timeout_s):
