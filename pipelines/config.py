@@ -152,7 +152,7 @@ def load(path, overrides=None):
         raise ConfigError(f"Config file not found: {path} (cwd {os.getcwd()}). Pass the path "
                           "of a YAML file such as pipelines/configs/speech_wavenet.yaml.")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if raw is None:
@@ -162,103 +162,32 @@ def load(path, overrides=None):
     return from_dict(raw, where=str(path))
 
 
+MAX_YAML_ALIASES = 20
+
+
+def safe_load(text):
+    """`yaml.safe_load` with at most `MAX_YAML_ALIASES` alias references (`*name`): an alias
+    bomb (aliases of aliases, exponential when expanded) is refused before it is built."""
+    class Loader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.events.AliasEvent):
+                Loader.aliases += 1
+                if Loader.aliases > MAX_YAML_ALIASES:
+                    raise ConfigError(f"The YAML uses more than {MAX_YAML_ALIASES} aliases "
+                                      "(*name); write the values out instead.")
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def from_dict(raw, where="<config>"):
     config = _build(PipelineConfig, raw, where, "")
-    _check_values(config, where)
-    _check_references(config, where)
+    from pipelines import config_checks
+
+    config_checks.check(config, where)
     return config
-
-
-def _check_references(config, where):
-    """`data.source`, `model.family` and `model.params` name things that exist, checked
-    before any component runs (a typo must not fail only after the ingest)."""
-    import inspect
-
-    from pipelines.data import sources
-
-    if config.data.source not in sources.SOURCES:
-        raise ConfigError(f"{where}: `data.source` = {config.data.source!r} is unknown; "
-                          f"choose from {sorted(sources.SOURCES)}.")
-    family = config.model.family
-    if family not in MODEL_FAMILIES:
-        raise ConfigError(f"{where}: `model.family` = {family!r} is unknown; choose from "
-                          f"{sorted(MODEL_FAMILIES)}.")
-    import keras_ar.models
-
-    cls = getattr(keras_ar.models, MODEL_FAMILIES[family])
-    accepted = {name for name, p in inspect.signature(cls.__init__).parameters.items()
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self"}
-    unknown = sorted(set(config.model.params) - accepted)
-    if unknown:
-        raise ConfigError(f"{where}: `model.params` {unknown} are not arguments of "
-                          f"{cls.__name__}; it takes {sorted(accepted)}.")
-    if config.data.modality == "audio" and family == "wavenet":
-        _check_audio_levels(config, cls, where)
-
-
-def _check_audio_levels(config, cls, where):
-    """The model's alphabet and companding agree with the data's encoding."""
-    import inspect
-
-    defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()}
-    params = {**defaults, **config.model.params}
-    data = config.data
-    if int(params["num_classes"]) != data.quantization_channels:
-        raise ConfigError(
-            f"{where}: `model.params.num_classes` = {params['num_classes']} but "
-            f"`data.quantization_channels` = {data.quantization_channels}; the model must "
-            "score every level the data holds: set both to the same number.")
-    if bool(params["mu_law"]) != (data.audio_encoding == "mu_law"):
-        raise ConfigError(
-            f"{where}: `model.params.mu_law` = {params['mu_law']} but `data.audio_encoding` = "
-            f"{data.audio_encoding!r}; set mu_law: {data.audio_encoding == 'mu_law'} (it "
-            "tells generation how to turn levels back into audio).")
-
-
-def _check_local_features(config, fail):
-    data = config.data
-    if not data.local_features:
-        return
-    if data.local_features != "log_mel":
-        fail("data.local_features", data.local_features, "'' or 'log_mel'")
-    if data.modality != "audio":
-        fail("data.local_features", data.local_features,
-             f"'' for data.modality {data.modality!r} (features are computed from audio)")
-    if data.num_mels < 1 or data.feature_hop < 1:
-        fail("data.num_mels / data.feature_hop", (data.num_mels, data.feature_hop),
-             "integers >= 1")
-    if data.window % data.feature_hop:
-        fail("data.window", data.window,
-             f"a multiple of data.feature_hop ({data.feature_hop}) so crops keep whole frames")
-    params = config.model.params
-    for key, value in (("local_condition_dim", data.num_mels), ("local_hop", data.feature_hop)):
-        if params.get(key) != value:
-            fail(f"model.params.{key}", params.get(key),
-                 f"{value} (data.{'num_mels' if key == 'local_condition_dim' else 'feature_hop'}"
-                 "): the model takes the frames the input pipeline computes")
-
-
-def _check_embedding(config, fail):
-    embedding, data = config.embedding, config.data
-    if not embedding.model:
-        return
-    if embedding.model != "label_classifier":
-        fail("embedding.model", embedding.model, "'' or 'label_classifier'")
-    if data.modality != "images":
-        fail("embedding.model", embedding.model,
-             f"'' for data.modality {data.modality!r} (the classifier embeds images)")
-    if data.use_label:
-        fail("data.use_label", True, "false with an embedding: the embedding vector is the "
-             "model's global_condition (the labels train the embedder)")
-    if embedding.dim < 1 or embedding.steps < 1 or not embedding.learning_rate > 0:
-        fail("embedding.dim / steps / learning_rate",
-             (embedding.dim, embedding.steps, embedding.learning_rate),
-             "integers >= 1 and a learning rate > 0")
-    params = config.model.params
-    if params.get("global_condition_dim") != embedding.dim or params.get("num_global_classes"):
-        fail("model.params.global_condition_dim", params.get("global_condition_dim"),
-             f"{embedding.dim} (embedding.dim) and no num_global_classes: the model is "
-             "conditioned on the embedding vector")
 
 
 def to_dict(config):
@@ -268,8 +197,13 @@ def to_dict(config):
 def _set_dotted(raw, dotted, value):
     node = raw
     *parents, leaf = dotted.split(".")
-    for part in parents:
+    for depth, part in enumerate(parents):
         node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            where = ".".join(parents[:depth + 1])
+            raise ConfigError(f"Override {dotted!r}: `{where}` is a {type(node).__name__} "
+                              f"({node!r}), not a section; set `{where}` itself or a key of a "
+                              "section (e.g. training.steps=50).")
     node[leaf] = value
 
 
@@ -299,74 +233,3 @@ def _convert(kind, value, where, key):
         raise ConfigError(f"{where}: `{key}` must be {kind.__name__}; received "
                           f"{type(value).__name__} {value!r}.")
     return value
-
-
-def _check_values(config, where):
-    def fail(key, value, expected):
-        raise ConfigError(f"{where}: `{key}` = {value!r} is invalid; expected {expected}.")
-
-    if config.data.modality not in MODALITIES:
-        fail("data.modality", config.data.modality, f"one of {list(MODALITIES)}")
-    if config.training.strategy not in STRATEGIES:
-        fail("training.strategy", config.training.strategy, f"one of {list(STRATEGIES)}")
-    if config.training.mixed_precision not in ("", "mixed_float16", "mixed_bfloat16"):
-        fail("training.mixed_precision", config.training.mixed_precision,
-             "'', 'mixed_float16' or 'mixed_bfloat16'")
-    for key in ("data.num_shards", "data.batch_size", "data.window", "training.steps",
-                "training.steps_per_epoch", "export.parity_steps"):
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
-        if value < 1:
-            fail(key, value, "an integer >= 1")
-    _check_local_features(config, fail)
-    _check_embedding(config, fail)
-    if config.data.audio_encoding not in ("mu_law", "linear"):
-        fail("data.audio_encoding", config.data.audio_encoding, "'mu_law' or 'linear'")
-    if config.data.modality == "audio" and not 2 <= config.data.quantization_channels <= 65536:
-        fail("data.quantization_channels", config.data.quantization_channels,
-             "2 to 65536 audio levels")
-    if config.data.vocabulary and config.data.modality != "tokens":
-        fail("data.vocabulary", config.data.vocabulary, "'' unless data.modality is 'tokens'")
-    if config.data.eval_percent + config.data.test_percent >= 100:
-        fail("data.eval_percent + data.test_percent",
-             config.data.eval_percent + config.data.test_percent, "less than 100")
-    _check_training(config.training, fail)
-    if not 0.0 <= config.validation.max_bad_fraction <= 1.0:
-        fail("validation.max_bad_fraction", config.validation.max_bad_fraction, "in [0, 1]")
-
-
-LR_SCHEDULES = ("constant", "warmup_cosine")
-
-
-def _check_training(training, fail):
-    """Learning-rate schedule and early-stopping values (`fail(key, value, expected)`)."""
-    if not training.learning_rate > 0:
-        fail("training.learning_rate", training.learning_rate, "a number > 0")
-    if training.lr_schedule not in LR_SCHEDULES:
-        fail("training.lr_schedule", training.lr_schedule, f"one of {list(LR_SCHEDULES)}")
-    if not 0 <= training.warmup_steps < training.steps:
-        fail("training.warmup_steps", training.warmup_steps,
-             f"an integer in [0, training.steps = {training.steps}) (the cosine decays over "
-             "the steps after the warm-up)")
-    if training.warmup_steps and training.lr_schedule != "warmup_cosine":
-        fail("training.warmup_steps", training.warmup_steps,
-             "0 unless training.lr_schedule is 'warmup_cosine'")
-    if not 0.0 <= training.min_learning_rate <= training.learning_rate:
-        fail("training.min_learning_rate", training.min_learning_rate,
-             f"a number in [0, training.learning_rate = {training.learning_rate}]")
-    if training.min_learning_rate and training.lr_schedule != "warmup_cosine":
-        fail("training.min_learning_rate", training.min_learning_rate,
-             "0 unless training.lr_schedule is 'warmup_cosine'")
-    if training.early_stopping_patience < 0:
-        fail("training.early_stopping_patience", training.early_stopping_patience,
-             "an integer >= 0 (0: no early stopping)")
-    if training.early_stopping_min_delta < 0:
-        fail("training.early_stopping_min_delta", training.early_stopping_min_delta,
-             "a number >= 0 (bits per position)")
-    if training.early_stopping_patience and training.validation_batches <= 0:
-        fail("training.early_stopping_patience", training.early_stopping_patience,
-             "0 when training.validation_batches is 0 (early stopping watches the "
-             "validation loss: set validation_batches >= 1 or patience 0)")
-    if training.early_stopping_patience and training.strategy == "multi_worker":
-        fail("training.early_stopping_patience", training.early_stopping_patience,
-             "0 under training.strategy 'multi_worker' (its loop runs no validation)")

@@ -38,7 +38,11 @@ def load_config(args):
         if "=" not in item:
             raise config_lib.ConfigError(f"--set needs KEY=VALUE; received {item!r}.")
         key, value = item.split("=", 1)
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key] = config_lib.safe_load(value)
+        except yaml.YAMLError as error:
+            raise config_lib.ConfigError(f"--set {key}: the value {value!r} is not YAML "
+                                         f"({error}).") from None
     if args.serving_base_path:
         overrides["push.serving_base_path"] = args.serving_base_path
     config = config_lib.load(args.config, overrides)
