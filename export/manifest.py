@@ -3,8 +3,8 @@
 Written beside every artifact (`<savedmodel>/generation_spec.json`, `<tflite dir>/...`,
 `<onnx dir>/...`) and embedded in it: SavedModel `assets/generation_spec.json`, ONNX
 `metadata_props["generation_spec"]` of every `.onnx` file, TFLite metadata buffer
-`generation_spec` of every `.tflite` file. `read_manifest(path)` reads it with the standard
-library only (serving/ uses it).
+`generation_spec` of every `.tflite` file. `read_manifest(path)` (`keras_ar.contract`'s, also
+exported here) reads it with the standard library only (serving/ uses it).
 
 Format (schema_version = `keras_ar.contract.MANIFEST_SCHEMA_VERSION`, JSON object):
 
@@ -52,38 +52,10 @@ import os
 import pathlib
 
 from keras_ar import contract
+from keras_ar.contract import read_manifest  # noqa: F401  (owned by the contract: TF-free)
 
 EMBEDDED_KEY = "generation_spec"
 ARTIFACTS = ("savedmodel", "tflite", "onnx")
-
-
-def read_manifest(path):
-    """Read the manifest of an artifact (standard library only).
-
-    `path`: a `generation_spec.json` file, an artifact directory (SavedModel, TFLite or ONNX
-    export dir, or a TF Serving version dir) or a file inside one (e.g. `model.tflite`).
-    """
-    path = pathlib.Path(path)
-    candidates = [path] if path.suffix == ".json" else []
-    base = path if path.is_dir() else path.parent
-    candidates += [base / contract.MANIFEST_FILENAME,
-                   base / "assets" / contract.MANIFEST_FILENAME]
-    for candidate in candidates:
-        if candidate.is_file():
-            manifest = json.loads(candidate.read_text())
-            _check_schema(manifest, candidate)
-            return manifest
-    raise FileNotFoundError(
-        f"No {contract.MANIFEST_FILENAME} found for {str(path)!r} (looked at "
-        f"{[str(c) for c in candidates]}). Export the model with `keras-ar export`.")
-
-
-def _check_schema(manifest, where):
-    version = manifest.get("schema_version")
-    if version != contract.MANIFEST_SCHEMA_VERSION:
-        raise ValueError(
-            f"{where}: manifest schema_version {version!r} is not supported (this code reads "
-            f"{contract.MANIFEST_SCHEMA_VERSION}); re-export or upgrade keras-ar.")
 
 
 def write_manifest(manifest, directory):

@@ -37,9 +37,8 @@ num_batch_threads { value: 4 }
 
 
 def next_version(model_dir):
-    versions = [int(p.name) for p in pathlib.Path(model_dir).glob("*")
-                if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
+    """The highest integer version folder under `model_dir` (complete or not) + 1."""
+    return contract.next_version(model_dir)
 
 
 def write_version(model, base, name, version=None, overwrite=False, tflite=False,
@@ -116,7 +115,7 @@ def write_server_config(base):
     base = pathlib.Path(base)
     names = sorted(p.name for p in base.iterdir()
                    if p.is_dir() and not p.name.startswith(".")
-                   and any(c.name.isdigit() for c in p.iterdir()))
+                   and contract.versions(p, complete=False))
     entries = "".join(
         f'  config {{\n    name: "{n}"\n    base_path: "/models/{n}"\n'
         f'    model_platform: "tensorflow"\n  }}\n' for n in names)

@@ -57,13 +57,3 @@ def write_archive(model, built, path, serving_default=None):
     if serving_default is not None:
         archive.add_endpoint(SERVING_DEFAULT, built[serving_default].function)
     archive.write_out(str(path), verbose=False)
-
-
-def load(path):
-    """Load an exported SavedModel with plain TensorFlow; returns the loaded object."""
-    import tensorflow as tf
-
-    path = pathlib.Path(path)
-    if not (path / "saved_model.pb").is_file():
-        raise FileNotFoundError(f"No SavedModel at {str(path)!r} (saved_model.pb missing).")
-    return tf.saved_model.load(str(path))

@@ -192,15 +192,16 @@ def keras_runner(model):
 
 
 def saved_model_runner(path):
-    import tensorflow as tf
+    """run(signature, feeds) on a SavedModel as the server runs it: serving's
+    `SignatureSession` (its own graph and session, signatures called by tensor name)."""
+    from serving.signature_session import SignatureSession
 
-    loaded = tf.saved_model.load(str(path))
+    session = SignatureSession(path)
 
     def run(name, feeds):
-        fn = loaded.signatures[name]
-        return _numpy(fn(**{k: tf.constant(v) for k, v in feeds.items()}))
+        return session.run(name, {k: np.asarray(v) for k, v in feeds.items()})
 
-    run.loaded = loaded
+    run.session = session
     return run
 
 

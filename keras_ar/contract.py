@@ -15,7 +15,14 @@ naming rule on every target (SavedModel, TFLite, ONNX):
 An output never shares a name with an input (ONNX value names are global), hence the
 ``state_`` / ``new_state_`` prefixes. Every input has a leading batch dimension, positions
 included: the state always holds ``index: int32[B]``.
+
+It also owns the on-disk layout every package shares: the manifest (`read_manifest`), the
+artifact files (`artifact_kind`) and TF Serving's version folders (`versions`).
 """
+
+import json
+import pathlib
+import re
 
 MANIFEST_SCHEMA_VERSION = 1
 MANIFEST_FILENAME = "generation_spec.json"
@@ -200,3 +207,67 @@ def feed_value_errors(feeds, num_classes=0):
                                    num_classes if num_classes else None,
                                    high_open=True, integral=True, kind="class ids"))
     return [e for e in errors if e]
+
+
+# ----------------------------------------------------------------- on-disk layout
+#: The file that makes a directory a SavedModel (and a TF Serving version complete).
+SAVED_MODEL_FILE = "saved_model.pb"
+TFLITE_FILE = "model.tflite"
+#: A TF Serving version folder's name: a non-negative integer (TF Serving's int64).
+VERSION_NAME = re.compile(r"^[0-9]{1,18}$")
+
+
+def artifact_kind(directory):
+    """"savedmodel", "tflite" or "onnx" for an exported artifact directory (checked in that
+    order: a TF Serving version may hold `model.tflite` beside `saved_model.pb`); None when
+    `directory` holds none of them."""
+    directory = pathlib.Path(directory)
+    if (directory / SAVED_MODEL_FILE).is_file():
+        return "savedmodel"
+    if (directory / TFLITE_FILE).is_file():
+        return "tflite"
+    if directory.is_dir() and any(directory.glob("*.onnx")):
+        return "onnx"
+    return None
+
+
+def versions(base_path, complete=True):
+    """Sorted integer versions under a TF Serving base path `<base_path>/<version>/`.
+
+    `complete`: only the folders holding `saved_model.pb` (what TF Serving loads); else every
+    integer-named folder (a half-copied one too: its number is taken)."""
+    base = pathlib.Path(base_path)
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir()
+                  if VERSION_NAME.match(p.name) and p.is_dir()
+                  and (not complete or (p / SAVED_MODEL_FILE).is_file()))
+
+
+def next_version(base_path):
+    """The version a new export takes: the highest integer folder, complete or not, + 1."""
+    return max(versions(base_path, complete=False), default=0) + 1
+
+
+def read_manifest(path):
+    """The manifest (`generation_spec.json`) of an artifact, read with the standard library.
+
+    `path`: a `generation_spec.json` file, an artifact directory (SavedModel, TFLite or ONNX
+    export dir, or a TF Serving version dir) or a file inside one (e.g. `model.tflite`).
+    """
+    path = pathlib.Path(path)
+    candidates = [path] if path.suffix == ".json" else []
+    base = path if path.is_dir() else path.parent
+    candidates += [base / MANIFEST_FILENAME, base / "assets" / MANIFEST_FILENAME]
+    for candidate in candidates:
+        if candidate.is_file():
+            manifest = json.loads(candidate.read_text())
+            version = manifest.get("schema_version")
+            if version != MANIFEST_SCHEMA_VERSION:
+                raise ValueError(
+                    f"{candidate}: manifest schema_version {version!r} is not supported (this "
+                    f"code reads {MANIFEST_SCHEMA_VERSION}); re-export or upgrade keras-ar.")
+            return manifest
+    raise FileNotFoundError(
+        f"No {MANIFEST_FILENAME} found for {str(path)!r} (looked at "
+        f"{[str(c) for c in candidates]}). Export the model with `keras-ar export`.")

@@ -28,8 +28,10 @@ def run(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.action == "list":
         for spec in BY_NAME.values():
-            print(f"{spec.name}: inputs {spec.inputs} outputs {spec.outputs} "
-                  f"executor {spec.executor}")
+            inputs = {name: f"{i.type} <- {i.producer}.{i.output}"
+                      for name, i in spec.inputs.items()}
+            print(f"{spec.name}: inputs {inputs} outputs {spec.outputs} "
+                  f"executor {spec.executor_name}")
         return 0
     args.config = args.config
     try:

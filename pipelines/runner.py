@@ -112,13 +112,13 @@ def save_traceback(root, component, execution_id, err):
 
 def _resolve_inputs(spec, produced, store):
     inputs = {}
-    for name in spec.inputs:
-        producer = specs.PRODUCERS[(spec.name, name)]
+    for name, source in spec.inputs.items():
+        producer = (source.producer, source.output)
         artifact = produced.get(producer) or store.latest_output(*producer)
         if artifact is None:
             raise PipelineError(
-                f"{spec.name} needs input {name!r} from {producer[0]}, which has no successful "
-                f"run in this pipeline root yet. Run `keras-ar component run {producer[0]}` "
-                "(or the whole pipeline) first.")
+                f"{spec.name} needs input {name!r} from {source.producer}, which has no "
+                f"successful run in this pipeline root yet. Run `keras-ar component run "
+                f"{source.producer}` (or the whole pipeline) first.")
         inputs[name] = dataclasses.replace(artifact, properties=dict(artifact.properties))
     return inputs

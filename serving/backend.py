@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_ar import contract
+
 
 class Backend:
     """Runs exported signatures by tensor name on numpy feeds.
@@ -53,8 +55,6 @@ def check_feed_shapes(backend_name, signature, inputs, feeds):
     """Raise ValueError naming the tensor, its shape and the expected one, before the
     runtime sees a feed whose rank or fixed dimensions differ from the signature's (e.g. a
     state from another model), or `sample_chunk` feeds that disagree in batch or K."""
-    from keras_ar import contract
-
     for name, array in feeds.items():
         expected = inputs[name][0]
         if expected is None:
@@ -83,13 +83,9 @@ def infer_backend(model):
     path = _pathlib.Path(model)
     if path.suffix == ".tflite" and path.is_file():
         return "tflite"
-    if path.is_dir():
-        if (path / "saved_model.pb").is_file():
-            return "savedmodel"
-        if (path / "model.tflite").is_file():
-            return "tflite"
-        if any(path.glob("*.onnx")):
-            return "onnx"
+    kind = contract.artifact_kind(path) if path.is_dir() else None
+    if kind is not None:
+        return kind
     if not path.exists():
         raise ValueError(f"{model!r} does not exist (expected an exported artifact "
                          f"directory, a .tflite file or a TF Serving URL).")

@@ -4,32 +4,10 @@ From the manifest (`generation_spec.json`, see export/manifest.py for the schema
 server that exposes only signature metadata, from the signatures plus a `start_id`.
 """
 
-import json
-import pathlib
-
 import numpy as np
 
 from keras_ar import contract
-
-
-def read_manifest(path):
-    """The manifest beside / inside an artifact: a .json file, an artifact directory
-    (SavedModel, TFLite, ONNX, TF Serving version dir) or a file inside one."""
-    path = pathlib.Path(path)
-    candidates = [path] if path.suffix == ".json" else []
-    base = path if path.is_dir() else path.parent
-    candidates += [base / contract.MANIFEST_FILENAME,
-                   base / "assets" / contract.MANIFEST_FILENAME]
-    for candidate in candidates:
-        if candidate.is_file():
-            manifest = json.loads(candidate.read_text())
-            if manifest.get("schema_version") != contract.MANIFEST_SCHEMA_VERSION:
-                raise ValueError(f"{candidate}: manifest schema_version "
-                                 f"{manifest.get('schema_version')!r} is not "
-                                 f"{contract.MANIFEST_SCHEMA_VERSION}; re-export the model.")
-            return manifest
-    raise FileNotFoundError(f"No {contract.MANIFEST_FILENAME} for {str(path)!r} (looked at "
-                            f"{[str(c) for c in candidates]}).")
+from keras_ar.contract import read_manifest  # noqa: F401  (serving's modules import it here)
 
 
 class GenerationSpec:

@@ -12,12 +12,12 @@ import pathlib
 import re
 import threading
 
+from keras_ar import contract
 from serving.errors import ServingError
 from serving.servable import Servable
 
 LOG = logging.getLogger("keras_ar.serving")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-VERSION_DIR = re.compile(r"^[0-9]{1,18}$")
 MAX_LOAD_ATTEMPTS = 3
 
 
@@ -79,13 +79,7 @@ def read_config_file(path):
 
 def versions_on_disk(base_path):
     """Sorted integer versions under `base_path` that hold a saved_model.pb."""
-    if not base_path.is_dir():
-        return []
-    found = []
-    for child in base_path.iterdir():
-        if VERSION_DIR.match(child.name) and (child / "saved_model.pb").is_file():
-            found.append(int(child.name))
-    return sorted(found)
+    return contract.versions(base_path)
 
 
 class ModelManager:

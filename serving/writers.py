@@ -1,6 +1,7 @@
 """Output writers without TensorFlow: PNG image grids (zlib + struct), 16-bit WAV (wave),
 text. Values are the generated ids; `decode_audio` maps them to [-1, 1]."""
 
+import io
 import struct
 import wave
 import zlib
@@ -22,14 +23,22 @@ def decode_audio(ids, num_classes, mu_law=True):
     return np.clip(y, -1.0, 1.0)
 
 
-def write_wav(path, audio, sample_rate=16000):
-    """Float audio [T] in [-1, 1] -> mono 16-bit PCM WAV."""
+def wav_bytes(audio, sample_rate=16000):
+    """Float audio [T] in [-1, 1] -> the bytes of a mono 16-bit PCM WAV file."""
     pcm = np.round(np.clip(np.asarray(audio, np.float64), -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as out:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(int(sample_rate))
         out.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+def write_wav(path, audio, sample_rate=16000):
+    """Float audio [T] in [-1, 1] -> mono 16-bit PCM WAV file at `path`."""
+    with open(path, "wb") as out:
+        out.write(wav_bytes(audio, sample_rate))
 
 
 def image_grid(images, columns=None, pad=1):

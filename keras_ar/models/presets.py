@@ -10,6 +10,8 @@ ONNX) hold no Keras model: `serving.Generator.from_preset` drives those.
 
 import pathlib
 
+from keras_ar import contract
+
 CHECKPOINT_NAME = "model.keras"
 
 
@@ -26,8 +28,7 @@ def checkpoint_path(path):
         for candidate in candidates:
             if candidate.is_file():
                 return candidate
-        artifact = any((path / name).exists()
-                       for name in ("saved_model.pb", "model.tflite", "model.onnx"))
+        artifact = contract.artifact_kind(path) is not None
         raise FileNotFoundError(
             f"{str(path)!r} holds no {CHECKPOINT_NAME}"
             + (" (it is an exported artifact: load it with "

@@ -1,16 +1,16 @@
 """Component interfaces apart from executors (the TFX way).
 
-A `ComponentSpec` declares a component's typed input and output artifacts and the parameters
-it depends on (a JSON-able slice of the pipeline config); its executor (`module:function`,
-imported only when it runs) does the work: `execute(inputs, outputs, params, context)` with
-`{name: Artifact}` dicts. The runner derives the cache key from the spec alone: the
-parameters, the fingerprints of the input artifacts and the code version (a hash of the
-executor's source modules).
+A `ComponentSpec` declares a component's typed input and output artifacts, where each input
+comes from (`Input`: the producing component and its output: the DAG's edges) and the
+parameters it depends on (a JSON-able slice of the pipeline config); its executor (a function;
+executor modules import TensorFlow inside it, never at module level) does the work:
+`execute(inputs, outputs, params, context)` with `{name: Artifact}` dicts. The runner derives
+the cache key from the spec alone: the parameters, the fingerprints of the input artifacts and
+the code version (a hash of the executor's source modules).
 """
 
 import dataclasses
 import hashlib
-import importlib
 import importlib.util
 import json
 import os
@@ -43,26 +43,38 @@ class ExecutionContext:
 
 
 @dataclasses.dataclass(frozen=True)
+class Input:
+    """An input artifact of type `type`, produced as output `output` of component `producer`."""
+
+    type: str
+    producer: str
+    output: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ComponentSpec:
-    """name; inputs/outputs `{name: artifact type}`; `parameters(config) -> dict`; the executor
-    as "module:function"; `code`: modules whose source is the code version."""
+    """name; inputs `{name: Input}`; outputs `{name: artifact type}`; `parameters(config) ->
+    dict`; the executor function; `code`: further modules whose source is the code version."""
 
     name: str
     inputs: dict
     outputs: dict
     parameters: object
-    executor: str
+    executor: object
     code: tuple = ()
     runtime_parameters: object = None  # (config, inputs) -> dict of state outside the inputs
 
+    @property
+    def executor_name(self):
+        """"module:function", as `component list` shows it."""
+        return f"{self.executor.__module__}:{self.executor.__qualname__}"
+
     def run_executor(self, inputs, outputs, params, context):
-        module, function = self.executor.split(":")
-        return getattr(importlib.import_module(module), function)(
-            inputs, outputs, params, context)
+        return self.executor(inputs, outputs, params, context)
 
     def code_version(self):
         digest = hashlib.sha256()
-        for module in (self.executor.split(":")[0],) + tuple(self.code):
+        for module in (self.executor.__module__,) + tuple(self.code):
             for path in sorted(_module_files(module)):
                 digest.update(path.name.encode())
                 digest.update(path.read_bytes())

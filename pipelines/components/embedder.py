@@ -98,6 +98,13 @@ def embedder_dir(inputs):
     return str(artifact.uri)
 
 
+def load(directory):
+    """The embedder saved in an Embedder artifact `directory` (inference only, uncompiled)."""
+    import keras
+
+    return keras.saving.load_model(str(pathlib.Path(directory) / FILE), compile=False)
+
+
 def data_config(params, inputs):
     """The component's `DataConfig`: its data parameters, the validated Examples and the
     Embedder (if any)."""

@@ -174,18 +174,18 @@ def _bits(log_prob, feeds, positions):
 
 
 def _saved_model_log_prob(path):
-    import tensorflow as tf
-
+    """log_prob of the SavedModel at `path`, run as the server runs it (serving's
+    `SignatureSession`)."""
     from keras_ar import contract
+    from serving.signature_session import SignatureSession
 
-    loaded = tf.saved_model.load(str(path))
-    fn = loaded.signatures[contract.LOG_PROB]
-
-    accepted = set(fn.structured_input_signature[1])
+    session = SignatureSession(path)
+    accepted = set(session.specs[contract.LOG_PROB]["inputs"])
 
     def run(feed):  # an older export may lack `lengths`: it scores whole windows
-        args = {k: tf.convert_to_tensor(v) for k, v in feed.items() if k in accepted}
-        return fn(**args)[contract.LOG_PROB_OUTPUT]
+        args = {k: np.asarray(v) for k, v in feed.items() if k in accepted}
+        return session.run(contract.LOG_PROB, args, [contract.LOG_PROB_OUTPUT])[
+            contract.LOG_PROB_OUTPUT]
 
     return run
 

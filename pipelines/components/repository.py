@@ -14,16 +14,14 @@ import os
 import pathlib
 import shutil
 
+from keras_ar import contract
+
 PUSH_INFO = "keras_ar_push.json"
 
 
 def versions(base_path):
     """Sorted integer versions present under `base_path` (complete ones only)."""
-    base = pathlib.Path(base_path)
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir()
-                  if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").is_file())
+    return contract.versions(base_path)
 
 
 def push_info(base_path, version):
@@ -48,22 +46,17 @@ def baseline(base_path, exclude_fingerprint=None):
     return None, None
 
 
-def _taken(base):
-    """Every integer folder name under `base`, complete or not."""
-    return [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
-
-
 def push(saved_model_dir, base_path, info, prepare=None):
     """Copy `saved_model_dir` into `base_path` as a new version, atomically; return it.
     `prepare(folder)` adds files (e.g. warm-up requests) to the copy before it appears."""
     saved_model_dir = pathlib.Path(saved_model_dir)
-    if not (saved_model_dir / "saved_model.pb").is_file():
+    if not (saved_model_dir / contract.SAVED_MODEL_FILE).is_file():
         raise FileNotFoundError(f"No SavedModel to push at {saved_model_dir} "
                                 "(saved_model.pb missing).")
     base = pathlib.Path(base_path)
     base.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
-        version = max(_taken(base), default=0) + 1
+        version = contract.next_version(base)
         tmp = base / f".tmp-{version}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:

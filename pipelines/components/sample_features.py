@@ -44,11 +44,10 @@ def _clip_for(clips, row, speaker):
 def test_embeddings(data_params, examples_dir, embedder_dir, rows):
     """{x: [rows, H, W, C] test images, global_condition: [rows, dim] their embeddings}: row
     i is the first test image of class i % classes (classes in label order)."""
-    import keras
     import tensorflow as tf
 
     from pipelines import config as config_lib
-    from pipelines.components.embedder import FILE
+    from pipelines.components import embedder as embedder_lib
     from pipelines.data import make_dataset
 
     data = config_lib.DataConfig(**{**data_params, "examples_dir": str(examples_dir),
@@ -62,6 +61,6 @@ def test_embeddings(data_params, examples_dir, embedder_dir, rows):
                          "conditioned on embeddings needs test images to embed.")
     labels = sorted(firsts)
     images = np.stack([firsts[labels[i % len(labels)]] for i in range(int(rows))])
-    embedder = keras.saving.load_model(f"{embedder_dir}/{FILE}", compile=False)
+    embedder = embedder_lib.load(embedder_dir)
     vectors = embedder(tf.constant(images, tf.float32), training=False)
     return {contract.X: images, contract.GLOBAL_CONDITION: np.asarray(vectors, np.float32)}

@@ -1,6 +1,8 @@
-"""The pipeline's component interfaces (inputs, outputs, parameters), in DAG order.
+"""The pipeline's component interfaces (inputs and their producers, outputs, parameters,
+executors), in DAG order.
 
-Parameters are the slice of the config each component depends on, so changing a field reruns
+The executor modules are imported here: they load TensorFlow only inside `execute`, so
+importing the specs stays cheap. Parameters are the slice of the config each component depends on, so changing a field reruns
 exactly the components that read it (and those whose inputs then change).
 """
 
@@ -8,7 +10,9 @@ import dataclasses
 import hashlib
 import pathlib
 
-from pipelines.components.base import ComponentSpec
+from pipelines.components import (data_validator, embedder, evaluator, example_gen, exporter,
+                                  pusher, report, sample_gen, trainer)
+from pipelines.components.base import ComponentSpec, Input
 
 # Artifact types.
 EXAMPLES = "Examples"
@@ -50,16 +54,16 @@ def _vocabulary(config):
 EXAMPLE_GEN = ComponentSpec(
     name="ExampleGen", inputs={}, outputs={"examples": EXAMPLES},
     parameters=lambda c: {"data": _data(c, _INGEST_FIELDS)},
-    executor="pipelines.components.example_gen:execute",
+    executor=example_gen.execute,
     code=("pipelines.data.sources", "pipelines.data.records"))
 
 DATA_VALIDATOR = ComponentSpec(
-    name="DataValidator", inputs={"examples": EXAMPLES},
+    name="DataValidator", inputs={"examples": Input(EXAMPLES, "ExampleGen", "examples")},
     outputs={"examples": EXAMPLES, "statistics": STATISTICS, "schema": SCHEMA,
              "anomalies": ANOMALIES},
     parameters=lambda c: {"validation": _section(c, "validation"),
                           "modality": c.data.modality},
-    executor="pipelines.components.data_validator:execute",
+    executor=data_validator.execute,
     code=("pipelines.components.record_checks", "pipelines.data.records"))
 
 def _embedding(config):
@@ -74,47 +78,58 @@ def _embedding(config):
 
 
 EMBEDDER = ComponentSpec(
-    name="Embedder", inputs={"examples": EXAMPLES}, outputs={"embedder": EMBEDDER_MODEL},
-    parameters=_embedding, executor="pipelines.components.embedder:execute",
+    name="Embedder", inputs={"examples": Input(EXAMPLES, "DataValidator", "examples")},
+    outputs={"embedder": EMBEDDER_MODEL},
+    parameters=_embedding, executor=embedder.execute,
     code=("pipelines.data.dataset",))
 
 TRAINER = ComponentSpec(
-    name="Trainer", inputs={"examples": EXAMPLES, "schema": SCHEMA, "embedder": EMBEDDER_MODEL},
+    name="Trainer",
+    inputs={"examples": Input(EXAMPLES, "DataValidator", "examples"),
+            "schema": Input(SCHEMA, "DataValidator", "schema"),
+            "embedder": Input(EMBEDDER_MODEL, "Embedder", "embedder")},
     outputs={"model": MODEL},
     parameters=lambda c: {"data": _data(c), "model": _section(c, "model"),
                           "training": _section(c, "training"), **_vocabulary(c)},
-    executor="pipelines.components.trainer:execute",
+    executor=trainer.execute,
     code=("pipelines.components.training", "pipelines.data.dataset",
           "pipelines.data.vocabulary", "keras_ar"))
 
 EVALUATOR = ComponentSpec(
     name="Evaluator",
-    inputs={"model": MODEL, "examples": EXAMPLES, "embedder": EMBEDDER_MODEL},
+    inputs={"model": Input(MODEL, "Trainer", "model"),
+            "examples": Input(EXAMPLES, "DataValidator", "examples"),
+            "embedder": Input(EMBEDDER_MODEL, "Embedder", "embedder")},
     outputs={"evaluation": EVALUATION},
     parameters=lambda c: {"data": _data(c), "evaluation": _section(c, "evaluation"),
                           "push": _section(c, "push"), **_vocabulary(c)},
-    executor="pipelines.components.evaluator:execute",
+    executor=evaluator.execute,
     code=("pipelines.data.dataset", "pipelines.data.vocabulary",
           "pipelines.components.repository", "keras_ar"),
     runtime_parameters=lambda c, inputs: {"baseline": _baseline(c, inputs)})
 
 EXPORTER = ComponentSpec(
-    name="Exporter", inputs={"model": MODEL}, outputs={"exported_model": EXPORTED_MODEL},
+    name="Exporter", inputs={"model": Input(MODEL, "Trainer", "model")},
+    outputs={"exported_model": EXPORTED_MODEL},
     parameters=lambda c: {"export": _section(c, "export")},
-    executor="pipelines.components.exporter:execute",
+    executor=exporter.execute,
     code=("export", "keras_ar"))
 
 PUSHER = ComponentSpec(
-    name="Pusher", inputs={"exported_model": EXPORTED_MODEL, "evaluation": EVALUATION,
-                           "model": MODEL},
+    name="Pusher",
+    inputs={"exported_model": Input(EXPORTED_MODEL, "Exporter", "exported_model"),
+            "evaluation": Input(EVALUATION, "Evaluator", "evaluation"),
+            "model": Input(MODEL, "Trainer", "model")},
     outputs={"pushed_model": PUSHED_MODEL},
     parameters=lambda c: {"push": _section(c, "push")},
-    executor="pipelines.components.pusher:execute",
+    executor=pusher.execute,
     code=("pipelines.components.repository", "export.repository"))
 
 SAMPLE_GEN = ComponentSpec(
-    name="SampleGen", inputs={"exported_model": EXPORTED_MODEL, "examples": EXAMPLES,
-                              "embedder": EMBEDDER_MODEL},
+    name="SampleGen",
+    inputs={"exported_model": Input(EXPORTED_MODEL, "Exporter", "exported_model"),
+            "examples": Input(EXAMPLES, "DataValidator", "examples"),
+            "embedder": Input(EMBEDDER_MODEL, "Embedder", "embedder")},
     outputs={"samples": SAMPLES},
     parameters=lambda c: {"generation": _section(c, "generation"),
                           "modality": c.data.modality, "sample_rate": c.data.sample_rate,
@@ -122,18 +137,21 @@ SAMPLE_GEN = ComponentSpec(
                           **({"data": _data(c)} if c.data.local_features or c.embedding.model
                              else {}),
                           **_vocabulary(c)},
-    executor="pipelines.components.sample_gen:execute",
+    executor=sample_gen.execute,
     code=("serving", "pipelines.data.vocabulary", "pipelines.components.sample_features",
           "pipelines.data.dataset", "pipelines.data.features"))
 
 REPORTER = ComponentSpec(
     name="Reporter",
-    inputs={"model": MODEL, "evaluation": EVALUATION, "exported_model": EXPORTED_MODEL,
-            "samples": SAMPLES, "examples": EXAMPLES},
+    inputs={"model": Input(MODEL, "Trainer", "model"),
+            "evaluation": Input(EVALUATION, "Evaluator", "evaluation"),
+            "exported_model": Input(EXPORTED_MODEL, "Exporter", "exported_model"),
+            "samples": Input(SAMPLES, "SampleGen", "samples"),
+            "examples": Input(EXAMPLES, "DataValidator", "examples")},
     outputs={"report": REPORT},
     parameters=lambda c: {"name": c.name, "modality": c.data.modality,
                           "sample_rate": c.data.sample_rate},
-    executor="pipelines.components.report:execute",
+    executor=report.execute,
     code=("pipelines.components.report_images", "pipelines.components.audio_metrics",
           "pipelines.components.image_metrics",
           "pipelines.components.report_tensorboard"))
@@ -157,30 +175,6 @@ def _baseline(config, inputs):
 PIPELINE = (EXAMPLE_GEN, DATA_VALIDATOR, EMBEDDER, TRAINER, EVALUATOR, EXPORTER, PUSHER, SAMPLE_GEN,
             REPORTER)
 BY_NAME = {spec.name: spec for spec in PIPELINE}
-
-# Which upstream component produces each input (the DAG's edges).
-PRODUCERS = {
-    ("DataValidator", "examples"): ("ExampleGen", "examples"),
-    ("Embedder", "examples"): ("DataValidator", "examples"),
-    ("Trainer", "examples"): ("DataValidator", "examples"),
-    ("Trainer", "embedder"): ("Embedder", "embedder"),
-    ("Evaluator", "embedder"): ("Embedder", "embedder"),
-    ("SampleGen", "embedder"): ("Embedder", "embedder"),
-    ("Trainer", "schema"): ("DataValidator", "schema"),
-    ("Evaluator", "model"): ("Trainer", "model"),
-    ("Evaluator", "examples"): ("DataValidator", "examples"),
-    ("Exporter", "model"): ("Trainer", "model"),
-    ("Pusher", "exported_model"): ("Exporter", "exported_model"),
-    ("Pusher", "evaluation"): ("Evaluator", "evaluation"),
-    ("Pusher", "model"): ("Trainer", "model"),
-    ("SampleGen", "exported_model"): ("Exporter", "exported_model"),
-    ("SampleGen", "examples"): ("DataValidator", "examples"),
-    ("Reporter", "model"): ("Trainer", "model"),
-    ("Reporter", "evaluation"): ("Evaluator", "evaluation"),
-    ("Reporter", "exported_model"): ("Exporter", "exported_model"),
-    ("Reporter", "samples"): ("SampleGen", "samples"),
-    ("Reporter", "examples"): ("DataValidator", "examples"),
-}
 
 
 def get(name):

@@ -227,9 +227,9 @@ def source_metadata(examples_dir):
 
 def load_model(model_dir):
     """The trained (EMA) model from a Model artifact directory."""
-    from keras_ar.models import AutoregressiveModel
+    from keras_ar.models import AutoregressiveModel, presets
 
-    path = os.path.join(model_dir, "model.keras")
+    path = os.path.join(model_dir, presets.CHECKPOINT_NAME)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No trained model at {path}: run the Trainer first.")
     return AutoregressiveModel.from_preset(path, compile=False)

@@ -77,9 +77,9 @@ def make_dataset(config, split, input_context=None, repeat=None):
 def _embedding_condition(embedder_dir):
     """batch -> batch + `global_condition` = e(x) `[B, dim]`, the Embedder's vector
     (`pipelines.components.embedder`)."""
-    import keras
+    from pipelines.components import embedder as embedder_lib
 
-    embedder = keras.saving.load_model(f"{embedder_dir}/embedder.keras", compile=False)
+    embedder = embedder_lib.load(embedder_dir)
     embedder.trainable = False
 
     def add(batch):

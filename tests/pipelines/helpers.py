@@ -1,29 +1,22 @@
 """Tiny data and configs for the pipeline tests (no Beam, no downloads)."""
 
-import io
 import json
 import os
 import pathlib
-import wave
 
 import numpy as np
 import tensorflow as tf
 
 from pipelines import config as config_lib
 from pipelines.data import records
+from serving import writers
 
 TINY_WAVENET = {"num_classes": 256, "dilations": [1, 2, 4], "residual_channels": 8,
                 "skip_channels": 8, "num_global_classes": 2, "global_embedding_dim": 4}
 
 
 def wav_bytes(samples, rate):
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return buffer.getvalue()
+    return writers.wav_bytes(samples, rate)
 
 
 def audio_record(i, rate=16000, length=None, speaker=None):

@@ -110,36 +110,37 @@ class SklearnDigits(Source):
 
 
 class JapaneseVowels(Source):
-    """12-dim LPC frames, lengths 7..29, 9 speakers, from the `sktime` wheel's datasets."""
+    """12-dim LPC frames, lengths 7..29, 9 speakers: the official train then test utterances,
+    read by `pipelines.data.japanese_vowels` from the files the `sktime` wheel ships."""
 
     name = "japanese_vowels"
     modality = "sequences"
 
     def check(self):
+        from pipelines.data import japanese_vowels
+
         try:
-            import sktime  # noqa: F401
-        except ImportError:
-            raise SourceUnavailable(
-                "sktime is not installed, so the Japanese Vowels sequences are not available. "
-                "`pip install sktime` into .venv (it ships the data set).") from None
+            japanese_vowels.data_dir()
+        except japanese_vowels.JapaneseVowelsUnavailable as err:
+            raise SourceUnavailable(str(err)) from None
 
     def items(self):
         return list(range(len(self._data()[1])))
 
     def _data(self):
         if not hasattr(self, "_cache"):
-            from sktime.datasets import load_japanese_vowels
+            from pipelines.data import japanese_vowels
 
-            x, y = load_japanese_vowels(return_type="nested_univ", return_X_y=True)
-            self._cache = (x, y)
+            splits = [japanese_vowels.load(split) for split in japanese_vowels.SPLITS]
+            frames = [x[:n] for d in splits for x, n in zip(d["x"], d["lengths"])]
+            self._cache = (frames, np.concatenate([d["global_condition"] for d in splits]))
         return self._cache
 
     def load(self, item):
-        x, y = self._data()
-        frames = np.stack([np.asarray(x.iloc[item, c].dropna()) for c in range(x.shape[1])], -1)
+        frames, labels = self._data()
         return {"key": f"japanese_vowels/{item:04d}",
-                "values": frames.astype(np.float32).ravel().tolist(), "dim": frames.shape[1],
-                "label": int(y[item]) - 1}
+                "values": frames[item].astype(np.float32).ravel().tolist(),
+                "dim": frames[item].shape[1], "label": int(labels[item])}
 
     def metadata(self):
         return {"num_classes": 9, "dim": 12}
