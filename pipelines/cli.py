@@ -26,8 +26,12 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import logging
 
-    logging.getLogger("apache_beam").setLevel(
-        logging.DEBUG if os.environ.get("KERAS_AR_BEAM_LOGS") else logging.WARNING)
+    verbose = bool(os.environ.get("KERAS_AR_BEAM_LOGS"))
+    logging.getLogger("apache_beam").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # a failing element is logged there with its whole traceback before Beam re-raises it;
+    # the runner saves that traceback under <root>/errors/ and prints one line instead
+    logging.getLogger("apache_beam.runners.common").setLevel(
+        logging.DEBUG if verbose else logging.CRITICAL)
     parser = argparse.ArgumentParser(prog="keras-ar", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=sorted(COMMANDS), help="subcommand")
     if argv and argv[0] == "--version":

@@ -68,6 +68,13 @@ def run(args):
         if args.debug and saved:
             print(open(saved).read(), file=sys.stderr)
         return 2
+    except OSError as err:  # the pipeline root itself: read-only, full disk, a file in the way
+        if args.debug:
+            raise
+        print(f"keras-ar pipeline: cannot use the pipeline root: {err.strerror or err} "
+              f"({err.filename or args.pipeline_root}). Choose a writable --pipeline-root with "
+              "free space (--debug shows the traceback).", file=sys.stderr)
+        return 2
     summary(report)
     return 0
 

@@ -32,7 +32,9 @@ def beam_options():
 
     runner = os.environ.get("KERAS_AR_BEAM_RUNNER", "DirectRunner")
     mode = os.environ.get("KERAS_AR_BEAM_RUNNING_MODE", "in_memory")
-    return PipelineOptions(flags=[], runner=runner, direct_num_workers=2,
+    # in_memory runs one worker (asking for more only makes Beam warn)
+    return PipelineOptions(flags=[], runner=runner,
+                           direct_num_workers=1 if mode == "in_memory" else 2,
                            direct_running_mode=mode)
 
 

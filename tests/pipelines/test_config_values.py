@@ -55,3 +55,35 @@ def test_yaml_alias_bombs_are_refused_quickly(tmp_path):
     few.write_text(SPEECH.read_text() + "\nx_anchor: &lr 0.002\ny_alias: *lr\n")
     with pytest.raises(config_lib.ConfigError, match="unknown key"):
         config_lib.load(few)
+
+
+def test_a_bad_data_file_and_an_unusable_root_print_one_line(tmp_path):
+    """The CLI prints one line naming the file (Beam's per-element traceback log is off; the
+    traceback is saved under <root>/errors/), and a pipeline root that is a file is named."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "wavs" / "speaker"
+    folder.mkdir(parents=True)
+    (folder / "bad.wav").write_bytes(b"not a wav")
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "name: bad\ndata: {source: audio_folder, modality: audio, window: 256, "
+        f"use_speaker: false, options: {{path: {tmp_path / 'wavs'}}}}}\n"
+        "model: {family: wavenet, params: {num_classes: 256, dilations: [1]}}\n")
+
+    def run(root):
+        return subprocess.run([sys.executable, "-m", "pipelines.cli", "pipeline", "run",
+                               str(config), "--pipeline-root", str(root)],
+                              capture_output=True, text=True, timeout=300)
+
+    failed = run(tmp_path / "root")
+    assert failed.returncode == 2
+    lines = [line for line in failed.stderr.splitlines() if line.startswith("keras-ar")]
+    assert len(lines) == 1 and "bad.wav" in lines[0] and "ExampleGen failed" in lines[0]
+    assert "Traceback" not in failed.stderr
+    assert list((tmp_path / "root" / "errors").glob("ExampleGen-*.txt"))
+    (tmp_path / "a_file").write_text("x")
+    blocked = run(tmp_path / "a_file" / "root")
+    assert blocked.returncode == 2 and "Traceback" not in blocked.stderr
+    assert "cannot use the pipeline root: Not a directory" in blocked.stderr
