@@ -88,5 +88,6 @@ def test_fashion_config_end_to_end_tiny(tmp_path):
     assert grids["savedmodel"].shape == (86, 115)
     assert (samples / "savedmodel_9_Ankle-boot.png").is_file()  # named by class
     assert set(np.unique(grids["savedmodel"])) <= {0, 255}
-    # Same seeded noise on both targets: the samples agree up to rare float ties.
-    assert np.mean(grids["savedmodel"] == grids["tflite"]) > 0.98
+    # Same seeded noise on both targets: the same samples (the parity gate held every
+    # teacher-forced step to identical values)
+    np.testing.assert_array_equal(grids["savedmodel"], grids["tflite"])
