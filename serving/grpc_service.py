@@ -89,7 +89,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                      for key, proto in request.inputs.items()}
             _check_deadline(context)
             outputs, signature = servable.predict(
-                request.model_spec.signature_name, feeds, list(request.output_filter))
+                request.model_spec.signature_name, feeds, list(request.output_filter),
+                timeout_s=context.time_remaining())
         except ServingError as error:
             return _abort(context, error)
         except MemoryError:

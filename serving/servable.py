@@ -15,6 +15,8 @@ from serving.signature_session import INTERNAL_SIGNATURES, SignatureSession
 from serving.tflite_session import TFLITE_FILE, TFLiteSession
 
 DEFAULT_SIGNATURE = "serving_default"
+# whole-sequence loops (serving_default is `generate_seeded`): cancelled at the deadline
+LOOP_SIGNATURES = ("generate", "generate_seeded", DEFAULT_SIGNATURE)
 WARMUP_FILE = pathlib.Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000
 
@@ -104,9 +106,11 @@ class Servable:
                 f"{self.version} has {sorted(self.signature_defs)}.")
         return name
 
-    def predict(self, signature_name, feeds, output_filter=()):
+    def predict(self, signature_name, feeds, output_filter=(), timeout_s=None):
         """Run signature `signature_name` on `feeds` ({input name: numpy array}) ->
-        ({output name: numpy array}, resolved signature name)."""
+        ({output name: numpy array}, resolved signature name). `timeout_s` (the client's
+        deadline) cancels a whole-sequence `generate`/`generate_seeded` run when it passes
+        (DEADLINE_EXCEEDED); the short step signatures run to the end."""
         import tensorflow as tf
 
         name = self.signature(signature_name)
@@ -127,8 +131,14 @@ class Servable:
         outputs = {k: v for k, v in self.outputs[name].items()
                    if not output_filter or k in output_filter}
         self.limits.check_feeds(name, specs, outputs, feeds)
+        loop = name in LOOP_SIGNATURES
         try:
-            return self._session.run(name, feeds, output_filter), name
+            return self._session.run(name, feeds, output_filter,
+                                     timeout_s=timeout_s if loop else None), name
+        except tf.errors.DeadlineExceededError:
+            raise ServingError("DEADLINE_EXCEEDED", f"Signature \"{name}\" was cancelled at "
+                               f"the client's deadline ({timeout_s:.3g} s); allow a longer "
+                               "deadline or ask for fewer num_steps.") from None
         except (tf.errors.InvalidArgumentError, ValueError, TypeError, RuntimeError) as error:
             raise ServingError("INVALID_ARGUMENT", _first_line(error)) from None
         except tf.errors.OpError as error:

@@ -57,16 +57,31 @@ class SignatureSession:
         self.max_callables = max(1, int(max_callables))
         self._lock = threading.Lock()
 
-    def run(self, signature, feeds, output_keys=None):
+    def run(self, signature, feeds, output_keys=None, timeout_s=None):
         """{output: ndarray} of `signature` on `feeds` ({input: ndarray} of the declared
-        dtypes, every input given); `output_keys` limits the outputs computed."""
+        dtypes, every input given); `output_keys` limits the outputs computed. With
+        `timeout_s`, the run is cancelled when it passes (TensorFlow stops the graph, loops
+        included, and raises `DeadlineExceededError`); that path feeds through
+        `Session.run`, slower per call than the cached callable, so callers give it only to
+        long runs (a whole `generate`)."""
         keys = tuple(sorted(output_keys or self.specs[signature]["outputs"]))
-        entry = self._make_callable(signature, keys)
-        run, input_keys = entry
         inputs = self.specs[signature]["inputs"]
-        for key in input_keys:
+        for key in inputs:
             _check_shape(key, inputs[key][0], np.shape(feeds[key]))
+        if timeout_s is not None:
+            return self._run_with_timeout(signature, feeds, keys, timeout_s)
+        run, input_keys = self._make_callable(signature, keys)
         return dict(zip(keys, run(*[feeds[k] for k in input_keys])))
+
+    def _run_with_timeout(self, signature, feeds, keys, timeout_s):
+        from tensorflow.core.protobuf import config_pb2
+
+        definition = self.signature_defs[signature]
+        options = config_pb2.RunOptions(timeout_in_ms=max(1, int(timeout_s * 1000)))
+        values = self._session.run(
+            [definition.outputs[k].name for k in keys],
+            {definition.inputs[k].name: feeds[k] for k in definition.inputs}, options=options)
+        return dict(zip(keys, values))
 
     def cached_callables(self):
         """How many session callables are held (at most `max_callables`)."""

@@ -39,7 +39,9 @@ class TFLiteSession:
         self.specs = first.signatures
         self.signature_defs = {name: _signature_def(spec) for name, spec in self.specs.items()}
 
-    def run(self, signature, feeds, output_keys=None):
+    def run(self, signature, feeds, output_keys=None, timeout_s=None):
+        """As `SignatureSession.run`; `timeout_s` is not enforced (the TFLite interpreter
+        cannot be interrupted): `--max_num_steps` bounds a TFLite `generate` instead."""
         backend = self._pool.get()
         try:
             out = backend.run(signature, feeds)
