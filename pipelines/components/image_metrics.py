@@ -81,12 +81,20 @@ def sample_classes(files, class_names):
     return out
 
 
+def _class_names(examples_dir, means):
+    from pipelines.components.trainer import source_metadata
+
+    metadata = source_metadata(examples_dir)
+    return [str(c) for c in (metadata.get("class_names") or metadata.get("classes")
+                             or sorted(means))]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", required=True, help="an Examples artifact directory")
     parser.add_argument("--levels", type=int, default=256)
     parser.add_argument("--classes", default="", help="class names, comma-separated, in id "
-                        "order (default: the ids in the file names)")
+                        "order (default: the source's, from the examples' ingest.json)")
     parser.add_argument("samples", help="a SampleGen samples directory")
     args = parser.parse_args(argv)
     images, labels = read_split(args.examples, "train")
@@ -94,12 +102,15 @@ def main(argv=None):
     test_images, test_labels = read_split(args.examples, "test")
     print(f"test images: {class_agreement(test_images, test_labels, means, args.levels):.3f}"
           f" (chance {1 / len(means):.3f})")
-    names = args.classes.split(",") if args.classes else [str(c) for c in sorted(means)]
+    names = args.classes.split(",") if args.classes else _class_names(args.examples, means)
     files = sorted(p.name for p in pathlib.Path(args.samples).glob("*_*_*.png"))
     for target in sorted({f.split("_")[0] for f in files} - {"reference"}):
         mine = [f for f in files if f.startswith(target + "_")]
         wanted = sample_classes(mine, names)
         kept = [(f, c) for f, c in zip(mine, wanted) if c is not None]
+        if not kept:
+            print(f"{target}: no sample names a class")
+            continue
         generated = np.stack([read_png(pathlib.Path(args.samples) / f) for f, _ in kept])
         # samples are written as 0..255 PNGs: back to stored levels
         generated = np.round(generated / 255.0 * (args.levels - 1))
