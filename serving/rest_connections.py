@@ -4,11 +4,14 @@ A connection is handed to the fixed-size thread pool when it has bytes to read a
 back to the selector after each keep-alive response, so clients that connect and say
 nothing (slowloris) hold a file descriptor, not a thread; they are closed after
 `timeout_s`. At most `max_connections` are open at once: more are answered 503 and closed.
-While a request is read, each socket read waits at most `timeout_s`.
+While a request is read, each socket read waits at most `timeout_s`, and the whole request
+(line, headers and body) must arrive within `timeout_s` of its first byte (`DeadlineReader`):
+a client that trickles a byte now and then cannot hold a thread for longer.
 """
 
 import concurrent.futures
 import http.server
+import io
 import json
 import selectors
 import socket
@@ -17,6 +20,27 @@ import time
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_CONNECTIONS = 256
+
+
+class DeadlineReader(io.RawIOBase):
+    """A socket's reads with one deadline for the whole request: each read waits at most
+    until `seconds` after the reader was made, then raises `TimeoutError` (which
+    `BaseHTTPRequestHandler` answers by closing the connection)."""
+
+    def __init__(self, sock, seconds):
+        super().__init__()
+        self._sock, self._raw = sock, socket.SocketIO(sock, "rb")
+        self._deadline = time.monotonic() + float(seconds)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request did not arrive within the REST timeout")
+        self._sock.settimeout(remaining)
+        return self._raw.readinto(buffer)
 
 
 class IdleConnections:

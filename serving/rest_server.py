@@ -21,6 +21,7 @@ from google.protobuf import json_format
 from serving import grpc_service, tensor_json
 from serving.errors import ServingError
 from serving.rest_connections import BoundedHTTPServer  # noqa: F401 (re-exported)
+from serving.rest_connections import DeadlineReader
 
 LOG = logging.getLogger("keras_ar.serving")
 VERSION = re.compile(r"^[0-9]{1,18}$")
@@ -43,6 +44,8 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         self.timeout = self.server.timeout_s  # each socket read waits at most this long
         super().setup()
+        # ... and the whole request at most as long, from its first byte
+        self.rfile = DeadlineReader(self.connection, self.server.timeout_s)
 
     def handle(self):
         """One request per pass: the server parks a kept-alive connection between them."""

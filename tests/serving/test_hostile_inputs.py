@@ -306,6 +306,32 @@ def test_idle_connections_do_not_starve_requests(hostile_server, stub):
     assert_still_serving(hostile_server, stub)
 
 
+def test_a_trickling_client_is_cut_off_at_the_request_timeout(hostile_server, stub):
+    """One byte every 0.4 s keeps every read inside the 3 s read timeout; the whole-request
+    deadline still closes the connection ~3 s after the first byte."""
+    sock = socket.create_connection(("127.0.0.1", hostile_server.rest_port), timeout=10)
+    request = b"POST /v1/models/wavenet:predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n"
+    start, closed = time.monotonic(), False
+    try:
+        for byte in request * 4:
+            sock.sendall(bytes([byte]))
+            time.sleep(0.4)
+            if time.monotonic() - start > 9:
+                break
+    except OSError:  # reset or broken pipe: the server closed it
+        closed = True
+    if not closed:
+        sock.settimeout(2)
+        try:
+            closed = sock.recv(4096) == b""
+        except OSError:
+            closed = True
+    sock.close()
+    assert closed and time.monotonic() - start < 9
+    status, body = rest_predict(hostile_server, "init_state", {"batch_template": [0]})
+    assert status == 200, body
+
+
 def test_output_filter_cache_stays_bounded(model_root):
     from serving import signature_session
 
