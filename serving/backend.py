@@ -93,9 +93,10 @@ def infer_backend(model):
                      f"name the backend ({', '.join(BACKENDS)}) or pass an export directory.")
 
 
-def make_backend(kind, model, manifest=None):
+def make_backend(kind, model, manifest=None, retry_deadline_s=30.0):
     """The backend of `kind` (one of BACKENDS; None: inferred from `model`) on `model`, an
-    artifact path or a TF Serving URL (`manifest`: where its generation_spec.json lies)."""
+    artifact path or a TF Serving URL (`manifest`: where its generation_spec.json lies;
+    `retry_deadline_s`: how long a TF Serving backend retries an unreachable server)."""
     kind = kind or infer_backend(str(model))
     if kind not in BACKENDS:
         raise ValueError(f"Unknown backend {kind!r}; expected one of {', '.join(BACKENDS)}.")
@@ -110,4 +111,4 @@ def make_backend(kind, model, manifest=None):
         from serving.onnx_backend import OnnxBackend
         return OnnxBackend(model)
     from serving.tf_serving_backend import TFServingBackend
-    return TFServingBackend(model, manifest=manifest)
+    return TFServingBackend(model, manifest=manifest, retry_deadline_s=retry_deadline_s)

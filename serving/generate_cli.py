@@ -64,7 +64,13 @@ def add_arguments(parser):
                         help="use the in-graph generate signature")
     parser.add_argument("--resume", default=None, help="resume a run saved with --save-state")
     parser.add_argument("--save-state", "--save_state", dest="save_state",
-                        default=None, help="write the run (.npz) at the end")
+                        default=None,
+                        help="write the run (.npz) after every chunk and at the end: a run "
+                             "that fails (a server gone) continues with --resume")
+    parser.add_argument("--retry-deadline", "--retry_deadline", dest="retry_deadline",
+                        type=float, default=30.0,
+                        help="tfserving: seconds to keep retrying a server that is down or "
+                             "restarting (exponential back-off; 0: fail at once)")
     parser.add_argument("--max-steps", "--max_steps", dest="max_steps", type=int, default=None,
                         help="pause after this many steps (use with --save-state)")
     parser.add_argument("--image-shape", "--image_shape", dest="image_shape",
@@ -100,7 +106,8 @@ def _run(args):
     from serving.generation_run import GenerationRun
     from serving.generator import Generator
 
-    backend = make_backend(args.backend, args.model, args.manifest)
+    backend = make_backend(args.backend, args.model, args.manifest,
+                           retry_deadline_s=args.retry_deadline)
     generator = Generator(backend, chunk_size=args.chunk_size)
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    stop_token=args.stop_token)
@@ -116,10 +123,25 @@ def _run(args):
             options["prompt"] = np.tile(np.array(_ints(args.prompt))[None], (args.batch_size, 1))
         run_state = generator.start(args.num_steps, args.batch_size, args.seed, **options)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    out = generator.finish(run_state, progress=progress, max_steps=args.max_steps)
-    if args.save_state:
-        run_state.save(args.save_state)
+    out = _finish(args, generator, run_state, progress)
     return _write(args, generator, out)
+
+
+def _finish(args, generator, run_state, progress):
+    """Run to the end (or --max-steps), saving the run after every chunk with --save-state;
+    a failure names the saved state to --resume from."""
+    if not args.save_state:
+        return generator.finish(run_state, progress=progress, max_steps=args.max_steps)
+    try:
+        out = generator.finish(run_state, progress=progress, max_steps=args.max_steps,
+                               callback=lambda t, values, run: run.save(args.save_state))
+    except (RuntimeError, ValueError, OSError) as error:
+        run_state.save(args.save_state)  # the last completed chunk: requests change nothing
+        raise RuntimeError(f"{error}; the run so far (step {run_state.t} of "
+                           f"{run_state.num_steps}) is saved in {args.save_state}: continue "
+                           f"it with --resume {args.save_state}") from error
+    run_state.save(args.save_state)
+    return out
 
 
 def _conditions(args, spec):

@@ -4,6 +4,8 @@ a resumed run produces exactly what the uninterrupted run would have."""
 
 import dataclasses
 import json
+import os
+import pathlib
 
 import numpy as np
 
@@ -89,15 +91,25 @@ class GenerationRun:
         return write
 
     def save(self, path):
-        """Write the run to `path` (.npz; plain arrays and a JSON header, no pickles)."""
+        """Write the run to `path` (.npz, appended when missing, as numpy does; plain arrays
+        and a JSON header, no pickles), atomically: a temporary file renamed over `path`, so
+        a crash mid-write leaves the previous save whole."""
         arrays = {f"state/{k}": v for k, v in self.state.items()}
         arrays.update({f"controls/{k}": v for k, v in self.controls.items()})
         arrays.update({f"conditions/{k}": v for k, v in self.conditions.items()})
         header = {"format": _FORMAT, "t": self.t, "stop_token": self.stop_token,
                   "pad_value": self.pad_value}
-        np.savez(path, header=np.array(json.dumps(header)), x_prev=self.x_prev, x=self.x,
-                 noise=self.noise, limits=self.limits, done=self.done, lengths=self.lengths,
-                 **arrays)
+        path = pathlib.Path(path)
+        path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as file:
+                np.savez(file, header=np.array(json.dumps(header)), x_prev=self.x_prev,
+                         x=self.x, noise=self.noise, limits=self.limits, done=self.done,
+                         lengths=self.lengths, **arrays)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path):

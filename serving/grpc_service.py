@@ -39,20 +39,25 @@ def metadata_response(servable, signature_name=""):
 
 
 def status_response(manager, name, version=None):
-    versions = manager.loaded_versions(name)
+    """GetModelStatusResponse: every loaded, loading or failed version (a failed one: state
+    END with its load error in `status`), as TF Serving reports them."""
+    states = manager.version_states(name)
     if version is not None:
-        if version not in versions:
+        if version not in states:
             raise ServingError("NOT_FOUND", f"Could not find version {version} of model "
-                                            f"{name!r}; loaded: {versions}.")
-        versions = [version]
-    if not versions:
+                                            f"{name!r}; known versions: {sorted(states)}.")
+        states = {version: states[version]}
+    if not states:
         raise ServingError("NOT_FOUND", f"Model {name!r} has no loaded version.")
     response = get_model_status_pb2.GetModelStatusResponse()
-    for v in versions:
+    for v in sorted(states, reverse=True):
+        state, code, message = states[v]
         status = response.model_version_status.add()
         status.version = v
-        status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-        status.status.error_code = 0
+        status.state = get_model_status_pb2.ModelVersionStatus.State.Value(state)
+        status.status.error_code = (0 if code == "OK"  # tensorflow.error.Code = gRPC's codes
+                                    else ServingError(code, message).grpc_code().value[0])
+        status.status.error_message = message
     return response
 
 

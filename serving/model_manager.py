@@ -2,9 +2,15 @@
 
 Layout, as TF Serving has it: `BASE_PATH/<integer version>/saved_model.pb`. Version policies
 (`model_version_policy` in a ModelServerConfig): `latest { num_versions: N }` (default, N=1),
-`all {}`, `specific { versions: ... }`. New versions are loaded before old ones are unloaded
-(availability preserving); a version directory should be published atomically (write it
-elsewhere, then rename it into place).
+`all {}`, `specific { versions: ... }`.
+
+Availability preserving, as TF Serving's default policy: new versions are loaded before the
+ones they replace are unloaded, and a version that fails to load (a half-copied or corrupt
+folder) leaves the served versions as they were; it is retried on later polls with back-off
+(`serving.load_retry`) until it loads or its folder is removed, and `GetModelStatus` shows its
+error meanwhile. A version folder replaced in place (a new inode, e.g. `--overwrite`) is loaded
+again; the old servable answers until the new one is available. Publish a version atomically
+(write it elsewhere, then rename it into place) and it is never seen half-written.
 """
 
 import logging
@@ -13,12 +19,12 @@ import re
 import threading
 
 from keras_ar import contract
+from serving import load_retry
 from serving.errors import ServingError
 from serving.servable import Servable
 
 LOG = logging.getLogger("keras_ar.serving")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-MAX_LOAD_ATTEMPTS = 3
 
 
 class ModelConfig:
@@ -86,7 +92,8 @@ class ModelManager:
     """Keeps each model's aspired versions loaded; `poll()` reconciles with the disk."""
 
     def __init__(self, configs, enable_warmup=True, session_threads=(0, 0),
-                 prefer_tflite_model=False, tflite_interpreters=1, limits=None):
+                 prefer_tflite_model=False, tflite_interpreters=1, limits=None,
+                 load_retry_max_wait_s=load_retry.DEFAULT_MAX_WAIT_S):
         self.configs = {c.name: c for c in configs}
         self.limits = limits  # serving.limits.ServerLimits (None: the defaults)
         self.prefer_tflite_model = bool(prefer_tflite_model)  # run <version>/model.tflite
@@ -94,7 +101,8 @@ class ModelManager:
         self.enable_warmup = enable_warmup
         self.session_threads = tuple(session_threads)  # (intra-op, inter-op); 0: TF picks
         self._servables = {c.name: {} for c in configs}  # name -> {version: Servable}
-        self._failures = {}  # (name, version) -> attempts
+        self._failures = load_retry.LoadFailures(max_s=load_retry_max_wait_s)
+        self._loading = set()  # (name, version) being loaded now
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()
 
@@ -152,51 +160,96 @@ class ModelManager:
                 for name in removed:
                     LOG.info("Unloading %s (removed from the model config)", name)
                     del self._servables[name]
-            self._failures = {k: v for k, v in self._failures.items() if k[0] in configs}
+            self._failures.keep(lambda key: key[0] in configs)
             for config in configs.values():
                 self._reconcile(config)
 
+    def version_states(self, name):
+        """{version: (state, error code, error message)} of model `name`, as GetModelStatus
+        reports them: AVAILABLE (loaded), LOADING, or END with the error of a failed load."""
+        if name not in self.configs:
+            raise ServingError("NOT_FOUND", f"Model {name!r} is not served; served: "
+                                            f"{sorted(self.configs)}.")
+        states = {v: ("END", f.code, f.message)
+                  for v, f in self._failures.of_model(name).items()}
+        with self._lock:
+            states.update({v: ("LOADING", "OK", "") for n, v in self._loading if n == name})
+            states.update({v: ("AVAILABLE", "OK", "") for v in self._servables.get(name, {})})
+        return states
+
     def _reconcile(self, config):
         aspired = config.aspired(versions_on_disk(config.base_path))
-        with self._lock:
-            current = {v for v, s in self._servables[config.name].items()
-                       if s.path.parent == config.base_path}  # base path may have changed
+        base = str(config.base_path)
+        self._failures.keep(lambda key: key[0] != config.name or (
+            key[2] == base and key[1] in aspired))  # folder removed or no longer aspired
         for version in aspired:
-            if version not in current:
+            if not self._fresh(config, version):
                 self._load(config, version)
+        self._unload_unaspired(config.name, aspired)
+
+    def _fresh(self, config, version):
+        """Version `version` is loaded from its current folder (same base path, same inode:
+        a folder replaced in place is loaded again)."""
         with self._lock:
-            for version in list(self._servables[config.name]):
-                if version not in aspired:
-                    LOG.info("Unloading %s version %d", config.name, version)
-                    del self._servables[config.name][version]
+            servable = self._servables[config.name].get(version)
+        path = config.base_path / str(version)
+        return (servable is not None and servable.path == path
+                and servable.identity == load_retry.directory_identity(path))
+
+    def _unload_unaspired(self, name, aspired):
+        """TF Serving's availability-preserving policy: unload the lowest unaspired version
+        when no version is aspired, when an aspired version is loaded, or when more than one
+        unaspired version is loaded; otherwise keep it serving."""
+        with self._lock:
+            servables = self._servables[name]
+            while True:
+                unaspired = sorted(v for v in servables if v not in aspired)
+                ready = any(v in servables for v in aspired)
+                if not unaspired or (aspired and not ready and len(unaspired) < 2):
+                    return
+                LOG.info("Unloading %s version %d", name, unaspired[0])
+                del servables[unaspired[0]]
 
     def _load(self, config, version):
         key = (config.name, version, str(config.base_path))
-        if self._failures.get(key, 0) >= MAX_LOAD_ATTEMPTS:
-            return
         path = config.base_path / str(version)
-        try:
-            servable = Servable(config.name, version, path, *self.session_threads,
-                                prefer_tflite=self.prefer_tflite_model,
-                                tflite_interpreters=self.tflite_interpreters,
-                                limits=self.limits)
-            if self.enable_warmup:
-                count = servable.warm_up()
-                if count:
-                    LOG.info("Warmed up %s version %d with %d requests", config.name,
-                             version, count)
-        except Exception as error:  # a bad version must not take the server down
-            self._failures[key] = self._failures.get(key, 0) + 1
-            LOG.error("Loading %s version %d from %s failed (attempt %d): %s", config.name,
-                      version, path, self._failures[key], error)
+        if not self._failures.due(key, path):
             return
+        identity = load_retry.directory_identity(path)
         with self._lock:
-            self._servables[config.name][version] = servable
+            self._loading.add((config.name, version))
+        try:
+            servable = self._new_servable(config.name, version, path)
+        except Exception as error:  # a bad version must not take the server (or model) down
+            attempts, wait = self._failures.record(key, path, error)
+            LOG.error("Loading %s version %d from %s failed (attempt %d; the served versions "
+                      "stay; retrying in %.1f s or when its files change): %s", config.name,
+                      version, path, attempts, wait, error)
+            return
+        finally:
+            with self._lock:
+                self._loading.discard((config.name, version))
+        servable.identity = identity
+        self._failures.clear(key)
+        with self._lock:
+            self._servables[config.name][version] = servable  # the old one, if any, is released
         LOG.info("Loaded %s version %d from %s (%s runtime)", config.name, version, path,
                  servable.runtime)
 
+    def _new_servable(self, name, version, path):
+        servable = Servable(name, version, path, *self.session_threads,
+                            prefer_tflite=self.prefer_tflite_model,
+                            tflite_interpreters=self.tflite_interpreters, limits=self.limits)
+        if self.enable_warmup:
+            count = servable.warm_up()
+            if count:
+                LOG.info("Warmed up %s version %d with %d requests", name, version, count)
+        return servable
+
     def start_polling(self, interval_s, stop_event):
-        """Poll every `interval_s` seconds in a daemon thread until `stop_event` is set."""
+        """Poll every `interval_s` seconds in a daemon thread until `stop_event` is set; a
+        version that fails to load waits `interval_s` doubled per failure before a retry."""
+        self._failures.base_s = float(interval_s)
         return _every(interval_s, stop_event, self.poll, "fs-poll", "File system poll")
 
     def start_config_polling(self, path, interval_s, stop_event):

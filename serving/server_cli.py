@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 
-from serving import limits
+from serving import limits, load_retry
 from serving.rest_connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S
 from serving.server import DEFAULT_MAX_REQUEST_BYTES
 
@@ -30,6 +30,11 @@ def add_arguments(parser):
                              "and labels); overrides --model_name/--model_base_path")
     parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
                         help="seconds between polls for new versions; 0 polls once at start")
+    parser.add_argument("--load_retry_max_wait_seconds", type=float,
+                        default=load_retry.DEFAULT_MAX_WAIT_S,
+                        help="a version that fails to load keeps the served versions and is "
+                             "retried, waiting the poll interval doubled per failure, at most "
+                             "this long (at the next poll when its files change)")
     parser.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0.0,
                         help="seconds between re-reads of --model_config_file (models added "
                              "or removed, version policies and labels changed are applied "
@@ -110,7 +115,8 @@ def run(args):
                                             args.tensorflow_inter_op_parallelism),
                            prefer_tflite_model=args.prefer_tflite_model,
                            tflite_interpreters=args.num_tflite_interpreters_per_pool,
-                           limits=server_limits)
+                           limits=server_limits,
+                           load_retry_max_wait_s=args.load_retry_max_wait_seconds)
     server = ModelServer(manager, grpc_port=args.port, rest_port=args.rest_api_port,
                          host=args.host, poll_wait_seconds=args.file_system_poll_wait_seconds,
                          grpc_threads=args.grpc_max_threads,

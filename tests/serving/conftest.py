@@ -78,10 +78,11 @@ model_config_list {{
 
 
 class ServerProcess:
-    """`keras-ar serve` in a subprocess; `stop()` terminates it (always called)."""
+    """`keras-ar serve` in a subprocess; `stop()` terminates it (always called). `ports`:
+    (gRPC, REST) to bind (a restart on the same ports), else free ones."""
 
-    def __init__(self, args, log_path, preexec_fn=None):
-        self.grpc_port, self.rest_port = free_port(), free_port()
+    def __init__(self, args, log_path, preexec_fn=None, ports=None):
+        self.grpc_port, self.rest_port = ports or (free_port(), free_port())
         self.log_path = log_path
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
                    PYTHONPATH=str(REPO))
