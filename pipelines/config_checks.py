@@ -173,15 +173,22 @@ def _check_audio_levels(config, cls, where):
             "tells generation how to turn levels back into audio).")
 
 
+def _switched_on(fail, key, value, kind, modality, needed, why):
+    """False for '' (off); True for `kind` with data.modality `needed`; else `fail`."""
+    if not value:
+        return False
+    if value != kind:
+        fail(key, value, f"'' or {kind!r}")
+    if modality != needed:
+        fail(key, value, f"'' for data.modality {modality!r} ({why})")
+    return True
+
+
 def _check_local_features(config, fail):
     data = config.data
-    if not data.local_features:
+    if not _switched_on(fail, "data.local_features", data.local_features, "log_mel",
+                        data.modality, "audio", "features are computed from audio"):
         return
-    if data.local_features != "log_mel":
-        fail("data.local_features", data.local_features, "'' or 'log_mel'")
-    if data.modality != "audio":
-        fail("data.local_features", data.local_features,
-             f"'' for data.modality {data.modality!r} (features are computed from audio)")
     if data.num_mels < 1 or data.feature_hop < 1:
         fail("data.num_mels / data.feature_hop", (data.num_mels, data.feature_hop),
              "integers >= 1")
@@ -198,13 +205,9 @@ def _check_local_features(config, fail):
 
 def _check_embedding(config, fail):
     embedding, data = config.embedding, config.data
-    if not embedding.model:
+    if not _switched_on(fail, "embedding.model", embedding.model, "label_classifier",
+                        data.modality, "images", "the classifier embeds images"):
         return
-    if embedding.model != "label_classifier":
-        fail("embedding.model", embedding.model, "'' or 'label_classifier'")
-    if data.modality != "images":
-        fail("embedding.model", embedding.model,
-             f"'' for data.modality {data.modality!r} (the classifier embeds images)")
     if data.use_label:
         fail("data.use_label", True, "false with an embedding: the embedding vector is the "
              "model's global_condition (the labels train the embedder)")
