@@ -57,6 +57,20 @@ def model_length(manifest):
     return None
 
 
+def max_value(manifest):
+    """The largest id an integer model reads in `x`, `x_prev` and `prompt` (its alphabet,
+    or its start id where that is the extra row past it), or None (real values, or no
+    manifest)."""
+    if not manifest or not str(manifest.get("x", {}).get("dtype", "")).startswith("int"):
+        return None
+    config = (manifest.get("model") or {}).get("config") or {}
+    levels = (manifest.get("decoding", {}).get("num_classes") or config.get("num_classes")
+              or config.get("vocab_size") or config.get("num_levels"))
+    if not levels:
+        return None
+    return max(int(levels) - 1, int(manifest["x"].get("start_id", 0)))
+
+
 class ModelLimits:
     """The server's limits for one model version (its manifest may be None)."""
 
@@ -70,6 +84,7 @@ class ModelLimits:
         self.max_num_steps = min(server.max_num_steps, own or math.inf)
         config = ((manifest or {}).get("model") or {}).get("config") or {}
         self.num_classes = int(config.get("num_global_classes") or 0)
+        self.max_value = max_value(manifest)
 
     # ----------------------------------------------------------------- sizes
     def check_shape(self, key, shape, what="Input"):
@@ -124,6 +139,12 @@ class ModelLimits:
         if signature == contract.SAMPLE_CHUNK:
             errors += contract.chunk_feed_errors({k: v.shape for k, v in feeds.items()})
         errors += contract.feed_value_errors(feeds, self.num_classes)
+        if self.max_value is not None:  # ids past the embedding: refused, not gathered
+            errors += [contract.range_error(key, feeds[key], 0, self.max_value, integral=True,
+                                            kind="ids of this model")
+                       for key in (contract.X, contract.X_PREV, contract.PROMPT)
+                       if key in feeds and feeds[key].dtype.kind in "iu"]
+        errors = [e for e in errors if e]
         if errors:
             raise ServingError("INVALID_ARGUMENT",
                                f"Signature \"{signature}\": " + " ".join(dict.fromkeys(errors)))

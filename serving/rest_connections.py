@@ -35,6 +35,11 @@ class DeadlineReader(io.RawIOBase):
     def readable(self):
         return True
 
+    def close(self):
+        if not self.closed:
+            self._raw.close()  # drops its reference, so closing the socket closes the fd
+        super().close()
+
     def readinto(self, buffer):
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:

@@ -45,6 +45,7 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
         self.timeout = self.server.timeout_s  # each socket read waits at most this long
         super().setup()
         # ... and the whole request at most as long, from its first byte
+        self.rfile.close()
         self.rfile = DeadlineReader(self.connection, self.server.timeout_s)
 
     def handle(self):

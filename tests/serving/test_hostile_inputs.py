@@ -238,6 +238,23 @@ def test_class_ids_outside_the_model_classes_are_refused(hostile_server, stub, s
     assert status == 200, body
 
 
+def test_ids_past_the_models_alphabet_are_refused(hostile_server, stub):
+    """The tiny WaveNet reads ids 0..15 and its start id 16; 17 or -1 would index past its
+    embedding."""
+    state = grpc_predict(stub, "init_state", {"batch_template": np.zeros(1, np.int32)})
+    import tensorflow as tf
+
+    feeds = {k.replace("new_", ""): tf.make_ndarray(v) for k, v in state.outputs.items()}
+    for bad in (17, -1):
+        feeds["x_prev"] = np.array([bad], np.int32)
+        (status, error), (code, details) = both(hostile_server, stub, "step", feeds)
+        assert status == 400 and code == grpc.StatusCode.INVALID_ARGUMENT
+        for text in (error, details):
+            assert f"`x_prev` holds {bad}" in text and "ids of this model in [0, 16]" in text
+    feeds["x_prev"] = np.array([16], np.int32)  # the start id
+    assert grpc_predict(stub, "step", feeds).outputs["params"].tensor_shape.dim[0].size == 1
+
+
 def test_prompt_length_beyond_the_prompt_is_refused(hostile_server, stub):
     feeds = {"seed": np.zeros(1, np.int32), "num_steps": np.full(1, 6, np.int32),
              "prompt": np.zeros((1, 6), np.int32), "prompt_length": np.full(1, 7, np.int32),
@@ -330,6 +347,23 @@ def test_a_trickling_client_is_cut_off_at_the_request_timeout(hostile_server, st
     assert closed and time.monotonic() - start < 9
     status, body = rest_predict(hostile_server, "init_state", {"batch_template": [0]})
     assert status == 200, body
+
+
+def test_rest_requests_leave_no_open_sockets(hostile_server):
+    """Every answered connection is closed for real (its file descriptor freed)."""
+    import os
+
+    def open_fds():
+        return len(os.listdir(f"/proc/{hostile_server.process.pid}/fd"))
+
+    call(f"{hostile_server.rest}/v1/models/wavenet")
+    time.sleep(0.5)
+    before = open_fds()
+    for _ in range(40):
+        status, _ = call(f"{hostile_server.rest}/v1/models/wavenet")
+        assert status == 200
+    time.sleep(0.5)
+    assert open_fds() - before < 5
 
 
 def test_output_filter_cache_stays_bounded(model_root):
