@@ -7,7 +7,6 @@ tensor from one value, a batch of 20,000 states) would fail there instead of bei
 
 import json
 import resource
-import socket
 import time
 
 import grpc
@@ -308,64 +307,6 @@ def test_num_steps_is_capped(hostile_server, stub):
     assert_still_serving(hostile_server, stub)
 
 
-def test_idle_connections_do_not_starve_requests(hostile_server, stub):
-    idle = [socket.create_connection(("127.0.0.1", hostile_server.rest_port), timeout=5)
-            for _ in range(20)]
-    idle[0].sendall(b"POST /v1/models/wavenet:predict HTTP/1.1\r\n")  # a partial request
-    try:
-        started = time.monotonic()
-        status, body = call(f"{hostile_server.rest}/v1/models/wavenet")
-        assert status == 200, body
-        assert time.monotonic() - started < 3
-    finally:
-        for sock in idle:
-            sock.close()
-    assert_still_serving(hostile_server, stub)
-
-
-def test_a_trickling_client_is_cut_off_at_the_request_timeout(hostile_server, stub):
-    """One byte every 0.4 s keeps every read inside the 3 s read timeout; the whole-request
-    deadline still closes the connection ~3 s after the first byte."""
-    sock = socket.create_connection(("127.0.0.1", hostile_server.rest_port), timeout=10)
-    request = b"POST /v1/models/wavenet:predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n"
-    start, closed = time.monotonic(), False
-    try:
-        for byte in request * 4:
-            sock.sendall(bytes([byte]))
-            time.sleep(0.4)
-            if time.monotonic() - start > 9:
-                break
-    except OSError:  # reset or broken pipe: the server closed it
-        closed = True
-    if not closed:
-        sock.settimeout(2)
-        try:
-            closed = sock.recv(4096) == b""
-        except OSError:
-            closed = True
-    sock.close()
-    assert closed and time.monotonic() - start < 9
-    status, body = rest_predict(hostile_server, "init_state", {"batch_template": [0]})
-    assert status == 200, body
-
-
-def test_rest_requests_leave_no_open_sockets(hostile_server):
-    """Every answered connection is closed for real (its file descriptor freed)."""
-    import os
-
-    def open_fds():
-        return len(os.listdir(f"/proc/{hostile_server.process.pid}/fd"))
-
-    call(f"{hostile_server.rest}/v1/models/wavenet")
-    time.sleep(0.5)
-    before = open_fds()
-    for _ in range(40):
-        status, _ = call(f"{hostile_server.rest}/v1/models/wavenet")
-        assert status == 200
-    time.sleep(0.5)
-    assert open_fds() - before < 5
-
-
 def test_output_filter_cache_stays_bounded(model_root):
     from serving import signature_session
 
@@ -395,40 +336,3 @@ def test_generator_checks_controls_on_the_host(model_root, options, message):
     generator = Generator(SavedModelBackend(model_root / "wavenet" / "1"))
     with pytest.raises(ValueError, match=message):
         generator.generate(4, batch_size=2, **options)
-
-
-def test_kept_alive_connection_serves_several_requests(hostile_server):
-    import http.client
-
-    connection = http.client.HTTPConnection("127.0.0.1", hostile_server.rest_port, timeout=10)
-    try:
-        for batch in (1, 2, 3):
-            body = json.dumps({"signature_name": "init_state",
-                               "inputs": {"batch_template": [0] * batch}})
-            connection.request("POST", "/v1/models/wavenet:predict", body,
-                               {"Content-Type": "application/json"})
-            response = connection.getresponse()
-            answer = json.loads(response.read())
-            assert response.status == 200, answer
-            assert len(answer["outputs"]["new_state_index"]) == batch
-    finally:
-        connection.close()
-
-
-def test_connections_over_the_limit_are_answered_503(hostile_server, stub):
-    idle = [socket.create_connection(("127.0.0.1", hostile_server.rest_port), timeout=5)
-            for _ in range(MAX_CONNECTIONS)]
-    try:
-        time.sleep(0.5)  # the server accepts them
-        status, body = call(f"{hostile_server.rest}/v1/models/wavenet")
-        assert status == 503, body
-        assert str(MAX_CONNECTIONS) in body["error"] and "--rest_api_max_connections" in \
-            body["error"]
-    finally:
-        for sock in idle:
-            sock.close()
-    deadline = time.monotonic() + 5
-    while call(f"{hostile_server.rest}/v1/models/wavenet")[0] != 200:
-        assert time.monotonic() < deadline, "closed connections were not released"
-        time.sleep(0.1)
-    assert_still_serving(hostile_server, stub)
