@@ -8,7 +8,6 @@ graphs use TensorFlow ops only. The manifest goes to `assets/generation_spec.jso
 it at the top of the directory.
 """
 
-import pathlib
 import shutil
 
 import keras

@@ -16,9 +16,11 @@ manifest carries `describe(...)` under `decoding.local_features`, so `keras-ar g
 --local-condition speech.wav` computes the frames the model was trained on.
 """
 
-import wave
+import pathlib
 
 import numpy as np
+
+from serving.writers import read_wav
 
 FLOOR = 1e-3
 OFFSET = -3.0
@@ -85,15 +87,10 @@ def describe(kind, sample_rate, hop, num_mels):
 
 def from_wav(path, description):
     """A 16-bit PCM WAV at the model's rate -> its frames `[frames, num_mels]`."""
-    with wave.open(str(path), "rb") as f:
-        rate, width, channels = f.getframerate(), f.getsampwidth(), f.getnchannels()
-        data = f.readframes(f.getnframes())
-    if width != 2:
-        raise ValueError(f"{path}: {8 * width}-bit samples; expected 16-bit PCM WAV.")
+    audio, rate = read_wav(pathlib.Path(path).read_bytes(), str(path))
     if rate != description["sample_rate"]:
         raise ValueError(
             f"{path} is sampled at {rate} Hz; the model's features are at "
             f"{description['sample_rate']} Hz. Resample it first (e.g. `sox {path} -r "
             f"{description['sample_rate']} out.wav`).")
-    audio = np.frombuffer(data, "<i2").reshape(-1, channels).mean(axis=1) / 32768.0
     return log_mel(audio, rate, description["hop"], description["num_mels"])

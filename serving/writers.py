@@ -23,6 +23,17 @@ def decode_audio(ids, num_classes, mu_law=True):
     return np.clip(y, -1.0, 1.0)
 
 
+def read_wav(data, where="WAV data"):
+    """The bytes of a 16-bit PCM WAV file -> (mono float audio [T] in [-1, 1), sample rate);
+    channels are averaged."""
+    with wave.open(io.BytesIO(data), "rb") as w:
+        rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
+        pcm = w.readframes(w.getnframes())
+    if width != 2:
+        raise ValueError(f"{where}: {8 * width}-bit samples; expected 16-bit PCM WAV.")
+    return np.frombuffer(pcm, "<i2").reshape(-1, channels).mean(axis=1) / 32768.0, rate
+
+
 def wav_bytes(audio, sample_rate=16000):
     """Float audio [T] in [-1, 1] -> the bytes of a mono 16-bit PCM WAV file."""
     pcm = np.round(np.clip(np.asarray(audio, np.float64), -1, 1) * 32767).astype("<i2")

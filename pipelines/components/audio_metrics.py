@@ -47,12 +47,9 @@ def median_flatness(audio, sample_rate, energy_db=30.0):
 
 def decode_wav(data, rate):
     """Float audio at `rate` from WAV bytes (resampled when the file's rate differs)."""
-    import io
-    import wave
+    from serving.writers import read_wav
 
-    with wave.open(io.BytesIO(data)) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768.0
-        source = w.getframerate()
+    pcm, source = read_wav(data)
     if source != rate:
         from scipy.signal import resample_poly
 
