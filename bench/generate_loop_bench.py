@@ -101,7 +101,7 @@ def run(quick=False):
             best = {}
             usable = {key: runner for key, runner in runners.items()
                       if key[3] in (None, batch)}
-            for key, runner in usable.items():
+            for runner in usable.values():
                 runner(**feeds)  # warm-up
             for _ in range(repeats):  # interleaved: every case sees the same load
                 for key, runner in usable.items():

@@ -3,7 +3,8 @@
 A generic unary method that returns its request bytes (no protobuf, no TensorFlow), served
 by `grpc.server` with a thread pool in a subprocess, called from this process with the
 same channel options as `TFServingBackend`. Its p50 round trip for the `sample_step`
-request size is what gRPC alone costs per step, before any serving work. Run alone: `python -m bench.grpc_echo`.
+request size is what gRPC alone costs per step, before any serving work. Run alone: `python -m
+bench.grpc_echo`.
 """
 
 import socket

@@ -11,7 +11,8 @@ per batch. Both paths are in-graph `tf.while_loop`s:
 Each naive step costs the same wherever the pixel is, so it is timed over one pixel and
 extrapolated. Both cached models compute their rows-above stream once per row (at its first
 pixel), so cached times cover whole rows: the first two rows for PixelCNN++ (extrapolated),
-whole images for Gated PixelCNN. The same models at half the height and width show how the per-pixel time
+whole images for Gated PixelCNN. The same models at half the height and width show how the
+per-pixel time
 scales with the image size.
 """
 

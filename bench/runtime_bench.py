@@ -57,7 +57,7 @@ def run(quick=False):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "export"
-        report = export_all(model, out, quantize=("int8", "float16"), verify_parity=False)
+        export_all(model, out, quantize=("int8", "float16"), verify_parity=False)
         rows += _size_rows(out)
         runners = _runners(out)
         calls = 20 if quick else 200
@@ -84,7 +84,8 @@ def _generate_rows(model, runners, batch, num_steps):
              contract.PROMPT: np.zeros((batch, num_steps), "int32"),  # no prompt
              contract.PROMPT_LENGTH: np.zeros([batch], "int32"),
              contract.TEMPERATURE: np.ones([batch], "float32"),
-             contract.TOP_K: np.zeros([batch], "int32"), contract.TOP_P: np.ones([batch], "float32")}
+             contract.TOP_K: np.zeros([batch], "int32"),
+             contract.TOP_P: np.ones([batch], "float32")}
     rows = []
     for name, runner in runners.items():
         seconds = best_time(lambda: runner(contract.GENERATE, feeds), repeats=1)

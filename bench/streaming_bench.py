@@ -50,11 +50,10 @@ def _transformer():
 
 
 def _export(model, root, targets):
+    from export import repository
     from export.onnx import export_onnx
     from export.saved_model import export_saved_model
     from export.tflite import export_tflite
-
-    from export import repository
 
     paths = {"savedmodel": root / "base" / "1"}
     export_saved_model(model, paths["savedmodel"], signatures=SIGNATURES)
@@ -154,7 +153,6 @@ def _chunk_overheads(generators, repeats):
 
 def _wavenet_rows(root, quick, server_class):
     from serving.generator import Generator
-    from serving.tf_serving_backend import TFServingBackend
 
     paths = _export(_wavenet(), root, ("tflite", "onnx", "served"))
     steps, repeats = (2048, 2) if quick else (8192, 3)

@@ -12,7 +12,6 @@ time is measured over fewer samples. Also: per-step latency of `model.step` eage
 `tf.function` vs `jit_compile=True` for a 10 x 64 WaveNet.
 """
 
-import numpy as np
 import tensorflow as tf
 
 from bench.common import best_time

@@ -7,7 +7,7 @@ only the standard library (serving/ uses it).
 """
 
 # Eager (TF-free) so that importing the submodule `export.export_all` cannot shadow the function.
-from export.export_all import export_all  # noqa: E402
+from export.export_all import export_all
 
 
 def __getattr__(name):

@@ -11,9 +11,9 @@ import contextlib
 import ctypes
 import errno
 import os
-import sys
 import pathlib
 import shutil
+import sys
 import tempfile
 
 

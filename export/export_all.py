@@ -72,7 +72,7 @@ def export_all(model, out, targets=TARGETS, overwrite=False, quantize=(), stop_t
             _advance(progress, f"converting {target}")
             try:
                 _export_target(model, tmp, target, targets, report, options)
-            except Exception as err:  # noqa: BLE001 - named, the cause chained
+            except Exception as err:
                 raise ExportTargetError(target, err) from err
             report["targets"][target] = {"seconds": round(time.perf_counter() - start, 2),
                                          "bytes": _size(tmp / target)}

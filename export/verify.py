@@ -293,7 +293,8 @@ def sample_parity(model, runners, num_steps=64, batch=2, seed=1, atol=1e-5, rtol
     `atol`; a head with `sample_level_tolerance` k, e.g. a logistic mixture over 65,536
     levels whose bins are narrower than the runtimes' float differences, within k levels),
     params within `atol + rtol |params|` at every step (as `signature_parity` checks them:
-    large logits carry float32 rounding above `atol` alone). Every target is fed Keras's sample as the next `x_prev` (teacher
+    large logits carry float32 rounding above `atol` alone). Every target is fed Keras's sample as
+    the next `x_prev` (teacher
     forcing), so a mismatch is counted where it happens instead of derailing the rest of the
     stream. Models with a bounded number of positions (`capacity`: an image's pixels) start
     a new generation every `capacity` steps.

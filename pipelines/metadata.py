@@ -67,7 +67,7 @@ class Metadata:
         try:
             getter(name)
             return True
-        except Exception:  # noqa: BLE001 - NotFoundError
+        except Exception:
             return False
 
     # ----------------------------------------------------------------- executions
@@ -92,7 +92,7 @@ class Metadata:
                 event.path.steps.add().key = name
                 pairs.append((self._artifact_proto(artifact), event))
         _, artifact_ids, _ = self.store.put_execution(execution, pairs, contexts)
-        for (name, artifact), aid in zip(list(inputs.items()) + list(outputs.items()),
+        for (_, artifact), aid in zip(list(inputs.items()) + list(outputs.items()),
                                          artifact_ids):
             artifact.id = aid
 

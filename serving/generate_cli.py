@@ -24,6 +24,7 @@ import sys
 import numpy as np
 
 from serving.backend import BACKENDS, infer_backend, make_backend  # noqa: F401
+
 SUFFIXES = (".wav", ".png", ".txt", ".npz")
 DEFAULT_KIND = {"WaveNet": ".wav", "CausalTransformer": ".txt",
                 "ContinuousSequenceModel": ".npz"}  # image models: .png

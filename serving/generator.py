@@ -1,7 +1,8 @@
 """One generation loop for every runtime: the step protocol driven from the host.
 
     state = init_state(conditions | batch_template)
-    x_prev = start_id                    (a prompt: prefill([start, prompt[:-1]]); x_prev = prompt[-1])
+    x_prev = start_id
+        (a prompt: prefill([start, prompt[:-1]]); x_prev = prompt[-1])
     for t0 in range(0, num_steps, K):    (K = chunk_size)
         x[:, t0:t0+K], state = sample_chunk(x_prev, state, noise[:, t0:t0+K], controls, c)
         x_prev = x[:, t0+K-1]

@@ -5,9 +5,13 @@ stubs. Classify, Regress, MultiInference and HandleReloadConfigRequest answer UN
 
 import logging
 
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from serving import tensor_proto
 from serving.errors import ServingError
@@ -87,7 +91,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, manager):
         self.manager = manager
 
-    def Predict(self, request, context):  # noqa: N802 (gRPC method name)
+    def Predict(self, request, context):
         try:
             servable = _lookup(self.manager, request.model_spec)
             feeds = {key: decode_input(key, proto, servable.limits)
@@ -113,7 +117,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             tensor_proto.fill_tensor_proto(response.outputs[key], value)
         return response
 
-    def GetModelMetadata(self, request, context):  # noqa: N802
+    def GetModelMetadata(self, request, context):
         try:
             fields = list(request.metadata_field)
             if not fields:
@@ -135,7 +139,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, manager):
         self.manager = manager
 
-    def GetModelStatus(self, request, context):  # noqa: N802
+    def GetModelStatus(self, request, context):
         spec = request.model_spec
         try:
             version = spec.version.value if spec.HasField("version") else None

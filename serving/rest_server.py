@@ -2,7 +2,8 @@
 
     GET  /v1/models/NAME[/versions/N | /labels/L]            model status
     GET  /v1/models/NAME[/versions/N | /labels/L]/metadata   signature defs (proto field names)
-    POST /v1/models/NAME[/versions/N | /labels/L]:predict    {"signature_name", "instances"|"inputs"}
+    POST /v1/models/NAME[/versions/N | /labels/L]:predict
+        {"signature_name", "instances"|"inputs"}
 
 Errors are `{"error": "..."}` with TF Serving's HTTP status for the canonical code. Requests
 run on a bounded thread pool (`rest_connections`); bodies over `max_request_bytes` are
@@ -20,8 +21,10 @@ from google.protobuf import json_format
 
 from serving import grpc_service, tensor_json
 from serving.errors import ServingError
-from serving.rest_connections import BoundedHTTPServer  # noqa: F401 (re-exported)
-from serving.rest_connections import DeadlineReader
+from serving.rest_connections import (
+    BoundedHTTPServer,  # noqa: F401 (re-exported)
+    DeadlineReader,
+)
 
 LOG = logging.getLogger("keras_ar.serving")
 VERSION = re.compile(r"^[0-9]{1,18}$")
@@ -86,10 +89,10 @@ class RestHandler(http.server.BaseHTTPRequestHandler):
         return parts
 
     # ----------------------------------------------------------------- GET
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self._guarded(self._get)
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self._guarded(self._post)
 
     def _guarded(self, action):

@@ -5,7 +5,8 @@ Compared with `tf.saved_model.load(path).signatures[name](**tensors)` (an eager 
 the signature wrapper: argument binding, `TensorSpec` casts, an EagerTensor per input, a
 `.numpy()` per output), a callable takes and returns numpy arrays and skips the Python-side
 wrapper; for the 10-layer x 64-channel WaveNet's `sample_step` at batch 1 that is about 5x
-less CPU per call here (0.5 to 1 ms instead of 4 to 5 ms on the shared 2-core machine). Only the SavedModel's graph and variables are loaded: no Python
+less CPU per call here (0.5 to 1 ms instead of 4 to 5 ms on the shared 2-core machine). Only the
+SavedModel's graph and variables are loaded: no Python
 code from the model's package.
 """
 

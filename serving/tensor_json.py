@@ -53,7 +53,7 @@ def to_array(value, dtype, name, limits=None):
     shape = nested_shape(value, name)
     if limits is not None:
         limits.check_shape(name, shape)
-    if dtype == object:
+    if dtype.kind == "O":
         value = _decode_b64(value)
         value = _encode_strings(value)
         try:

@@ -29,6 +29,7 @@ def test_bad_identifiers():
 
 def test_generate_accepts_a_sampler():
     import numpy as np
+
     from keras_ar.models import WaveNet
 
     model = WaveNet(num_classes=8, dilations=[1, 2], residual_channels=4, skip_channels=4)

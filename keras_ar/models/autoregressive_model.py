@@ -4,8 +4,8 @@ import keras
 import tensorflow as tf
 
 from keras_ar import contract
-from keras_ar.ops import validation
 from keras_ar.models import generation, input_checks
+from keras_ar.ops import validation
 
 
 @keras.saving.register_keras_serializable(package="keras_ar")
@@ -322,7 +322,8 @@ class AutoregressiveModel(keras.Model):
         `prefill` (x then holds the values after it); with `prompt_length` int32[B], `prompt`
         [B, P <= num_steps, *event] is instead a per-row teacher-forced prefix laid out like
         x (positions t < prompt_length[i] keep the prompt, as the exported `generate`
-        signature does; see `generate_from_noise`); `stop_token` ends each row at its first stop token (`lengths` counts the
+        signature does; see `generate_from_noise`); `stop_token` ends each row at its first stop
+        token (`lengths` counts the
         values before it; later positions hold the stop token). `sampler` (a
         `keras_ar.samplers` object or name) overrides temperature/top_k/top_p.
         `jit_compile=True` compiles the whole loop with XLA (about 9x faster per sample at

@@ -9,7 +9,6 @@ from keras_ar.models import generation
 from keras_ar.models import pixel_cnn_plus_plus_cache as cache
 from keras_ar.models.image_model import ImageAutoregressiveModel, refuse_local_condition
 
-
 concat_elu = cache.concat_elu
 
 

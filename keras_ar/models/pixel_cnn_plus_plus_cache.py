@@ -15,7 +15,8 @@ stream one location per step. Ops:
 
 Row convolutions are pads, (strided) slices and one matmul (`ShiftedConv2D.row_step` at
 stride 1); the ul stream reads columns of the caches with batched gathers (clipped, zeros
-outside the image) and writes them with a select against a column mask (no scatter). The one `tf.cond` converts to TFLite's builtin
+outside the image) and writes them with a select against a column mask (no scatter). The one
+`tf.cond` converts to TFLite's builtin
 IF and ONNX's If, also inside a generation loop.
 """
 
@@ -177,7 +178,7 @@ def _row_start(model, state, scales, h, keys, weights):
     all of it is computable now). -> the new values of `keys`, in order. `weights`:
     id(variable) -> its value, read outside the `tf.cond` (ONNX converters cannot convert a
     kernel read inside an If)."""
-    w = lambda variable: weights[id(variable)]  # noqa: E731
+    w = lambda variable: weights[id(variable)]
     state = dict(state)
     for node in model._plan:
         if node.prev:
@@ -217,9 +218,9 @@ def _push_pixel(model, x_prev, state, index, col):
 
 def _evaluate(model, node, state, cols, row, h):
     """The node's values `[B, n, F]` at grid row `row` [B], columns `cols` [B, n]."""
-    cur = lambda name: state[f"{name}_cur"]  # noqa: E731
-    rows = lambda name: [state[f"{name}_prev"], state[f"{name}_cur"]]  # noqa: E731
-    above = lambda: tf.reshape(tf.cast(row > 0, tf.float32), [-1, 1, 1])  # noqa: E731
+    cur = lambda name: state[f"{name}_cur"]
+    rows = lambda name: [state[f"{name}_prev"], state[f"{name}_cur"]]
+    above = lambda: tf.reshape(tf.cast(row > 0, tf.float32), [-1, 1, 1])
     if node.op == "init_ul":  # down_shift(conv_1x3(y)) + right_shift(conv_2x1(y))
         down, right = model.init_ul_down, model.init_ul_right
         left = tf.reshape(tf.cast(cols > 0, tf.float32), [-1, 1, 1])
@@ -299,8 +300,8 @@ def _row_step(layer, rows, w, act=None):
 
 def _evaluate_row(model, node, state, row, h, w):
     """The u node's values `[B, W_s, F]` on the whole grid row `row` [B]."""
-    cur = lambda name: state[f"{name}_cur"]  # noqa: E731
-    rows = lambda name: [state[f"{name}_prev"], state[f"{name}_cur"]]  # noqa: E731
+    cur = lambda name: state[f"{name}_cur"]
+    rows = lambda name: [state[f"{name}_prev"], state[f"{name}_cur"]]
     if node.op == "init_u":  # down_shift(conv_2x3(y)): y rows r-2, r-1
         layer = model.init_u
         above = tf.reshape(tf.cast(row > 0, tf.float32), [-1, 1, 1])

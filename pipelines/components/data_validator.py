@@ -58,7 +58,7 @@ def execute(inputs, outputs, params, context):
             _ = (rows | beam.Map(lambda r: {k: v for k, v in r.items() if k != "data"})
                  | beam.combiners.ToList()
                  | beam.Map(lambda rows_, o=str(out): _write_summary(rows_, o)))
-    except Exception as err:  # noqa: BLE001 - unwrap the executor's own errors from Beam
+    except Exception as err:
         corrupt = _find(err, "Corrupt TFRecord file")
         if corrupt:
             raise record_checks.CorruptShard(corrupt) from None

@@ -37,7 +37,7 @@ def read_shard(path):
 def check(data, modality, validation):
     try:
         record = records.deserialize(data)
-    except Exception as err:  # noqa: BLE001 - any parse failure is the record's fault
+    except Exception as err:
         return {}, f"not a tf.train.Example: {err}"
     missing = sorted(set(records.FIELDS[modality]) - set(record))
     if missing:
@@ -46,7 +46,7 @@ def check(data, modality, validation):
     stats = {"key": record["key"].decode(errors="replace")}
     try:
         reason = _CHECKS[modality](record, stats, validation)
-    except Exception as err:  # noqa: BLE001 - decoding errors are reported, never raised
+    except Exception as err:
         reason = f"unreadable {modality} data: {type(err).__name__}: {err}"
     if reason is None and "length" in stats:
         if stats["length"] < validation.min_length:
@@ -74,6 +74,7 @@ def _audio(record, stats, validation):
         audio = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
     elif fmt in ("ogg", "flac"):
         import tensorflow_io as tfio
+
         from pipelines.data.sources.klettres_speech import header_rate as read_rate
 
         header_rate = read_rate(data, fmt)

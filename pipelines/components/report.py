@@ -7,7 +7,8 @@ flatness of voiced-energy frames and the voiced fraction, `audio_metrics`) besid
 measure of the test speech, and per speaker one `spectrogram_<speaker>.png` of the generated
 sample (first target) left of real test speech of that speaker. Images: each target's grid
 is copied in, and class-conditional samples are scored by how often their nearest
-train-split class centroid is their class (`image_metrics`, beside test images and chance). Tokens: the generated texts are quoted. The eval figures and every sample also
+train-split class centroid is their class (`image_metrics`, beside test images and chance).
+Tokens: the generated texts are quoted. The eval figures and every sample also
 go to TensorBoard (`report_tensorboard`), beside the Trainer's curves.
 """
 
@@ -16,8 +17,13 @@ import shutil
 
 import numpy as np
 
-from pipelines.components import (audio_metrics, image_metrics, report_images,
-                                  report_tensorboard, trainer)
+from pipelines.components import (
+    audio_metrics,
+    image_metrics,
+    report_images,
+    report_tensorboard,
+    trainer,
+)
 
 
 def execute(inputs, outputs, params, context):
@@ -215,7 +221,7 @@ def _class_agreement(report, samples, inputs):
 
 def _texts(report, samples):
     lines = ["## Samples", ""]
-    for target, entry in report.get("targets", {}).items():
+    for entry in report.get("targets", {}).values():
         for name in entry.get("files", []):
             path = samples / name
             if path.suffix == ".txt":

@@ -17,7 +17,8 @@ Audio -> `<target>_<i>[_<speaker>].wav` (16-bit PCM at data.sample_rate; mu-law 
 levels as the manifest's decoding says); tokens ->
 `<target>_<i>.txt` (the bytes before the row's first stop id; with `data.vocabulary`, the
 row's words before the stop id joined with spaces, `<unk>` for the OOV id);
-images -> `<target>_<i>[_<class>].png` and one `<target>_grid.png` of all rows (levels scaled to 0..255,
+images -> `<target>_<i>[_<class>].png` and one `<target>_grid.png` of all rows (levels scaled to
+0..255,
 `serving.writers`).
 """
 

@@ -2,7 +2,8 @@
 executors), in DAG order.
 
 The executor modules are imported here: they load TensorFlow only inside `execute`, so
-importing the specs stays cheap. Parameters are the slice of the config each component depends on, so changing a field reruns
+importing the specs stays cheap. Parameters are the slice of the config each component depends on,
+so changing a field reruns
 exactly the components that read it (and those whose inputs then change).
 """
 
@@ -10,8 +11,17 @@ import dataclasses
 import hashlib
 import pathlib
 
-from pipelines.components import (data_validator, embedder, evaluator, example_gen, exporter,
-                                  pusher, report, sample_gen, trainer)
+from pipelines.components import (
+    data_validator,
+    embedder,
+    evaluator,
+    example_gen,
+    exporter,
+    pusher,
+    report,
+    sample_gen,
+    trainer,
+)
 from pipelines.components.base import ComponentSpec, Input
 
 # Artifact types.

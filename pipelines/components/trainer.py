@@ -80,8 +80,7 @@ def execute(inputs, outputs, params, context):
 def _fit(model, optimizer, ema, strategy, training, data, context, out):
     """Trains (`model.fit`, or `custom_loop.fit` under multi_worker): (history, seconds,
     the BestValidation callback or None)."""
-    from pipelines.components import custom_loop
-    from pipelines.components import training_control
+    from pipelines.components import custom_loop, training_control
     from pipelines.data import make_dataset
 
     dataset = _train_dataset(strategy, data, make_dataset,

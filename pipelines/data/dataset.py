@@ -19,7 +19,8 @@ its own causal shift and the loss is -log_prob):
 Order of operations: shard (per `tf.distribute.InputContext`: whole files when there are at
 least as many files as input pipelines, else records) -> parse -> decode (audio: tensorflow-io
 decode + resample to `data.sample_rate` + mono + mu-law or linear levels, all in the graph)
--> cache -> train: repeat, then shuffle (seeded; every iterator yields the same stream) -> crop a window (train:
+-> cache -> train: repeat, then shuffle (seeded; every iterator yields the same stream) -> crop a
+window (train:
 seeded random offset; eval/test: the first window) -> batch (per-replica size) ->
 prefetch(AUTOTUNE).
 """

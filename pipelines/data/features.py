@@ -6,8 +6,15 @@ constants and the NumPy twin that `keras-ar generate` uses on a WAV file are in
 `serving.audio_features` (tested equal to this graph).
 """
 
-from serving.audio_features import (FLOOR, LOW_HZ, OFFSET, SCALE, fft_length, frame_length,
-                                    silence_value)
+from serving.audio_features import (
+    FLOOR,
+    LOW_HZ,
+    OFFSET,
+    SCALE,
+    fft_length,
+    frame_length,
+    silence_value,
+)
 
 __all__ = ["log_mel", "silence_value"]
 

@@ -20,10 +20,16 @@ import json
 import keras
 import pytest
 
-from export import export_all, manifest as manifest_lib
+from export import export_all
+from export import manifest as manifest_lib
 from keras_ar import contract
-from keras_ar.models import (CausalTransformer, ContinuousSequenceModel, GatedPixelCNN,
-                             PixelCNN, PixelCNNPlusPlus)
+from keras_ar.models import (
+    CausalTransformer,
+    ContinuousSequenceModel,
+    GatedPixelCNN,
+    PixelCNN,
+    PixelCNNPlusPlus,
+)
 
 CORE = (contract.INIT_STATE, contract.STEP, contract.SAMPLE_STEP, contract.SAMPLE_CHUNK,
         contract.GENERATE)

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import export_all, manifest as manifest_lib, verify
+from export import export_all, verify
+from export import manifest as manifest_lib
 from export.export_all import parse_targets
 from export.onnx import export_onnx
 from export.saved_model import export_saved_model

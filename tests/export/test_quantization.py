@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from export import manifest as manifest_lib
-from export.tflite import (MAX_NLL_INCREASE, QuantizationError, export_tflite, held_out_feeds,
-                           nll)
+from export.tflite import MAX_NLL_INCREASE, QuantizationError, export_tflite, held_out_feeds, nll
 from keras_ar import contract
 from keras_ar.models import WaveNet
 

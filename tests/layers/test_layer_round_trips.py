@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 
 from keras_ar.heads import CategoricalHead, DiscretizedLogisticMixtureHead, MixtureDensityHead
-from keras_ar.layers import (CausalConv1D, ContextStack, GatedResidualBlock, LocalUpsampler,
-                             ShiftedConv2D)
+from keras_ar.layers import (
+    CausalConv1D,
+    ContextStack,
+    GatedResidualBlock,
+    LocalUpsampler,
+    ShiftedConv2D,
+)
 
 RNG = np.random.default_rng(0)
 SEQ = RNG.normal(size=(2, 9, 4)).astype("float32")
@@ -17,12 +22,12 @@ def _clone(layer):
 
 
 @pytest.mark.parametrize("make,call", [
-    (lambda: CausalConv1D(3, kernel_size=3, dilation_rate=2), lambda l: l(SEQ)),
+    (lambda: CausalConv1D(3, kernel_size=3, dilation_rate=2), lambda layer: layer(SEQ)),
     (lambda: GatedResidualBlock(4, 5, kernel_size=2, dilation_rate=4),
-     lambda l: l(SEQ)[0]),
-    (lambda: LocalUpsampler(3, 4, channels=6), lambda l: l(SEQ)),
-    (lambda: LocalUpsampler(3, 4, mode="repeat"), lambda l: l(SEQ)),
-    (lambda: ContextStack(2, [1, 2], 4, channels=3, output_channels=5), lambda l: l(SEQ)),
+     lambda layer: layer(SEQ)[0]),
+    (lambda: LocalUpsampler(3, 4, channels=6), lambda layer: layer(SEQ)),
+    (lambda: LocalUpsampler(3, 4, mode="repeat"), lambda layer: layer(SEQ)),
+    (lambda: ContextStack(2, [1, 2], 4, channels=3, output_channels=5), lambda layer: layer(SEQ)),
 ])
 def test_layer_config_round_trip_gives_identical_outputs(make, call):
     layer = make()

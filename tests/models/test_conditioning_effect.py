@@ -12,8 +12,14 @@ import numpy as np
 import pytest
 
 from keras_ar import contract
-from keras_ar.models import (CausalTransformer, ContinuousSequenceModel, GatedPixelCNN,
-                             PixelCNN, PixelCNNPlusPlus, WaveNet)
+from keras_ar.models import (
+    CausalTransformer,
+    ContinuousSequenceModel,
+    GatedPixelCNN,
+    PixelCNN,
+    PixelCNNPlusPlus,
+    WaveNet,
+)
 
 BATCH, LENGTH = 2, 8
 IMAGE = (3, 3, 1)  # one channel: `step` is exact (no lagged colour channels)

@@ -92,7 +92,8 @@ def test_jit_gated_pixel_cnn_checks_levels_and_class_ids():
     labels = np.array([0, 1, 0, 1], "int32")
     model.train_on_batch({"x": x, "global_condition": labels})
     for bad, message in (({"x": x + 4}, "`x` must hold ids < 4"),
-                         ({"global_condition": labels + 1}, "`global_condition` must hold ids < 2")):
+                         ({"global_condition": labels + 1},
+                          "`global_condition` must hold ids < 2")):
         data = tf.data.Dataset.from_tensors({"x": x, "global_condition": labels, **bad})
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             model.fit(data, verbose=0)

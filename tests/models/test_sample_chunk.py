@@ -11,8 +11,14 @@ import pytest
 import tensorflow as tf
 
 from keras_ar import contract, testing
-from keras_ar.models import (CausalTransformer, ContinuousSequenceModel, GatedPixelCNN,
-                             PixelCNN, PixelCNNPlusPlus, WaveNet)
+from keras_ar.models import (
+    CausalTransformer,
+    ContinuousSequenceModel,
+    GatedPixelCNN,
+    PixelCNN,
+    PixelCNNPlusPlus,
+    WaveNet,
+)
 
 B = 2
 

@@ -2,8 +2,14 @@
 
 import pytest
 
-from keras_ar.models import (CausalTransformer, ContinuousSequenceModel, GatedPixelCNN,
-                             PixelCNN, PixelCNNPlusPlus, WaveNet)
+from keras_ar.models import (
+    CausalTransformer,
+    ContinuousSequenceModel,
+    GatedPixelCNN,
+    PixelCNN,
+    PixelCNNPlusPlus,
+    WaveNet,
+)
 
 FAMILIES = {
     "wavenet": lambda: WaveNet(num_classes=8, dilations=[1, 2], residual_channels=4,

@@ -1,4 +1,5 @@
-"""Training smoke for the other sequence families: Mirrored and mixed_float16 (CausalTransformer)."""
+"""Training smoke for the other sequence families: Mirrored and mixed_float16
+(CausalTransformer)."""
 
 import keras
 import numpy as np

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_ar import testing
 from keras_ar.models import WaveNet

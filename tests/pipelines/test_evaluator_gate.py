@@ -5,9 +5,9 @@ import math
 
 import numpy as np
 
+from keras_ar.models import WaveNet
 from pipelines import config as config_lib
 from pipelines.components import evaluator
-from keras_ar.models import WaveNet
 
 
 def test_noise_fails_the_unigram_gate_and_a_better_model_passes():

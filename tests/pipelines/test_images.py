@@ -43,7 +43,8 @@ def test_image_model_must_cover_the_data_levels_and_classes():
         "image_shape": [8, 8, 1], "num_levels": 2, "num_layers": 1, "filters": 4,
         "num_global_classes": 10})
     meta = {"num_classes": 10, "levels": 256}
-    with pytest.raises(ValueError, match=r"have 256 levels .*num_levels is 2; set num_levels to 256"):
+    with pytest.raises(ValueError, match=r"have 256 levels .*num_levels is 2; "
+                       r"set num_levels to 256"):
         training.build_model(model, data, meta)
     small = dataclasses.replace(model, params={**model.params, "num_global_classes": 3})
     with pytest.raises(ValueError, match=r"10 classes but model.params.num_global_classes is 3"):

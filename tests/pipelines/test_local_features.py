@@ -83,7 +83,8 @@ def test_config_ties_features_to_the_model(tmp_path):
             data__feature_hop=16, model__params=MEL_WAVENET, data__window=256)
 
     assert load().data.local_features == "log_mel"
-    with pytest.raises(config_lib.ConfigError, match="local_condition_dim. = 6 is invalid; expected 8 .data.num_mels"):
+    with pytest.raises(config_lib.ConfigError, match="local_condition_dim. = 6 is invalid; "
+                       "expected 8 .data.num_mels"):
         load(num_mels=8)
     with pytest.raises(config_lib.ConfigError, match="'' or 'log_mel'"):
         load(local_features="mfcc")

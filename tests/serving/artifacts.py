@@ -12,6 +12,7 @@ LOOP_SIGNATURES = (contract.INIT_STATE, contract.PREFILL, contract.SAMPLE_STEP,
 
 def tiny_wavenet(seed=0, **overrides):
     import keras
+
     from keras_ar.models import WaveNet
 
     keras.utils.set_random_seed(seed)

@@ -21,7 +21,7 @@ def server(tmp_path_factory):
     model = artifacts.tiny_wavenet(seed=3, dilations=[1, 2, 4, 8], residual_channels=16,
                                    skip_channels=16)
     artifacts.export_saved_model(model, work / "wavenet" / "1")
-    proc = ServerProcess([f"--model_name=wavenet", f"--model_base_path={work / 'wavenet'}",
+    proc = ServerProcess(["--model_name=wavenet", f"--model_base_path={work / 'wavenet'}",
                           f"--max_num_steps={STEPS}", f"--max_sequence_length={STEPS}",
                           f"--max_tensor_elements={4 * STEPS}"], work / "server.log")
     yield proc

@@ -79,7 +79,7 @@ def test_backend_inference(speech, tmp_path):
 
 
 def test_text_is_decoded(tmp_path):
-    text = "héllo wörld".encode("utf-8")
+    text = "héllo wörld".encode()
     x = np.array([list(text) + [0, 0]], np.int32)
     writers.write_text(tmp_path / "b.txt", x, [len(text)], text="bytes")
     assert (tmp_path / "b.txt").read_text(encoding="utf-8") == "héllo wörld\n"

@@ -278,7 +278,8 @@ def test_deeply_nested_json_is_refused(hostile_server, stub):
     raw = b'{"inputs": {"batch_template": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
     status, body = call(f"{hostile_server.rest}/v1/models/wavenet:predict", raw=raw)
     assert status == 400 and "deeply" in body["error"], body
-    raw = b'{"signature_name": "init_state", "inputs": {"batch_template": ' + b"[" * 40 + b"0" + b"]" * 40 + b"}}"
+    raw = (b'{"signature_name": "init_state", "inputs": {"batch_template": '
+           + b"[" * 40 + b"0" + b"]" * 40 + b"}}")
     status, body = call(f"{hostile_server.rest}/v1/models/wavenet:predict", raw=raw)
     assert status == 400 and "`batch_template`" in body["error"], body
     assert_still_serving(hostile_server, stub)

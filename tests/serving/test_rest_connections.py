@@ -8,7 +8,12 @@ import time
 
 from tests.serving.rest_client import call
 from tests.serving.test_hostile_inputs import (  # noqa: F401 (fixtures)
-    MAX_CONNECTIONS, assert_still_serving, hostile_server, rest_predict, stub)
+    MAX_CONNECTIONS,
+    assert_still_serving,
+    hostile_server,
+    rest_predict,
+    stub,
+)
 
 
 def test_idle_connections_do_not_starve_requests(hostile_server, stub):

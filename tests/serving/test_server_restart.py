@@ -79,7 +79,7 @@ def test_backend_retries_through_a_restart(restartable):
         try:
             outputs[kind] = Generator(backends[kind], chunk_size=CHUNK).generate(
                 STEPS, BATCH, SEED, callback=kill_once)
-        except Exception as error:  # noqa: BLE001 (reported below)
+        except Exception as error:
             failures.append(f"{kind}: {error}")
 
     threads = [threading.Thread(target=generate, args=(k,)) for k in backends]

@@ -1,5 +1,6 @@
 """Recorded speech from Debian's `klettres-data`: letters and syllables spoken in ~20 languages
-(OGG Vorbis, 44.1 kHz in the Debian build; the rate is read from each header). Speaker id = language (index in the
+(OGG Vorbis, 44.1 kHz in the Debian build; the rate is read from each header). Speaker id =
+language (index in the
 sorted list of the languages present), for global conditioning."""
 
 import glob
