@@ -1,0 +1,1 @@
+"""Pipeline components: each a spec (interface) and an executor (work), TFX style."""
