@@ -19,11 +19,15 @@ $(STAMP): requirements/lock.txt requirements/test.txt requirements/debian.txt se
 run: venv
 	$(BIN)/keras-ar pipeline run pipelines/configs/speech_wavenet.yaml --pipeline-root runs/speech
 
+# One pytest worker per core (pytest-xdist); a test file's tests share a worker, so its
+# module fixtures are built once. The suite is ~1 core of work at a time on its own.
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile
+
 test: venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(PYTEST)
 
 test-fast: venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: venv
 	$(BIN)/keras-ar bench --out bench/results
