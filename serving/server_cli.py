@@ -74,6 +74,13 @@ def add_arguments(parser):
     parser.add_argument("--num_tflite_interpreters_per_pool", type=int, default=1,
                         help="TFLite interpreters per servable (requests run concurrently "
                              "on this many)")
+    parser.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False,
+                        help="merge concurrent Predicts of the same model version and "
+                             "signature whose shapes agree into one run (docs/serving.md)")
+    parser.add_argument("--batching_parameters_file", default="",
+                        help="text-format BatchingParameters (max_batch_size, "
+                             "batch_timeout_micros, max_enqueued_batches, num_batch_threads, "
+                             "allowed_batch_sizes), read with --enable_batching")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (loopback by default; 0.0.0.0 exposes the server)")
 
@@ -97,6 +104,31 @@ def build_configs(args):
     return [ModelConfig(args.model_name, args.model_base_path)]
 
 
+def build_batcher(args):
+    """The BatchScheduler all models share with --enable_batching (None without it), with
+    --batching_parameters_file's values or the defaults; a bad file stops the start with
+    its field, value and fix."""
+    from serving.batching_parameters import BatchingParameters
+
+    log = logging.getLogger("keras_ar.serving")
+    if not args.enable_batching:
+        if args.batching_parameters_file:
+            log.warning("--batching_parameters_file=%s has no effect without "
+                        "--enable_batching (as in tensorflow_model_server).",
+                        args.batching_parameters_file)
+        return None
+    parameters = BatchingParameters()
+    if args.batching_parameters_file:
+        try:
+            parameters = BatchingParameters.from_file(args.batching_parameters_file)
+        except ValueError as error:
+            raise SystemExit(f"keras-ar serve: {error}") from None
+    from serving.batch_scheduler import BatchScheduler
+
+    log.info("Batching on: %s", parameters.as_dict())
+    return BatchScheduler(parameters)
+
+
 def run(args):
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -116,7 +148,8 @@ def run(args):
                            prefer_tflite_model=args.prefer_tflite_model,
                            tflite_interpreters=args.num_tflite_interpreters_per_pool,
                            limits=server_limits,
-                           load_retry_max_wait_s=args.load_retry_max_wait_seconds)
+                           load_retry_max_wait_s=args.load_retry_max_wait_seconds,
+                           batcher=build_batcher(args))
     server = ModelServer(manager, grpc_port=args.port, rest_port=args.rest_api_port,
                          host=args.host, poll_wait_seconds=args.file_system_poll_wait_seconds,
                          grpc_threads=args.grpc_max_threads,
