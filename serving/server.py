@@ -10,12 +10,12 @@ import logging
 import threading
 
 from serving.grpc_options import CHANNEL_OPTIONS
+from serving.limits import DEFAULT_MAX_REQUEST_BYTES
 from serving.model_manager import ModelManager  # noqa: F401 (re-exported for callers)
 from serving.rest_connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S
 from serving.rest_server import BoundedHTTPServer, RestHandler
 
 LOG = logging.getLogger("keras_ar.serving")
-DEFAULT_MAX_REQUEST_BYTES = 64 << 20
 
 
 class ModelServer:

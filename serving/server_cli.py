@@ -15,7 +15,6 @@ import sys
 
 from serving import limits, load_retry
 from serving.rest_connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S
-from serving.server import DEFAULT_MAX_REQUEST_BYTES
 
 
 def add_arguments(parser):
@@ -45,7 +44,7 @@ def add_arguments(parser):
                         help="threads of TensorFlow's inter-op pool (0: TensorFlow chooses)")
     parser.add_argument("--rest_api_num_threads", type=int, default=16)
     parser.add_argument("--grpc_max_threads", type=int, default=16)
-    parser.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+    parser.add_argument("--max_request_bytes", type=int, default=limits.DEFAULT_MAX_REQUEST_BYTES,
                         help="largest accepted request body (REST) / message (gRPC)")
     parser.add_argument("--max_batch_size", type=int, default=limits.DEFAULT_MAX_BATCH_SIZE,
                         help="most rows (leading dimension) of any input or output tensor")
@@ -132,6 +131,7 @@ def build_batcher(args):
 def run(args):
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    batcher = build_batcher(args)  # a bad batching file fails before TensorFlow loads
     from serving.model_manager import ModelManager
     from serving.server import ModelServer
 
@@ -149,7 +149,7 @@ def run(args):
                            tflite_interpreters=args.num_tflite_interpreters_per_pool,
                            limits=server_limits,
                            load_retry_max_wait_s=args.load_retry_max_wait_seconds,
-                           batcher=build_batcher(args))
+                           batcher=batcher)
     server = ModelServer(manager, grpc_port=args.port, rest_port=args.rest_api_port,
                          host=args.host, poll_wait_seconds=args.file_system_poll_wait_seconds,
                          grpc_threads=args.grpc_max_threads,
