@@ -17,6 +17,7 @@ from keras_ar import contract
 from serving.errors import ServingError
 
 DEFAULT_MAX_BATCH_SIZE = 256
+DEFAULT_MAX_REQUEST_BYTES = 64 << 20  # a REST body or gRPC message
 DEFAULT_MAX_TENSOR_ELEMENTS = 1 << 20  # 4 MB of float32; activations scale with it
 DEFAULT_MAX_SEQUENCE_LENGTH = 1 << 18
 DEFAULT_MAX_NUM_STEPS = 1 << 16

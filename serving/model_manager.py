@@ -93,8 +93,9 @@ class ModelManager:
 
     def __init__(self, configs, enable_warmup=True, session_threads=(0, 0),
                  prefer_tflite_model=False, tflite_interpreters=1, limits=None,
-                 load_retry_max_wait_s=load_retry.DEFAULT_MAX_WAIT_S):
+                 load_retry_max_wait_s=load_retry.DEFAULT_MAX_WAIT_S, batcher=None):
         self.configs = {c.name: c for c in configs}
+        self.batcher = batcher  # serving.batch_scheduler.BatchScheduler (None: no batching)
         self.limits = limits  # serving.limits.ServerLimits (None: the defaults)
         self.prefer_tflite_model = bool(prefer_tflite_model)  # run <version>/model.tflite
         self.tflite_interpreters = int(tflite_interpreters)
@@ -239,7 +240,8 @@ class ModelManager:
     def _new_servable(self, name, version, path):
         servable = Servable(name, version, path, *self.session_threads,
                             prefer_tflite=self.prefer_tflite_model,
-                            tflite_interpreters=self.tflite_interpreters, limits=self.limits)
+                            tflite_interpreters=self.tflite_interpreters, limits=self.limits,
+                            batcher=self.batcher)
         if self.enable_warmup:
             count = servable.warm_up()
             if count:

@@ -76,11 +76,14 @@ class Servable:
     """A SavedModel version under `path`, loaded and ready to answer predict requests.
 
     With `prefer_tflite` and a `model.tflite` in the version directory, the TFLite model is
-    run instead (tensorflow_model_server's `--prefer_tflite_model`; `tflite_session`)."""
+    run instead (tensorflow_model_server's `--prefer_tflite_model`; `tflite_session`).
+    With a `batcher` (`serving.batch_scheduler.BatchScheduler`), requests of the signatures
+    in `batched` are merged with concurrent ones (`batchable`)."""
 
     def __init__(self, name, version, path, intra_op_threads=0, inter_op_threads=0,
-                 prefer_tflite=False, tflite_interpreters=1, limits=None):
+                 prefer_tflite=False, tflite_interpreters=1, limits=None, batcher=None):
         self.name, self.version, self.path = name, int(version), pathlib.Path(path)
+        self.batcher = batcher
         self.limits = (limits or ServerLimits()).for_model(_manifest(self.path))
         # unloaded versions are closed by garbage collection, once no request holds them
         if prefer_tflite and (self.path / TFLITE_FILE).is_file():
@@ -96,6 +99,8 @@ class Servable:
                        for k, s in self.signature_defs.items()}
         self.outputs = {k: {n: _tensor_info(n, t) for n, t in s.outputs.items()}
                         for k, s in self.signature_defs.items()}
+        self.batched = sorted(k for k in self.signature_defs
+                              if batchable(k, self.inputs[k], self.outputs[k]))
 
     def signature(self, signature_name):
         name = signature_name or DEFAULT_SIGNATURE
@@ -110,9 +115,8 @@ class Servable:
         """Run signature `signature_name` on `feeds` ({input name: numpy array}) ->
         ({output name: numpy array}, resolved signature name). `timeout_s` (the client's
         deadline) cancels a whole-sequence `generate`/`generate_seeded` run when it passes
-        (DEADLINE_EXCEEDED); the short step signatures run to the end."""
-        import tensorflow as tf
-
+        (DEADLINE_EXCEEDED); the short step signatures run to the end, merged with
+        concurrent requests when batching is on."""
         name = self.signature(signature_name)
         specs = self.inputs[name]
         missing, extra = sorted(set(specs) - set(feeds)), sorted(set(feeds) - set(specs))
@@ -131,10 +135,21 @@ class Servable:
         outputs = {k: v for k, v in self.outputs[name].items()
                    if not output_filter or k in output_filter}
         self.limits.check_feeds(name, specs, outputs, feeds)
-        loop = name in LOOP_SIGNATURES
+        timeout_s = timeout_s if name in LOOP_SIGNATURES else None
+        if self.batcher is None or name not in self.batched:
+            return self._run(name, feeds, output_filter, timeout_s), name
+        key = (id(self), name, tuple(sorted(output_filter)),
+               tuple((k, a.dtype.str, a.shape[1:]) for k, a in sorted(feeds.items())))
+        return self.batcher.submit(
+            key, (self.name, self.version, name),
+            lambda merged: self._run(name, merged, output_filter, None), feeds), name
+
+    def _run(self, name, feeds, output_filter, timeout_s):
+        """The session's run of `name`, its errors as ServingErrors."""
+        import tensorflow as tf
+
         try:
-            return self._session.run(name, feeds, output_filter,
-                                     timeout_s=timeout_s if loop else None), name
+            return self._session.run(name, feeds, output_filter, timeout_s=timeout_s)
         except tf.errors.DeadlineExceededError:
             raise ServingError("DEADLINE_EXCEEDED", f"Signature \"{name}\" was cancelled at "
                                f"the client's deadline ({timeout_s:.3g} s); allow a longer "
@@ -165,6 +180,19 @@ class Servable:
             self.predict(request.model_spec.signature_name, feeds)
             count += 1
         return count
+
+
+def batchable(signature, inputs, outputs):
+    """Whether requests of `signature` may be merged along the batch axis: every input and
+    output ({name: TensorInfo}) has a known rank >= 1 and a free leading (batch) dimension
+    (rank-0 tensors are per-request scalars; a fixed batch cannot grow), and it is not a
+    whole-sequence loop (`generate`, `generate_seeded`, `serving_default`: their output
+    length follows per-request values and they run to the client's deadline)."""
+    if signature in LOOP_SIGNATURES:
+        return False
+    infos = list(inputs.values()) + list(outputs.values())
+    return bool(inputs) and all(i.shape is not None and len(i.shape) >= 1
+                                and i.shape[0] is None for i in infos)
 
 
 def _manifest(path):

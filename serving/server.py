@@ -10,12 +10,12 @@ import logging
 import threading
 
 from serving.grpc_options import CHANNEL_OPTIONS
+from serving.limits import DEFAULT_MAX_REQUEST_BYTES
 from serving.model_manager import ModelManager  # noqa: F401 (re-exported for callers)
 from serving.rest_connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S
 from serving.rest_server import BoundedHTTPServer, RestHandler
 
 LOG = logging.getLogger("keras_ar.serving")
-DEFAULT_MAX_REQUEST_BYTES = 64 << 20
 
 
 class ModelServer:
@@ -79,12 +79,17 @@ class ModelServer:
                  f"{self.host}:{self.rest_port}" if self.rest_port else "(off)")
 
     def stop(self, grace_s=1.0):
+        """Close the ports (requests in flight get `grace_s`), then the batch scheduler,
+        logging its counts (`BatchScheduler.log_stats`)."""
         self._stop.set()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
         if self._grpc is not None:
             self._grpc.stop(grace_s).wait()
+        if self.manager.batcher is not None:
+            self.manager.batcher.log_stats()
+            self.manager.batcher.close()
 
     def wait(self):
         self._stop.wait()

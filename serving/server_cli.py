@@ -15,7 +15,6 @@ import sys
 
 from serving import limits, load_retry
 from serving.rest_connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_S
-from serving.server import DEFAULT_MAX_REQUEST_BYTES
 
 
 def add_arguments(parser):
@@ -45,7 +44,7 @@ def add_arguments(parser):
                         help="threads of TensorFlow's inter-op pool (0: TensorFlow chooses)")
     parser.add_argument("--rest_api_num_threads", type=int, default=16)
     parser.add_argument("--grpc_max_threads", type=int, default=16)
-    parser.add_argument("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
+    parser.add_argument("--max_request_bytes", type=int, default=limits.DEFAULT_MAX_REQUEST_BYTES,
                         help="largest accepted request body (REST) / message (gRPC)")
     parser.add_argument("--max_batch_size", type=int, default=limits.DEFAULT_MAX_BATCH_SIZE,
                         help="most rows (leading dimension) of any input or output tensor")
@@ -74,6 +73,13 @@ def add_arguments(parser):
     parser.add_argument("--num_tflite_interpreters_per_pool", type=int, default=1,
                         help="TFLite interpreters per servable (requests run concurrently "
                              "on this many)")
+    parser.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False,
+                        help="merge concurrent Predicts of the same model version and "
+                             "signature whose shapes agree into one run (docs/serving.md)")
+    parser.add_argument("--batching_parameters_file", default="",
+                        help="text-format BatchingParameters (max_batch_size, "
+                             "batch_timeout_micros, max_enqueued_batches, num_batch_threads, "
+                             "allowed_batch_sizes), read with --enable_batching")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (loopback by default; 0.0.0.0 exposes the server)")
 
@@ -97,9 +103,35 @@ def build_configs(args):
     return [ModelConfig(args.model_name, args.model_base_path)]
 
 
+def build_batcher(args):
+    """The BatchScheduler all models share with --enable_batching (None without it), with
+    --batching_parameters_file's values or the defaults; a bad file stops the start with
+    its field, value and fix."""
+    from serving.batching_parameters import BatchingParameters
+
+    log = logging.getLogger("keras_ar.serving")
+    if not args.enable_batching:
+        if args.batching_parameters_file:
+            log.warning("--batching_parameters_file=%s has no effect without "
+                        "--enable_batching (as in tensorflow_model_server).",
+                        args.batching_parameters_file)
+        return None
+    parameters = BatchingParameters()
+    if args.batching_parameters_file:
+        try:
+            parameters = BatchingParameters.from_file(args.batching_parameters_file)
+        except ValueError as error:
+            raise SystemExit(f"keras-ar serve: {error}") from None
+    from serving.batch_scheduler import BatchScheduler
+
+    log.info("Batching on: %s", parameters.as_dict())
+    return BatchScheduler(parameters)
+
+
 def run(args):
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    batcher = build_batcher(args)  # a bad batching file fails before TensorFlow loads
     from serving.model_manager import ModelManager
     from serving.server import ModelServer
 
@@ -116,7 +148,8 @@ def run(args):
                            prefer_tflite_model=args.prefer_tflite_model,
                            tflite_interpreters=args.num_tflite_interpreters_per_pool,
                            limits=server_limits,
-                           load_retry_max_wait_s=args.load_retry_max_wait_seconds)
+                           load_retry_max_wait_s=args.load_retry_max_wait_seconds,
+                           batcher=batcher)
     server = ModelServer(manager, grpc_port=args.port, rest_port=args.rest_api_port,
                          host=args.host, poll_wait_seconds=args.file_system_poll_wait_seconds,
                          grpc_threads=args.grpc_max_threads,
