@@ -12,11 +12,21 @@ left as it was (absent, or the previous export when overwriting). A failed conve
 `failed_targets` names the targets that differ.
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
 import shutil
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from export.atomic import atomic_directory, check_target
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from keras_ar.models import AutoregressiveModel
 
 TARGETS = ("savedmodel", "tflite", "onnx")
 
@@ -30,7 +40,7 @@ class ExportTargetError(RuntimeError):
         self.target = target
 
 
-def parse_targets(targets):
+def parse_targets(targets: str | Sequence[str]) -> tuple[str, ...]:
     """"a,b" or a sequence -> tuple of known targets (ValueError names the unknown ones)."""
     if isinstance(targets, str):
         targets = [t.strip() for t in targets.split(",") if t.strip()]
@@ -42,9 +52,15 @@ def parse_targets(targets):
     return tuple(t for t in TARGETS if t in targets)  # savedmodel first: tflite reuses it
 
 
-def export_all(model, out, targets=TARGETS, overwrite=False, quantize=(), stop_token=None,
-               training=None, verify_parity=True, num_steps=64, eval_data=None,
-               max_nll_increase=None, onnx_signatures=None, tflite_batch_size=None):
+def export_all(model: AutoregressiveModel, out: str | os.PathLike,
+               targets: str | Sequence[str] = TARGETS, overwrite: bool = False,
+               quantize: Sequence[str] = (), stop_token: int | None = None,
+               training: dict[str, Any] | None = None, verify_parity: bool = True,
+               num_steps: int = 64,
+               eval_data: np.ndarray | dict[str, np.ndarray] | None = None,
+               max_nll_increase: float | None = None,
+               onnx_signatures: Sequence[str] | None = None,
+               tflite_batch_size: int | None = None) -> dict[str, Any]:
     """Export `model` to `targets` under `out` and gate on parity; return a report dict
     {"targets": {target: {"seconds": s, "bytes": n}}, "parity": rows}; with `quantize`,
     `eval_data`/`max_nll_increase` go to `export_tflite` and

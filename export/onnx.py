@@ -10,7 +10,12 @@ onnxruntime session, and a numeric comparison of its outputs with the TensorFlow
 example inputs (`check_atol`). The batch dimension (tf2onnx's `unk__N`) is renamed `batch`.
 """
 
+from __future__ import annotations
+
 import contextlib
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -20,12 +25,19 @@ from export import signatures as signatures_lib
 from export.atomic import atomic_directory
 from keras_ar import contract
 
+if TYPE_CHECKING:
+    from keras_ar.models import AutoregressiveModel
+
 OPSET = 17
 ONNX_SIGNATURES = contract.ENDPOINTS
 
 
-def export_onnx(model, path, signatures=ONNX_SIGNATURES, stop_token=None, training=None,
-                overwrite=False, check_atol=1e-5, example_feeds=None):
+def export_onnx(model: AutoregressiveModel, path: str | os.PathLike,
+                signatures: Sequence[str] = ONNX_SIGNATURES, stop_token: int | None = None,
+                training: dict[str, Any] | None = None, overwrite: bool = False,
+                check_atol: float | None = 1e-5,
+                example_feeds: dict[str, dict[str, np.ndarray]] | None = None
+                ) -> dict[str, Any]:
     """Write the ONNX directory `path` (atomically); return the manifest dict.
 
     `example_feeds`: {signature: {input: array}} used for the post-conversion numeric check

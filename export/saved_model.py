@@ -8,7 +8,12 @@ graphs use TensorFlow ops only. The manifest goes to `assets/generation_spec.jso
 it at the top of the directory.
 """
 
+from __future__ import annotations
+
+import os
 import shutil
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
 
@@ -17,11 +22,16 @@ from export import signatures as signatures_lib
 from export.atomic import atomic_directory
 from keras_ar import contract
 
+if TYPE_CHECKING:
+    from keras_ar.models import AutoregressiveModel
+
 SERVING_DEFAULT = "serving_default"
 
 
-def export_saved_model(model, path, signatures=signatures_lib.ALL_SIGNATURES,
-                       stop_token=None, training=None, overwrite=False):
+def export_saved_model(model: AutoregressiveModel, path: str | os.PathLike,
+                       signatures: Sequence[str] = signatures_lib.ALL_SIGNATURES,
+                       stop_token: int | None = None, training: dict[str, Any] | None = None,
+                       overwrite: bool = False) -> dict[str, Any]:
     """Write the SavedModel at `path` (atomically); return the manifest dict.
 
     `signatures`: names to export (default all); `stop_token`: ends `generate` rows at it;
@@ -45,7 +55,8 @@ def export_saved_model(model, path, signatures=signatures_lib.ALL_SIGNATURES,
     return manifest
 
 
-def write_archive(model, built, path, serving_default=None):
+def write_archive(model: AutoregressiveModel, built: dict[str, signatures_lib.Signature],
+                  path: str | os.PathLike, serving_default: str | None = None) -> None:
     """Write the signatures `built` ({name: Signature}) of `model` as a SavedModel at `path`
     with ExportArchive; `serving_default` names the signature aliased as serving_default."""
     archive = keras.export.ExportArchive()

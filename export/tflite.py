@@ -20,9 +20,15 @@ signature runner resizes inputs (checked by the parity gate); `batch_size=N` fix
 and the manifest records the size.
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
 import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import tensorflow as tf
 
 from export import manifest as manifest_lib
@@ -30,6 +36,9 @@ from export import saved_model
 from export import signatures as signatures_lib
 from export.atomic import atomic_directory
 from keras_ar import contract
+
+if TYPE_CHECKING:
+    from keras_ar.models import AutoregressiveModel
 
 FILES = {"float32": "model.tflite", "int8": "model_int8.tflite",
          "float16": "model_float16.tflite"}
@@ -41,9 +50,13 @@ class QuantizationError(ValueError):
     """A quantised model scores held-out data worse than the configured bound allows."""
 
 
-def export_tflite(model, path, quantize=(), signatures=TFLITE_SIGNATURES, batch_size=None,
-                  stop_token=None, training=None, overwrite=False, saved_model_dir=None,
-                  eval_data=None, max_nll_increase=MAX_NLL_INCREASE):
+def export_tflite(model: AutoregressiveModel, path: str | os.PathLike,
+                  quantize: Sequence[str] = (), signatures: Sequence[str] = TFLITE_SIGNATURES,
+                  batch_size: int | None = None, stop_token: int | None = None,
+                  training: dict[str, Any] | None = None, overwrite: bool = False,
+                  saved_model_dir: str | os.PathLike | None = None,
+                  eval_data: np.ndarray | dict[str, np.ndarray] | None = None,
+                  max_nll_increase: float = MAX_NLL_INCREASE) -> dict[str, Any]:
     """Write the TFLite directory `path` (atomically); return the manifest dict.
 
     `saved_model_dir`: convert from this SavedModel of `model` (written by

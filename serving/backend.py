@@ -1,8 +1,20 @@
 """The interface every generation backend implements (SavedModel, TFLite, ONNX, TF Serving)."""
 
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_ar import contract
+
+#: One signature's tensors: {tensor name: (shape with None for dynamic dims, numpy dtype)}.
+TensorSpecs = dict[str, tuple[tuple[int | None, ...], Any]]
+#: A backend's signatures: {name: {"inputs": TensorSpecs, "outputs": TensorSpecs}}.
+SignatureSpecs = dict[str, dict[str, TensorSpecs]]
 
 
 class Backend:
@@ -18,17 +30,17 @@ class Backend:
     _manifest = None
 
     @property
-    def signatures(self):
+    def signatures(self) -> SignatureSpecs:
         return self._signatures
 
-    def manifest(self):
+    def manifest(self) -> dict[str, Any] | None:
         """The artifact's generation_spec.json as a dict, or None when not available."""
         return self._manifest
 
-    def has(self, signature):
+    def has(self, signature: str) -> bool:
         return signature in self._signatures
 
-    def run(self, signature, feeds):
+    def run(self, signature: str, feeds: Mapping[str, ArrayLike]) -> dict[str, np.ndarray]:
         """Run `signature` on `feeds` ({input: array}); cast feeds to the declared dtypes."""
         if signature not in self._signatures:
             raise ValueError(f"The {self.name} artifact has no signature {signature!r}; it "
@@ -47,11 +59,12 @@ class Backend:
     def _run(self, signature, feeds):
         raise NotImplementedError
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
-def check_feed_shapes(backend_name, signature, inputs, feeds):
+def check_feed_shapes(backend_name: str, signature: str, inputs: TensorSpecs,
+                      feeds: Mapping[str, np.ndarray]) -> None:
     """Raise ValueError naming the tensor, its shape and the expected one, before the
     runtime sees a feed whose rank or fixed dimensions differ from the signature's (e.g. a
     state from another model), or `sample_chunk` feeds that disagree in batch or K."""
@@ -74,7 +87,7 @@ def check_feed_shapes(backend_name, signature, inputs, feeds):
 BACKENDS = ("savedmodel", "tflite", "onnx", "tfserving")
 
 
-def infer_backend(model):
+def infer_backend(model: str) -> str:
     """The backend an artifact path or URL needs (ValueError naming what was found)."""
     import pathlib as _pathlib
 
@@ -93,7 +106,9 @@ def infer_backend(model):
                      f"name the backend ({', '.join(BACKENDS)}) or pass an export directory.")
 
 
-def make_backend(kind, model, manifest=None, retry_deadline_s=30.0):
+def make_backend(kind: str | None, model: str | os.PathLike,
+                 manifest: str | os.PathLike | dict[str, Any] | None = None,
+                 retry_deadline_s: float = 30.0) -> Backend:
     """The backend of `kind` (one of BACKENDS; None: inferred from `model`) on `model`, an
     artifact path or a TF Serving URL (`manifest`: where its generation_spec.json lies;
     `retry_deadline_s`: how long a TF Serving backend retries an unreachable server)."""

@@ -20,11 +20,24 @@ Image models (the manifest's `model.config.image_shape`) generate pixels in rast
 `x [B, H * W, C]`; results then also hold `images [B, H, W, C]`.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_ar import contract
 from serving.generation_run import GenerationRun
 from serving.generation_spec import GenerationSpec
+
+if TYPE_CHECKING:
+    from serving.backend import Backend
+
+#: `callback(t0, values [B, k, *event], run)`, called after every chunk.
+Callback = Callable[[int, np.ndarray, GenerationRun], Any]
 
 IMAGES = "images"
 #: chunk sizes by model family (`default_chunk_size`): long audio streams amortise the round
@@ -38,7 +51,9 @@ class Generator:
     """Drive an exported model on `backend` (a `serving.backend.Backend`)."""
 
     @classmethod
-    def from_preset(cls, path, backend=None, chunk_size=None, manifest=None):
+    def from_preset(cls, path: str | os.PathLike, backend: str | None = None,
+                    chunk_size: int | None = None,
+                    manifest: str | os.PathLike | dict[str, Any] | None = None) -> Generator:
         """A Generator on an exported model: an artifact directory (SavedModel, TFLite,
         ONNX), a `.tflite` file or a TF Serving URL; `backend` is inferred from the path
         when omitted (`serving.backend.make_backend`)."""
@@ -46,7 +61,8 @@ class Generator:
 
         return cls(make_backend(backend, path, manifest), chunk_size=chunk_size)
 
-    def __init__(self, backend, spec=None, start_id=None, chunk_size=None):
+    def __init__(self, backend: Backend, spec: GenerationSpec | None = None,
+                 start_id: int | None = None, chunk_size: int | None = None) -> None:
         self.backend = backend
         if spec is None:
             manifest = backend.manifest()
@@ -61,7 +77,7 @@ class Generator:
         self.chunk_size = self._check_chunk_size(
             self.default_chunk_size() if chunk_size is None else chunk_size)
 
-    def default_chunk_size(self):
+    def default_chunk_size(self) -> int:
         """One image row for image models, else `DEFAULT_CHUNK_SIZES` by family."""
         if self.spec.image_shape is not None:
             return int(self.spec.image_shape[1])
@@ -75,8 +91,10 @@ class Generator:
         return int(chunk_size)
 
     # ----------------------------------------------------------------- public API
-    def generate(self, num_steps, batch_size=1, seed=0, callback=None, progress=False,
-                 use_graph_loop=False, chunk_size=None, **options):
+    def generate(self, num_steps: int, batch_size: int = 1, seed: int = 0,
+                 callback: Callback | None = None, progress: bool = False,
+                 use_graph_loop: bool = False, chunk_size: int | None = None,
+                 **options: Any) -> dict[str, np.ndarray]:
         """Sample up to `num_steps` values per row -> {"x": [B, T, *event], "lengths": [B]}
         (plus "images" [B, H, W, C] when an image model generates whole images).
 
@@ -89,7 +107,9 @@ class Generator:
         run = self.start(num_steps, batch_size, seed, **options)
         return self.finish(run, callback=callback, progress=progress, chunk_size=chunk_size)
 
-    def stream(self, num_steps, batch_size=1, seed=0, chunk_size=None, **options):
+    def stream(self, num_steps: int, batch_size: int = 1, seed: int = 0,
+               chunk_size: int | None = None,
+               **options: Any) -> Iterator[tuple[int, np.ndarray]]:
         """Yield `(t0, values [B, k, *event])` after every chunk (steps t0 .. t0 + k - 1);
         values hold pads for ended rows."""
         run = self.start(num_steps, batch_size, seed, **options)
@@ -97,9 +117,11 @@ class Generator:
             t0 = run.t
             yield t0, self.advance(run, chunk_size)
 
-    def start(self, num_steps, batch_size=1, seed=0, prompt=None, conditions=None,
-              temperature=1.0, top_k=0, top_p=1.0, stop_token=None, lengths=None,
-              pad_value=None):
+    def start(self, num_steps: int, batch_size: int = 1, seed: int = 0,
+              prompt: ArrayLike | None = None, conditions: Mapping[str, ArrayLike] | None = None,
+              temperature: ArrayLike = 1.0, top_k: ArrayLike = 0, top_p: ArrayLike = 1.0,
+              stop_token: int | None = None, lengths: ArrayLike | None = None,
+              pad_value: int | None = None) -> GenerationRun:
         """A fresh `GenerationRun` (state initialised and the prompt prefilled)."""
         spec = self.spec
         if prompt is not None:
@@ -131,7 +153,7 @@ class Generator:
                              done=limits <= 0, lengths=np.zeros(batch, np.int32),
                              stop_token=stop_token, pad_value=int(pad))
 
-    def step(self, run):
+    def step(self, run: GenerationRun) -> np.ndarray:
         """One `sample_step` round trip; returns the values written at step `run.t`."""
         feeds = {contract.X_PREV: run.x_prev, contract.NOISE: run.noise[:, run.t],
                  **run.controls, **_state_inputs(run.state),
@@ -141,7 +163,7 @@ class Generator:
         run.state = _state_outputs(out, self.spec.state_keys)
         return run.record(out[contract.X_NEXT], out.get(contract.STOP))
 
-    def chunk(self, run, size):
+    def chunk(self, run: GenerationRun, size: int) -> np.ndarray:
         """One `sample_chunk` round trip of min(size, steps left) steps; returns the values
         written at steps [run.t, run.t + k)."""
         k = min(int(size), run.num_steps - run.t)
@@ -159,7 +181,8 @@ class Generator:
             return run.record_chunk(out[contract.X], out[contract.STOP], out[contract.LENGTHS])
         return run.record_chunk(out[contract.X])
 
-    def advance(self, run, chunk_size=None, max_steps=None):
+    def advance(self, run: GenerationRun, chunk_size: int | None = None,
+                max_steps: int | None = None) -> np.ndarray:
         """One round trip: a chunk (`chunk_size`, default the generator's; at most
         `max_steps`) or, where chunks cannot serve the run, one `sample_step`."""
         size = self.chunk_size if chunk_size is None else self._check_chunk_size(chunk_size)
@@ -175,7 +198,9 @@ class Generator:
         baked = self.spec.decoding.get("stop_token")
         return self.backend.has(contract.SAMPLE_CHUNK) and baked in (None, run.stop_token)
 
-    def finish(self, run, callback=None, progress=False, max_steps=None, chunk_size=None):
+    def finish(self, run: GenerationRun, callback: Callback | None = None,
+               progress: bool = False, max_steps: int | None = None,
+               chunk_size: int | None = None) -> dict[str, np.ndarray]:
         """Run `run` chunk by chunk until it ends (or `max_steps` more steps: pause at that
         step, whatever the chunk size; `run.save` it)."""
         bar = _progress(run, progress)
@@ -193,7 +218,7 @@ class Generator:
             bar.close()
         return self._result(run.x, run.lengths)
 
-    def resume(self, path, **kwargs):
+    def resume(self, path: str | os.PathLike, **kwargs: Any) -> dict[str, np.ndarray]:
         """Load a run saved with `GenerationRun.save` and finish it."""
         return self.finish(GenerationRun.load(path), **kwargs)
 
@@ -249,7 +274,8 @@ class Generator:
         return out
 
 
-def truncate(x, stop_token=None, lengths=None, pad_value=None):
+def truncate(x: ArrayLike, stop_token: int | None = None, lengths: ArrayLike | None = None,
+             pad_value: int | None = None) -> dict[str, np.ndarray]:
     """Apply stop tokens and per-row limits to whole sequences x [B, T, *event]."""
     x = np.array(x)
     batch, steps = x.shape[:2]
@@ -266,7 +292,8 @@ def truncate(x, stop_token=None, lengths=None, pad_value=None):
     return {contract.X: x, contract.LENGTHS: ends.astype(np.int32)}
 
 
-def noise_for(seed, batch, num_steps, noise_shape):
+def noise_for(seed: int, batch: int, num_steps: int,
+              noise_shape: Sequence[int]) -> np.ndarray:
     """The uniforms every backend consumes for `seed`: [B, num_steps, *noise_shape]."""
     rng = np.random.default_rng(int(seed))
     return rng.random((int(batch), int(num_steps)) + tuple(noise_shape), dtype=np.float32)

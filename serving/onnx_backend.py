@@ -1,5 +1,8 @@
 """ONNX Runtime: one `<signature>.onnx` file per signature in a directory."""
 
+from __future__ import annotations
+
+import os
 import pathlib
 
 import numpy as np
@@ -15,7 +18,7 @@ _TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
 class OnnxBackend(Backend):
     name = "onnx"
 
-    def __init__(self, path, num_threads=1):
+    def __init__(self, path: str | os.PathLike, num_threads: int = 1) -> None:
         import onnxruntime as ort
 
         self.path = pathlib.Path(path)

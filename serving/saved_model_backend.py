@@ -2,6 +2,9 @@
 called by tensor name through session callables, as the server runs them (no keras_ar model
 code; see `serving.signature_session`)."""
 
+from __future__ import annotations
+
+import os
 import pathlib
 
 from serving.backend import Backend
@@ -12,7 +15,8 @@ from serving.signature_session import SignatureSession
 class SavedModelBackend(Backend):
     name = "savedmodel"
 
-    def __init__(self, path, intra_op_threads=0, inter_op_threads=0):
+    def __init__(self, path: str | os.PathLike, intra_op_threads: int = 0,
+                 inter_op_threads: int = 0) -> None:
         self.path = pathlib.Path(path)
         self._session = SignatureSession(self.path, intra_op_threads=intra_op_threads,
                                          inter_op_threads=inter_op_threads)
@@ -25,5 +29,5 @@ class SavedModelBackend(Backend):
     def _run(self, signature, feeds):
         return self._session.run(signature, feeds)
 
-    def close(self):
+    def close(self) -> None:
         self._session.close()

@@ -10,13 +10,17 @@ A server that is down or restarting (gRPC UNAVAILABLE; REST connection refused o
 any other error fails at once. Retrying is safe: every request carries the whole state.
 """
 
+from __future__ import annotations
+
 import http.client
 import json
+import os
 import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +42,8 @@ _TARGET = re.compile(r"^/?(?:v1/models/)?(?P<name>[^/]+)(?:/versions/(?P<version
 class TFServingBackend(Backend):
     name = "tfserving"
 
-    def __init__(self, url, manifest=None, timeout_s=30.0, retry_deadline_s=30.0):
+    def __init__(self, url: str, manifest: str | os.PathLike | dict[str, Any] | None = None,
+                 timeout_s: float = 30.0, retry_deadline_s: float = 30.0) -> None:
         parts = urllib.parse.urlsplit(url)
         match = _TARGET.match(parts.path)
         if parts.scheme not in ("http", "grpc") or not match:
@@ -185,7 +190,7 @@ class TFServingBackend(Backend):
         # read-only views of the response's bytes: no copy
         return {k: tensor_proto.to_ndarray(v) for k, v in response.outputs.items()}
 
-    def close(self):
+    def close(self) -> None:
         if self.protocol == "grpc":
             self._channel.close()
 

@@ -12,6 +12,9 @@ reshapes are compiled for N rows), so a call with another batch is, by `fixed_ba
 * `"error"`: refused with a ValueError naming the received and the supported batch sizes.
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
 
 import numpy as np
@@ -26,7 +29,8 @@ FIXED_BATCH_MODES = ("split", "error")
 class TFLiteBackend(Backend):
     name = "tflite"
 
-    def __init__(self, path, num_threads=1, fixed_batch="split"):
+    def __init__(self, path: str | os.PathLike, num_threads: int = 1,
+                 fixed_batch: str = "split") -> None:
         from ai_edge_litert import interpreter as litert
 
         if fixed_batch not in FIXED_BATCH_MODES:

@@ -1,15 +1,22 @@
 """The base class of every keras-ar model: one step protocol for scoring and generation."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 import tensorflow as tf
 
 from keras_ar import contract
-from keras_ar.models import generation, input_checks
-from keras_ar.ops import validation
+from keras_ar.heads.distribution_head import DistributionHead
+from keras_ar.models import generation, input_checks, state_validation
+from keras_ar.models.api_types import Conditions, State, TensorLike
+from keras_ar.models.likelihood_training_model import LikelihoodTrainingModel
+from keras_ar.samplers.sampler import Sampler
 
 
 @keras.saving.register_keras_serializable(package="keras_ar")
-class AutoregressiveModel(keras.Model):
+class AutoregressiveModel(LikelihoodTrainingModel):
     """An autoregressive model p(x) = prod_t p(x_t | x_<t, c).
 
     Invariant: `params = model(inputs)` computes, for all positions in parallel
@@ -43,9 +50,55 @@ class AutoregressiveModel(keras.Model):
     scans `_step` in a `tf.while_loop`) and `_multi_step` with a faster body for many steps.
     Generation is owned here and by `chunk_loop`: `sample_chunk` is the one loop,
     `sample_step` its body, and `generate` one chunk from `init_state`.
+
+    Args:
+        head: `keras_ar.heads.DistributionHead`. The distribution of one position given its
+            params (`head.num_params` per position); built here if it is not built yet.
+        start_id: int. The `x_prev` of the first step (t = 0). Default 0.
+        metadata: dict or None. What decoding needs beyond the weights (sample rate, class
+            names, a vocabulary): JSON values, saved with the model and copied into every
+            exported manifest's `decoding`. Default None: no metadata.
+        **kwargs: Passed to `keras.Model` (`name`, `dtype`, ...).
+
+    Example:
+
+    The protocol step by step on a tiny WaveNet (a subclass):
+
+    >>> import numpy as np
+    >>> from keras_ar.models import WaveNet
+    >>> model = WaveNet(num_classes=8, dilations=[1, 2], residual_channels=4,
+    ...                 skip_channels=4)
+    >>> tuple(model.log_prob(np.zeros([2, 5], np.int32)).shape)
+    (2,)
+    >>> state = model.init_state(2)
+    >>> sorted(state)
+    ['buffer_0', 'buffer_1', 'index']
+    >>> params, state = model.step(np.full([2], model.start_id), state)
+    >>> tuple(params.shape), state["index"].numpy().tolist()
+    ((2, 8), [1, 1])
+    >>> x_next, params, state = model.sample_step([3, 5], state, np.full([2, 1], 0.5))
+    >>> tuple(x_next.shape)
+    (2,)
+    >>> out, state = model.sample_chunk(x_next, state, np.full([2, 4, 1], 0.5, np.float32))
+    >>> tuple(out["x"].shape), out["lengths"].numpy().tolist(), state["index"].numpy().tolist()
+    ((2, 4), [4, 4], [6, 6])
+    >>> out = model.generate(batch_size=2, num_steps=3, seed=0)
+    >>> tuple(out["x"].shape), out["lengths"].numpy().tolist()
+    ((2, 3), [3, 3])
+
+    References:
+        - van den Oord et al., "Pixel Recurrent Neural Networks", 2016, arXiv 1601.06759
+          (the autoregressive factorisation, masked causal networks).
+        - Paine et al., "Fast Wavenet Generation Algorithm", 2016, arXiv 1611.09482, and
+          Ramachandran et al., "Fast Generation for Convolutional Autoregressive Models",
+          2017, arXiv 1704.06001 (cached generation: the explicit state).
+        - Fan et al., "Hierarchical Neural Story Generation", 2018, arXiv 1805.04833
+          (`top_k`); Holtzman et al., "The Curious Case of Neural Text Degeneration", 2019,
+          arXiv 1904.09751 (`top_p`).
     """
 
-    def __init__(self, head, start_id=0, metadata=None, **kwargs):
+    def __init__(self, head: DistributionHead, start_id: int = 0,
+                 metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.metadata = input_checks.checked_metadata(metadata)
         self.head = head
@@ -80,33 +133,34 @@ class AutoregressiveModel(keras.Model):
         """Validate values `[B, T, *event]` (start_id allowed if asked); return them."""
         raise NotImplementedError
 
-    def condition_specs(self, per_step=False):
+    def condition_specs(self, per_step: bool = False) -> dict[str, tf.TensorSpec]:
         """`{name: tf.TensorSpec}` of the conditions this model takes (batch dim None), whole
         (as in `inputs`) or, with `per_step=True`, as `step` takes them. Exporters build
         signatures from it; models without conditions return {}."""
         return {}
 
-    def x_spec(self):
+    def x_spec(self) -> tf.TensorSpec:
         """`tf.TensorSpec` of `inputs["x"]` with dynamic batch and length (exporters)."""
         return tf.TensorSpec([None, None, *self.event_shape], self.x_dtype, contract.X)
 
-    def step_conditions(self, conditions, state):
+    def step_conditions(self, conditions: Conditions, state: State) -> Conditions:
         """Whole conditions (as in `inputs`) -> the per-step conditions `step` takes."""
         return conditions
 
-    def to_sequence(self, x):
+    def to_sequence(self, x: TensorLike) -> tf.Tensor:
         """Values in `inputs` layout -> generation order `[B, T, *event_shape]` (images:
         raster order). Identity for sequence models."""
         return x
 
-    def params_to_sequence(self, params):
+    def params_to_sequence(self, params: TensorLike) -> tf.Tensor:
         """`model(inputs)` -> `[B, T, num_params]` in generation order."""
         return params
 
-    def check_generation_length(self, conditions, total_steps):
+    def check_generation_length(self, conditions: Conditions,
+                                total_steps: int | tf.Tensor) -> None:
         """Raise if the conditions cannot cover `total_steps` positions (hook; no-op)."""
 
-    def decode(self, x):
+    def decode(self, x: TensorLike) -> tf.Tensor:
         """Map sampled values to their natural form (audio, images, ids)."""
         return x
 
@@ -120,50 +174,85 @@ class AutoregressiveModel(keras.Model):
     #: `lengths` and pads the rest with zeros. False: rows end at `stop_token`, if given.
     samples_stop = False
 
-    def stop_flags(self, x_t, params, noise, temperature):
+    def stop_flags(self, x_t: tf.Tensor, params: tf.Tensor, noise: tf.Tensor,
+                   temperature: tf.Tensor) -> tf.Tensor:
         """[B] bool: which rows end after x_t (hook for models with `samples_stop`)."""
         raise NotImplementedError(
             f"{type(self).__name__} does not sample stop flags; use `stop_token`.")
 
     # ----------------------------------------------------------------- properties
     @property
-    def event_shape(self):
+    def event_shape(self) -> tuple[int, ...]:
         """Shape of one position's value, e.g. () for a class id, (C,) for a pixel."""
         return self.head.event_shape
 
     @property
-    def x_dtype(self):
+    def x_dtype(self) -> tf.DType:
         return tf.int32
 
     @property
-    def noise_spec(self):
+    def noise_spec(self) -> tuple[int, ...]:
         return self.head.noise_spec
 
     # ----------------------------------------------------------------- protocol
-    def state_spec(self, batch_size=None):
+    def state_spec(self, batch_size: int | None = None) -> dict[str, tf.TensorSpec]:
         spec = dict(self._state_spec(batch_size))
         spec[contract.INDEX_KEY] = tf.TensorSpec([batch_size], tf.int32, contract.INDEX_KEY)
         return spec
 
-    def init_state(self, batch_size, conditions=None):
-        conditions = self._validate_conditions(_as_dict(conditions))
+    def init_state(self, batch_size: int | tf.Tensor,
+                   conditions: Conditions = None) -> State:
+        """The generation state at index 0.
+
+        Args:
+            batch_size: int or int32 scalar tensor. Rows B.
+            conditions: whole conditions, as in `inputs`, or None (models without them).
+
+        Returns:
+            The state: `{name: tensor [B, ...]}` (`state_spec(B)`), `index` all zeros.
+        """
+        conditions = self._validate_conditions(state_validation.as_dict(conditions))
         state = dict(self._init_state(batch_size, conditions))
         state[contract.INDEX_KEY] = tf.zeros([batch_size], tf.int32)
         return state
 
-    def step(self, x_prev, state, conditions=None):
+    def step(self, x_prev: TensorLike, state: State,
+             conditions: Conditions = None) -> tuple[tf.Tensor, State]:
+        """One position: params of p(x_t | x_<t, c) at t = `state["index"]`.
+
+        Args:
+            x_prev: `[B, *event_shape]`, x[:, t-1] (`start_id` at t = 0).
+            state: as returned by `init_state`, `step`, `prefill` or `sample_chunk`.
+            conditions: per-step conditions (`step_conditions` converts whole ones), or None.
+
+        Returns:
+            `(params [B, num_params], new state)`, params equal to `model(inputs)[:, t]`.
+        """
         x_prev = self._validate_x_prev(x_prev)
         state = self._validate_state(state)
-        conditions = self._validate_conditions(_as_dict(conditions), per_step=True)
+        conditions = self._validate_conditions(state_validation.as_dict(conditions),
+                                               per_step=True)
         params, new_state = self._step(x_prev, state, conditions)
         new_state = dict(new_state)
         new_state[contract.INDEX_KEY] = state[contract.INDEX_KEY] + 1
         return params, new_state
 
-    def prefill(self, x_prefix, state, conditions=None):
+    def prefill(self, x_prefix: TensorLike, state: State,
+                conditions: Conditions = None) -> tuple[tf.Tensor, State]:
+        """Many steps in one call: the same as `step` on `x_prefix[:, 0], x_prefix[:, 1], ...`.
+
+        Args:
+            x_prefix: `[B, T, *event_shape]`, the `x_prev` values of T steps (to prime the
+                state with a prompt p: `[start_id, p_0, ..., p_{P-2}]`, then `x_prev = p_{P-1}`).
+            state: the state to continue from (`init_state` or a later one).
+            conditions: whole conditions, as in `inputs`, or None.
+
+        Returns:
+            `(params [B, T, num_params], new state)` with `index` advanced by T.
+        """
         x_prefix = self._validate_x(x_prefix, "x_prefix", allow_start=True)
         state = self._validate_state(state)
-        conditions = self._validate_conditions(_as_dict(conditions))
+        conditions = self._validate_conditions(state_validation.as_dict(conditions))
         params, new_state = self._prefill(x_prefix, state, conditions)
         new_state = dict(new_state)
         new_state[contract.INDEX_KEY] = state[contract.INDEX_KEY] + tf.shape(x_prefix)[1]
@@ -173,85 +262,77 @@ class AutoregressiveModel(keras.Model):
         """Default: scan `_step` over the prefix inside the graph."""
         return generation.scan_prefill(self, x_prefix, state, conditions)
 
-    def sample_step(self, x_prev, state, noise, temperature=1.0, top_k=0, top_p=1.0,
-                    conditions=None):
+    def sample_step(self, x_prev: TensorLike, state: State, noise: TensorLike,
+                    temperature: TensorLike = 1.0, top_k: TensorLike = 0,
+                    top_p: TensorLike = 1.0,
+                    conditions: Conditions = None) -> tuple[tf.Tensor, tf.Tensor, State]:
+        """`step`, then draw x_t from the head with uniform `noise` (deterministic given it).
+
+        Args:
+            x_prev, state, conditions: as in `step`.
+            noise: float `[B, *noise_spec]` uniforms in [0, 1).
+            temperature: scalar or `[B]`; logits / T (<= 0: greedy). Default 1.
+            top_k: scalar or `[B]`; keep the k most likely classes (0, the default: all).
+            top_p: scalar or `[B]`; keep the smallest set of mass >= p (1, the default: all).
+
+        Returns:
+            `(x_t [B, *event_shape], params [B, num_params], new state)`.
+        """
         params, new_state = self.step(x_prev, state, conditions)
         batch = tf.shape(params)[0]
         controls = generation.broadcast_controls(batch, temperature, top_k, top_p)
         x_t = self.head.sample(params, tf.convert_to_tensor(noise, tf.float32), *controls)
         return self._sample_to_x(x_t), params, new_state
 
-    def sample_chunk(self, x_prev, state, noise, temperature=1.0, top_k=0, top_p=1.0,
-                     conditions=None, prompt=None, prompt_length=None, stop_token=None):
+    def sample_chunk(self, x_prev: TensorLike, state: State, noise: TensorLike,
+                     temperature: TensorLike = 1.0, top_k: TensorLike = 0,
+                     top_p: TensorLike = 1.0, conditions: Conditions = None,
+                     prompt: TensorLike | None = None, prompt_length: TensorLike | None = None,
+                     stop_token: int | None = None) -> tuple[dict[str, tf.Tensor], State]:
         """K = noise.shape[1] sampling steps in one loop -> (out, new state).
 
         Equal to K `sample_step` calls that each feed back their `x_next`, from the same state
-        and `noise [B, K, *noise_spec]`. `conditions`: as `sample_step` takes them, with
-        `local_condition` stacked per position, `[B, K, ...]` (`chunk_conditions` builds
-        them from whole conditions). `prompt` [B, P <= K, *event] with `prompt_length`
-        int32[B]: row i's first prompt_length[i] positions are forced to the prompt (a prompt
-        that continues into the chunk). `out`: `x` [B, K, *event] (after a row's end: the
-        stop token, or zeros for models that sample their stop), `lengths` [B] (values before
-        the row's end; K if it did not end) and `stop` int32[B] (1: the row ended here)."""
+        and noise.
+
+        Args:
+            x_prev, state, temperature, top_k, top_p: as in `sample_step`.
+            noise: float `[B, K, *noise_spec]` uniforms, one row of `sample_step` noise per
+                step.
+            conditions: as `sample_step` takes them, with `local_condition` stacked per
+                position, `[B, K, ...]` (`chunk_conditions` builds them from whole ones).
+            prompt: `[B, P <= K, *event]` values to force, or None (the default: none).
+            prompt_length: int32 `[B]`: row i's first prompt_length[i] positions are forced
+                to the prompt (a prompt that continues into the chunk).
+            stop_token: a value that ends a row (counted out of `lengths`), or None.
+
+        Returns:
+            `(out, new state)`: `out["x"]` `[B, K, *event]` (after a row's end: the stop
+            token, or zeros for models that sample their stop), `out["lengths"]` `[B]`
+            (values before the row's end; K if it did not end) and `out["stop"]` int32 `[B]`
+            (1: the row ended here).
+        """
         return generation.sample_chunk(
             self, x_prev, state, noise, temperature, top_k, top_p, conditions, prompt,
             prompt_length, stop_token)
 
-    def chunk_condition_specs(self):
+    def chunk_condition_specs(self) -> dict[str, tf.TensorSpec]:
         """`{name: tf.TensorSpec}` of `sample_chunk`'s conditions: the per-step ones, with a
         K axis after the batch for `local_condition` (it changes per position)."""
         return generation.chunk_condition_specs(self)
 
-    def chunk_conditions(self, conditions, state, num_steps):
+    def chunk_conditions(self, conditions: Conditions, state: State,
+                         num_steps: int | tf.Tensor) -> dict[str, tf.Tensor]:
         """Whole conditions -> `sample_chunk`'s for the `num_steps` positions from `state`."""
         return generation.chunk_conditions(
-            self, self._validate_conditions(_as_dict(conditions)), state, num_steps)
+            self, self._validate_conditions(state_validation.as_dict(conditions)), state,
+            num_steps)
 
     def _sample_to_x(self, sample):
         """Adapt the head's sample to this model's per-position value (hook)."""
         return sample
 
-    # ----------------------------------------------------------------- scoring
-    def log_prob(self, inputs):
-        """log p(x | c) in nats, [B]."""
-        inputs = self._as_inputs(inputs)
-        params = self(inputs, training=False)
-        return self._log_prob_from_params(params, inputs)
-
-    def _log_prob_from_params(self, params, inputs):
-        per_position = self.head.log_prob(params, inputs[contract.X])
-        per_position = tf.reshape(per_position, [tf.shape(per_position)[0], -1])
-        if contract.LENGTHS in inputs:
-            positions = tf.range(tf.shape(per_position)[1])[None, :]
-            mask = positions < tf.cast(inputs[contract.LENGTHS], tf.int32)[:, None]
-            per_position = tf.where(mask, per_position, tf.zeros_like(per_position))
-        return tf.reduce_sum(per_position, axis=-1)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Negative mean log-likelihood (nats per example): `fit` needs inputs only."""
-        inputs = self._as_inputs(x)
-        if y_pred is None:
-            y_pred = self(inputs, training=training)
-        loss = -tf.reduce_mean(self._log_prob_from_params(y_pred, inputs))
-        for extra in self.losses:
-            loss += tf.cast(extra, loss.dtype)
-        # Under tf.distribute, Keras sums the replicas' gradients: scale each replica's mean
-        # loss by 1 / replicas (as Keras' own losses do) so the update equals one device's.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas > 1:
-            loss = loss * (1.0 / replicas)
-        return loss
-
-    def compile(self, optimizer="adam", **kwargs):
-        """As `keras.Model.compile`; `jit_compile` defaults to False. With
-        `jit_compile=True`, `fit`/`evaluate`/`predict` check their data before the compiled
-        step, since XLA drops the graph asserts (`input_checks`)."""
-        self._generate_functions = {}
-        kwargs.setdefault("jit_compile", False)
-        super().compile(optimizer=optimizer, **kwargs)
-
     @classmethod
-    def from_preset(cls, path, compile=True):
+    def from_preset(cls, path: str | Any, compile: bool = True) -> AutoregressiveModel:
         """Load a saved keras_ar model: a `.keras` file, or a directory holding `model.keras`
         (a Trainer output, a `keras-ar export --out` directory or one of its targets). Called
         on a subclass (`WaveNet.from_preset`), it checks the loaded class (`presets`)."""
@@ -259,76 +340,37 @@ class AutoregressiveModel(keras.Model):
 
         return presets.load(path, expected=cls, compile=compile)
 
-    def compile_from_config(self, config):
-        """Recompile a loaded model as it was saved (optimizer, jit_compile...), so
-        `keras.models.load_model` returns a model that resumes `fit` with its optimizer state
-        (Keras restores the optimizer's variables after this)."""
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if getattr(self, "optimizer", None) is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
-
-    def check_inputs(self, inputs):
-        """Run the value checks `call` makes on `inputs` (ids in range, finite values and
-        conditions, lengths); return the inputs dict, in a graph (e.g. `Dataset.map`) with
-        every tensor gated on the checks. Eager: ValueError; graph: InvalidArgumentError."""
-        return input_checks.gated(self._check_input_values, self._as_inputs(inputs))
-
-    def _check_input_values(self, inputs):
-        """The value checks of `call` on an inputs dict (hook; models whose `call` checks
-        `x` otherwise than `_validate_x` override it)."""
-        self._validate_x(inputs[contract.X], contract.X)
-        self._validate_conditions(
-            {k: inputs[k] for k in contract.CONDITION_KEYS if k in inputs})
-
-    def _checked(self, data):
-        return input_checks.checked_source(self, data) if self.jit_compile else data
-
-    def fit(self, x=None, *args, **kwargs):
-        if kwargs.get("validation_data") is not None:
-            kwargs["validation_data"] = self._checked(kwargs["validation_data"])
-        return super().fit(self._checked(x), *args, **kwargs)
-
-    def evaluate(self, x=None, *args, **kwargs):
-        return super().evaluate(self._checked(x), *args, **kwargs)
-
-    def predict(self, x, *args, **kwargs):
-        return super().predict(self._checked(x), *args, **kwargs)
-
-    def train_on_batch(self, x, *args, **kwargs):
-        return super().train_on_batch(self._checked(x), *args, **kwargs)
-
-    def test_on_batch(self, x, *args, **kwargs):
-        return super().test_on_batch(self._checked(x), *args, **kwargs)
-
-    def predict_on_batch(self, x):
-        return super().predict_on_batch(self._checked(x))
-
-    def _as_inputs(self, inputs):
-        if isinstance(inputs, dict):
-            return dict(inputs)
-        return {contract.X: inputs}
-
     # ----------------------------------------------------------------- generation
-    def generate(self, batch_size=1, num_steps=None, seed=0, prompt=None, conditions=None,
-                 temperature=1.0, top_k=0, top_p=1.0, stop_token=None, sampler=None,
-                 jit_compile=False, prompt_length=None):
-        """Sample `num_steps` new positions per row; returns {"x": ..., "lengths": [B]}.
-        `num_steps` defaults to the model's `max_length` where it has one.
+    def generate(self, batch_size: int = 1, num_steps: int | None = None, seed: int = 0,
+                 prompt: TensorLike | None = None, conditions: Conditions = None,
+                 temperature: TensorLike = 1.0, top_k: TensorLike = 0,
+                 top_p: TensorLike = 1.0, stop_token: int | None = None,
+                 sampler: Sampler | str | dict | None = None, jit_compile: bool = False,
+                 prompt_length: TensorLike | None = None) -> dict[str, tf.Tensor]:
+        """Sample `num_steps` new positions per row, in one compiled `tf.while_loop` over
+        `sample_step`. Sampling controls are tensors: changing them does not retrace.
 
-        The loop is one compiled `tf.while_loop` over `sample_step`; noise comes from a
-        stateless RNG seeded by `seed`, so a seed reproduces its samples. Sampling controls
-        are tensors: changing them does not retrace. `prompt` [B, P] primes the state with
-        `prefill` (x then holds the values after it); with `prompt_length` int32[B], `prompt`
-        [B, P <= num_steps, *event] is instead a per-row teacher-forced prefix laid out like
-        x (positions t < prompt_length[i] keep the prompt, as the exported `generate`
-        signature does; see `generate_from_noise`); `stop_token` ends each row at its first stop
-        token (`lengths` counts the
-        values before it; later positions hold the stop token). `sampler` (a
-        `keras_ar.samplers` object or name) overrides temperature/top_k/top_p.
-        `jit_compile=True` compiles the whole loop with XLA (about 9x faster per sample at
-        batch 1 on CPU; floating-point rounding differs, so samples may differ from the
-        uncompiled loop and from exported runtimes).
+        Args:
+            batch_size: rows B (taken from `prompt` when one is given). Default 1.
+            num_steps: positions to sample; None (default): the model's `max_length`.
+            seed: int. Seeds the stateless RNG of the noise: a seed reproduces its samples.
+            prompt: `[B, P, *event]` values that prime the state with `prefill` (`x` then
+                holds the values after it); with `prompt_length`, `[B, P <= num_steps,
+                *event]` laid out like `x` instead (see `prompt_length`). Default None.
+            conditions: whole conditions, as in `inputs`, or None.
+            temperature, top_k, top_p: scalars or `[B]`, as in `sample_step`.
+            stop_token: ends each row at its first stop token (`lengths` counts the values
+                before it; later positions hold the stop token). Default None.
+            sampler: a `keras_ar.samplers` object or name; overrides temperature/top_k/top_p.
+            jit_compile: compile the whole loop with XLA (about 9x faster per sample at batch
+                1 on CPU; rounding differs, so samples may differ from the uncompiled loop and
+                from exported runtimes). Default False.
+            prompt_length: int32 `[B]`: positions t < prompt_length[i] of row i keep the
+                prompt (teacher-forced), as the exported `generate` signature does; see
+                `generate_from_noise`. Default None.
+
+        Returns:
+            `{"x": [B, num_steps, *event], "lengths": [B]}`.
         """
         return generation.generate(
             self, self._generate_function(jit_compile), batch_size=batch_size,
@@ -344,57 +386,26 @@ class AutoregressiveModel(keras.Model):
                 generation.noise_loop, reduce_retracing=True, jit_compile=jit)
         return self._generate_functions[jit]
 
-    def generate_from_noise(self, noise, prompt=None, conditions=None, temperature=1.0,
-                            top_k=0, top_p=1.0, stop_token=None, prompt_length=None):
+    def generate_from_noise(self, noise: TensorLike, prompt: TensorLike | None = None,
+                            conditions: Conditions = None, temperature: TensorLike = 1.0,
+                            top_k: TensorLike = 0, top_p: TensorLike = 1.0,
+                            stop_token: int | None = None,
+                            prompt_length: TensorLike | None = None) -> dict[str, tf.Tensor]:
         """The generation loop from explicit noise `[B, num_steps, noise_size]` (exportable);
-        `prompt`/`prompt_length` as in `generate` (`generation.generate_from_noise`)."""
+        the other arguments as in `generate` (`generation.generate_from_noise`)."""
         return generation.generate_from_noise(
             self, noise, prompt=prompt, conditions=conditions, temperature=temperature,
             top_k=top_k, top_p=top_p, stop_token=stop_token, prompt_length=prompt_length)
 
     # ----------------------------------------------------------------- validation
     def _validate_state(self, state):
-        if not isinstance(state, dict):
-            raise ValueError(
-                f"`state` must be the dict returned by init_state/step; received "
-                f"{type(state).__name__}.")
-        spec = self.state_spec()
-        missing = sorted(set(spec) - set(state))
-        extra = sorted(set(state) - set(spec))
-        if missing or extra:
-            raise ValueError(
-                f"`state` keys do not match this model's state_spec: missing {missing}, "
-                f"unexpected {extra}. Use the state returned by this model's init_state.")
-        out = {}
-        for key, value in state.items():
-            value = tf.convert_to_tensor(value)
-            expected = spec[key]
-            if value.dtype != expected.dtype or not expected.shape.is_compatible_with(
-                    value.shape):
-                raise ValueError(
-                    f"State entry `{key}` must be {expected.dtype.name}{expected.shape} "
-                    f"(batch first); received {value.dtype.name}{value.shape}.")
-            out[key] = value
-        return out
+        return state_validation.validate_state(self, state)
 
     def _validate_x_prev(self, x_prev):
-        x_prev = tf.convert_to_tensor(x_prev)
-        validation.check_rank(x_prev, 1 + len(self.event_shape), "x_prev",
-                              "[batch, *event_shape]")
-        return self._validate_x(x_prev[:, None], "x_prev", allow_start=True)[:, 0]
+        return state_validation.validate_x_prev(self, x_prev)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         if self.metadata:
             config["metadata"] = dict(self.metadata)
         return config
-
-
-def _as_dict(conditions):
-    if conditions is None:
-        return {}
-    if not isinstance(conditions, dict):
-        raise ValueError(
-            f"`conditions` must be a dict with keys among {contract.CONDITION_KEYS}; received "
-            f"{type(conditions).__name__}.")
-    return {k: v for k, v in conditions.items() if v is not None}

@@ -1,21 +1,26 @@
 """A decoder-only (optionally cross-attending) Transformer with an explicit key/value cache."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_ar import contract
 from keras_ar.heads import CategoricalHead
-from keras_ar.layers.transformer_block import ACTIVATIONS, TransformerBlock
+from keras_ar.layers.transformer_block import TransformerBlock
 from keras_ar.models import causal_transformer_conditions as conds
+from keras_ar.models.api_types import Conditions, Inputs, State
 from keras_ar.models.autoregressive_model import AutoregressiveModel
+from keras_ar.models.causal_transformer_args import check_args
 from keras_ar.ops import validation
 
 _NEG_INF = -1e9
-POSITIONS = ("learned", "sinusoidal")
 
 
-def sinusoidal_table(length, dim):
+def sinusoidal_table(length: int, dim: int) -> np.ndarray:
     """P[p, 2i] = sin(p / 10000^(2i/dim)), P[p, 2i+1] = cos(p / 10000^(2i/dim)); [length, dim]."""
     positions = np.arange(length, dtype=np.float64)[:, None]
     rates = 1.0 / np.power(10000.0, np.arange(0, dim, 2, dtype=np.float64) / dim)
@@ -55,15 +60,65 @@ class CausalTransformer(AutoregressiveModel):
       (`step_conditions` drops it; `step_condition_keys` lists what `step` takes);
     * `prefill`: `global_condition`; the memory may be passed (it is validated, not used).
     Stepping at `index >= max_length`, or prefilling past it, raises.
+
+    Args:
+        vocab_size: int. Token ids are in [0, vocab_size); the softmax size.
+        num_layers: int. Transformer blocks. Default 2.
+        num_heads: int. Attention heads; must divide `hidden_dim`. Default 4.
+        hidden_dim: int. Width of the residual stream. Default 128.
+        max_length: int. Longest sequence, and the capacity of the key/value cache.
+            Default 256.
+        num_global_classes: int. > 0: `global_condition` is int32 `[B]` class ids,
+            embedded. Default 0: no global condition.
+        global_condition_dim: int. > 0: `global_condition` is a float `[B, dim]` vector,
+            projected (exclusive with `num_global_classes`). Default 0.
+        intermediate_dim: int or None. Width of the feed-forward net; None (default):
+            4 * hidden_dim.
+        position: "learned" (the default) or "sinusoidal" position encodings.
+        memory_dim: int. > 0 (with `memory_length`): cross-attention to a memory
+            `local_condition` float `[B, memory_length, memory_dim]`. Default 0: none.
+        memory_length: int. Positions of the memory (fixed). Default 0.
+        dropout: float. Dropout rate of the embeddings, attention weights and residual
+            branches (training only). Default 0.
+        activation: the feed-forward activation: "gelu_tanh" (tanh-approximate GELU, the
+            default), "gelu_erf" (the erf formula) or "relu".
+        layer_norm_epsilon: float. Epsilon of every LayerNormalization. Default 1e-5.
+        **kwargs: Passed to `AutoregressiveModel` (`metadata`, `name`, ...).
+
+    Example:
+
+    Scoring, then a prompt of two tokens and three sampled:
+
+    >>> import numpy as np
+    >>> from keras_ar.models import CausalTransformer
+    >>> model = CausalTransformer(vocab_size=6, num_layers=1, num_heads=2, hidden_dim=8,
+    ...                           max_length=8)
+    >>> tokens = np.array([[1, 2, 3, 4]], np.int32)
+    >>> tuple(model(tokens).shape), tuple(model.log_prob(tokens).shape)
+    ((1, 4, 6), (1,))
+    >>> sorted(model.init_state(1))
+    ['index', 'k_0', 'v_0']
+    >>> out = model.generate(prompt=tokens[:, :2], num_steps=3, seed=0)
+    >>> tuple(out["x"].shape), out["lengths"].numpy().tolist()
+    ((1, 3), [3])
+
+    References:
+        - Vaswani et al., "Attention Is All You Need", 2017, arXiv 1706.03762.
+        - Xiong et al., "On Layer Normalization in the Transformer Architecture", 2020,
+          arXiv 2002.04745 (pre-norm blocks).
+        - Hendrycks and Gimpel, "Gaussian Error Linear Units (GELUs)", 2016,
+          arXiv 1606.08415.
     """
 
-    def __init__(self, vocab_size, num_layers=2, num_heads=4, hidden_dim=128, max_length=256,
-                 num_global_classes=0, global_condition_dim=0, intermediate_dim=None,
-                 position="learned", memory_dim=0, memory_length=0, dropout=0.0,
-                 activation="gelu_tanh", layer_norm_epsilon=1e-5, **kwargs):
-        _check_args(vocab_size, num_layers, num_heads, hidden_dim, max_length,
-                    num_global_classes, global_condition_dim, position, memory_dim,
-                    memory_length, activation)
+    def __init__(self, vocab_size: int, num_layers: int = 2, num_heads: int = 4,
+                 hidden_dim: int = 128, max_length: int = 256, num_global_classes: int = 0,
+                 global_condition_dim: int = 0, intermediate_dim: int | None = None,
+                 position: str = "learned", memory_dim: int = 0, memory_length: int = 0,
+                 dropout: float = 0.0, activation: str = "gelu_tanh",
+                 layer_norm_epsilon: float = 1e-5, **kwargs: Any) -> None:
+        check_args(vocab_size, num_layers, num_heads, hidden_dim, max_length,
+                   num_global_classes, global_condition_dim, position, memory_dim,
+                   memory_length, activation)
         super().__init__(head=CategoricalHead(int(vocab_size), name="head"),
                          start_id=int(vocab_size), **kwargs)
         self.vocab_size = int(vocab_size)
@@ -85,7 +140,7 @@ class CausalTransformer(AutoregressiveModel):
 
     # ----------------------------------------------------------------- construction
     @property
-    def head_dim(self):
+    def head_dim(self) -> int:
         return self.hidden_dim // self.num_heads
 
     def _make_layers(self):
@@ -128,19 +183,19 @@ class CausalTransformer(AutoregressiveModel):
         self.output_params.build((None, None, d))
         self.built = True
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         self.built = True
 
     @property
-    def event_shape(self):
+    def event_shape(self) -> tuple[int, ...]:
         return ()
 
     @property
-    def step_condition_keys(self):
+    def step_condition_keys(self) -> tuple[str, ...]:
         """Condition keys `step` takes (the memory lives in the state)."""
         return tuple(k for k in conds.configured(self) if k != contract.LOCAL_CONDITION)
 
-    def condition_specs(self, per_step=False):
+    def condition_specs(self, per_step: bool = False) -> dict[str, tf.TensorSpec]:
         """Conditions as in `inputs` (global, memory) or, per step, the global one only."""
         specs = {}
         if self.num_global_classes:
@@ -159,7 +214,7 @@ class CausalTransformer(AutoregressiveModel):
     def _validate_conditions(self, conditions, per_step=False):
         return conds.validate(self, conditions, per_step)
 
-    def step_conditions(self, conditions, state):
+    def step_conditions(self, conditions: Conditions, state: State) -> Conditions:
         if not conditions:
             return conditions
         return {k: v for k, v in conditions.items() if k != contract.LOCAL_CONDITION}
@@ -186,7 +241,7 @@ class CausalTransformer(AutoregressiveModel):
         return self.output_params(self.final_norm(h))
 
     # ----------------------------------------------------------------- forward
-    def call(self, inputs, training=False):
+    def call(self, inputs: Inputs, training: bool = False) -> tf.Tensor:
         inputs = self._as_inputs(inputs)
         x = self._validate_x(inputs[contract.X], contract.X)
         conditions = self._validate_conditions(
@@ -287,7 +342,8 @@ class CausalTransformer(AutoregressiveModel):
         return self._output(h), new_state
 
     # ----------------------------------------------------------------- generation
-    def check_generation_length(self, conditions, total_steps):
+    def check_generation_length(self, conditions: Conditions,
+                                total_steps: int | tf.Tensor) -> None:
         """Generation writes cache positions [0, total_steps): at most max_length."""
         if isinstance(total_steps, int):
             if total_steps > self.max_length:
@@ -316,7 +372,7 @@ class CausalTransformer(AutoregressiveModel):
                                  "positions")
         return tf.cast(x, tf.int32)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             vocab_size=self.vocab_size, num_layers=self.num_layers, num_heads=self.num_heads,
@@ -329,27 +385,3 @@ class CausalTransformer(AutoregressiveModel):
             layer_norm_epsilon=self.layer_norm_epsilon)
         return config
 
-
-def _check_args(vocab_size, num_layers, num_heads, hidden_dim, max_length,
-                num_global_classes, global_condition_dim, position, memory_dim,
-                memory_length, activation):
-    for name, value in (("vocab_size", vocab_size), ("num_layers", num_layers),
-                        ("num_heads", num_heads), ("hidden_dim", hidden_dim),
-                        ("max_length", max_length)):
-        if int(value) < 1:
-            raise ValueError(f"`{name}` must be >= 1; received {value}.")
-    if int(hidden_dim) % int(num_heads):
-        raise ValueError(f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` "
-                         f"({num_heads}).")
-    if num_global_classes and global_condition_dim:
-        raise ValueError("Use either `num_global_classes` (ids) or `global_condition_dim` "
-                         "(vectors), not both.")
-    if position not in POSITIONS:
-        raise ValueError(f"`position` must be one of {POSITIONS}; received {position!r}.")
-    if bool(memory_dim) != bool(memory_length):
-        raise ValueError(
-            "Cross-attention needs both `memory_dim` and `memory_length` (the memory's fixed "
-            f"size); received memory_dim={memory_dim}, memory_length={memory_length}.")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"`activation` must be one of {ACTIVATIONS}; received "
-                         f"{activation!r}.")

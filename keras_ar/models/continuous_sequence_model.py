@@ -1,5 +1,9 @@
 """Variable-length sequences of real vectors: a causal gated conv stack + mixture density head."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -8,6 +12,7 @@ from keras_ar.heads.mixture_density_head import MixtureDensityHead
 from keras_ar.layers import GatedResidualBlock
 from keras_ar.models import continuous_sequence_validation as checks
 from keras_ar.models import sequence_conditions
+from keras_ar.models.api_types import Conditions, Inputs, State
 from keras_ar.models.autoregressive_model import AutoregressiveModel
 from keras_ar.ops import validation
 
@@ -46,14 +51,63 @@ class ContinuousSequenceModel(AutoregressiveModel):
     (standardised), 0.1 / 0.15 brought the generated-length KS from 0.17 to 0.09 / 0.08, with
     test NLL -0.56 / -0.11 nats per step vs -0.45 without (docs/benchmarks.md). Scoring,
     `step` and generation never add noise.
+
+    Args:
+        feature_dim: int. d, the size of one step's real vector x_t.
+        num_mixtures: int. K, mixture components per step. Default 5.
+        num_layers: int. Gated residual blocks. Default 4.
+        hidden_dim: int. H, channels of the blocks. Default 32.
+        max_length: int. The time scale of the t / max_length input, and `generate`'s
+            default `num_steps`. Default 256.
+        kernel_size: int. Taps of each causal convolution. Default 2.
+        dilation_cycle: int. Block i has dilation 2 ** (i mod dilation_cycle). Default 8.
+        component: "gaussian" (the default) or "logistic", the mixture's component density.
+        num_global_classes: int. > 0: `global_condition` is int32 `[B]` class ids,
+            embedded. Default 0: no global condition.
+        global_condition_dim: int. > 0: `global_condition` is a float `[B, dim]` vector
+            (exclusive with `num_global_classes`). Default 0.
+        global_embedding_dim: int. Size of the class embedding. Default 16.
+        local_condition_dim: int. > 0: `local_condition` float `[B, T, dim]`, one vector
+            per step. Default 0: none.
+        input_noise: float >= 0. Standard deviation of the training-only noise on the
+            network's previous values (see above). Default 0.
+        **kwargs: Passed to `AutoregressiveModel` (`metadata`, `name`, ...).
+
+    Example:
+
+    Rows end at their own sampled stop (`lengths` counts the steps):
+
+    >>> import numpy as np
+    >>> from keras_ar.models import ContinuousSequenceModel
+    >>> model = ContinuousSequenceModel(feature_dim=2, num_mixtures=2, num_layers=1,
+    ...                                 hidden_dim=4, max_length=8)
+    >>> inputs = {"x": np.zeros([2, 5, 2], np.float32), "lengths": np.array([5, 3])}
+    >>> tuple(model(inputs).shape), tuple(model.log_prob(inputs).shape)
+    ((2, 5, 11), (2,))
+    >>> model.noise_spec  # [u_component, 2 uniforms per value (Box-Muller), u_stop]
+    (6,)
+    >>> out = model.generate(batch_size=2, num_steps=4, seed=0)
+    >>> tuple(out["x"].shape), tuple(out["lengths"].shape)
+    ((2, 4, 2), (2,))
+
+    References:
+        - Bishop, "Mixture Density Networks", Technical Report NCRG/94/004, Aston
+          University, 1994.
+        - Graves, "Generating Sequences With Recurrent Neural Networks", 2013,
+          arXiv 1308.0850 (an MDN per step with a Bernoulli end-of-sequence flag).
+        - Ha and Eck, "A Neural Representation of Sketch Drawings", 2017, arXiv 1704.03477.
+        - van den Oord et al., "WaveNet: A Generative Model for Raw Audio", 2016,
+          arXiv 1609.03499 (the causal dilated gated stack).
     """
 
     samples_stop = True
 
-    def __init__(self, feature_dim, num_mixtures=5, num_layers=4, hidden_dim=32,
-                 max_length=256, kernel_size=2, dilation_cycle=8, component="gaussian",
-                 num_global_classes=0, global_condition_dim=0, global_embedding_dim=16,
-                 local_condition_dim=0, input_noise=0.0, **kwargs):
+    def __init__(self, feature_dim: int, num_mixtures: int = 5, num_layers: int = 4,
+                 hidden_dim: int = 32, max_length: int = 256, kernel_size: int = 2,
+                 dilation_cycle: int = 8, component: str = "gaussian",
+                 num_global_classes: int = 0, global_condition_dim: int = 0,
+                 global_embedding_dim: int = 16, local_condition_dim: int = 0,
+                 input_noise: float = 0.0, **kwargs: Any) -> None:
         if num_global_classes and global_condition_dim:
             raise ValueError("Use either `num_global_classes` (ids) or `global_condition_dim` "
                              "(vectors), not both.")
@@ -85,15 +139,15 @@ class ContinuousSequenceModel(AutoregressiveModel):
 
     # ----------------------------------------------------------------- construction
     @property
-    def dilations(self):
+    def dilations(self) -> list[int]:
         return [2 ** (i % self.dilation_cycle) for i in range(self.num_layers)]
 
     @property
-    def receptive_field(self):
+    def receptive_field(self) -> int:
         return 1 + sum(d * (self.kernel_size - 1) for d in self.dilations)
 
     @property
-    def condition_dim(self):
+    def condition_dim(self) -> int:
         dim = self.global_embedding_dim if self.num_global_classes else self.global_condition_dim
         return dim + self.local_condition_dim
 
@@ -122,23 +176,24 @@ class ContinuousSequenceModel(AutoregressiveModel):
         self.output_params.build((None, None, h))
         self.built = True
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         self.built = True
 
     # ----------------------------------------------------------------- properties
     @property
-    def event_shape(self):
+    def event_shape(self) -> tuple[int, ...]:
         return (self.feature_dim,)
 
     @property
-    def x_dtype(self):
+    def x_dtype(self) -> tf.DType:
         return tf.float32
 
-    def stop_flags(self, x_t, params, noise, temperature):
+    def stop_flags(self, x_t: tf.Tensor, params: tf.Tensor, noise: tf.Tensor,
+                   temperature: tf.Tensor) -> tf.Tensor:
         """[B] bool: the head's stop draw, noise[:, -1] < P(stop | x_<t)."""
         return self.head.sample_stop(params, noise, temperature)
 
-    def condition_specs(self, per_step=False):
+    def condition_specs(self, per_step: bool = False) -> dict[str, tf.TensorSpec]:
         return sequence_conditions.condition_specs(
             self.num_global_classes, self.global_condition_dim, self.local_condition_dim,
             per_step)
@@ -147,7 +202,7 @@ class ContinuousSequenceModel(AutoregressiveModel):
     def _validate_conditions(self, conditions, per_step=False):
         return checks.validate_conditions(self, conditions, per_step)
 
-    def step_conditions(self, conditions, state):
+    def step_conditions(self, conditions: Conditions, state: State) -> Conditions:
         return sequence_conditions.with_local_frame(conditions, state[contract.INDEX_KEY])
 
     def _condition_features(self, conditions, positions):
@@ -193,7 +248,7 @@ class ContinuousSequenceModel(AutoregressiveModel):
             skips = skips + skip
         return self._output(skips, features), buffers
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: Inputs, training: bool = False) -> tf.Tensor:
         inputs = self._as_inputs(inputs)
         x = checks.validate_x(self, inputs[contract.X], contract.X)
         conditions = self._validate_conditions(
@@ -273,7 +328,7 @@ class ContinuousSequenceModel(AutoregressiveModel):
         validation.check_finite(x, name)
         return x
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             feature_dim=self.feature_dim, num_mixtures=self.num_mixtures,

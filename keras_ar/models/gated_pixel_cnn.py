@@ -1,5 +1,10 @@
 """Gated conditional PixelCNN (van den Oord et al. 2016, arXiv 1606.05328) with row caches."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -54,13 +59,62 @@ class GatedPixelCNN(ImageAutoregressiveModel):
     amortised over the W pixels of the row) from `vrows_<l>` (the last `half` rows of v_l,
     `[B, half, W, C_l]`, v_0 being the previous image rows), `xrow` (the row being generated)
     and `vtop` (the current row of v_L). Per-pixel cost is flat in H x W.
+
+    Args:
+        image_shape: (height, width, channels), channels 1 or 3. Default (28, 28, 1).
+        num_levels: int. Levels L per channel: pixels are ints in [0, L), each channel a
+            softmax over L. Default 256.
+        num_layers: int >= 1. Gated layers (a vertical and a horizontal stack each).
+            Default 5.
+        filters: int. Feature channels of both stacks. Default 32.
+        kernel_size: odd int >= 3. k of layers l >= 2. Default 3.
+        first_kernel_size: odd int >= 3. k of the first layer. Default 7.
+        output_filters: int or None. Channels of the hidden output 1x1 layer; None
+            (default): `filters`.
+        num_global_classes: int. > 0: `global_condition` is int32 `[B]` class ids in
+            [0, num_global_classes), embedded. Default 0: no class conditioning.
+        global_condition_dim: int. > 0: `global_condition` is a float `[B, dim]` vector
+            (exclusive with `num_global_classes`). Default 0.
+        global_embedding_dim: int. Size of the class embedding. Default 16.
+        local_condition_dim: int. > 0: `local_condition` float `[B, H, W, dim]`, a spatial
+            map added to the horizontal gates (S_l s). Default 0.
+        vertical_residual: bool. r_l = 1 (residual vertical stack) for l >= 2. Default True.
+        masked_vertical: bool. Hold V_l as the paper's masked k x k kernel (counted by
+            `count_params`) rather than a (half + 1) x k one. Default True.
+        gate_bias: float. Initial bias of every gate's sigmoid half. Default 1.0.
+        **kwargs: Passed to `AutoregressiveModel` (`metadata`, `name`, ...).
+
+    Example:
+
+    A class-conditional model:
+
+    >>> import numpy as np
+    >>> from keras_ar.models import GatedPixelCNN
+    >>> model = GatedPixelCNN(image_shape=(4, 4, 1), num_levels=4, num_layers=1, filters=4,
+    ...                       num_global_classes=3)
+    >>> inputs = {"x": np.zeros([2, 4, 4, 1], np.int32), "global_condition": np.array([0, 2])}
+    >>> tuple(model(inputs).shape), tuple(model.log_prob(inputs).shape)
+    ((2, 4, 4, 4), (2,))
+    >>> out = model.generate(batch_size=2, num_steps=16, seed=0,
+    ...                      conditions={"global_condition": np.array([0, 2])})
+    >>> tuple(out["x"].shape), tuple(model.decode(out["x"]).shape)
+    ((2, 16, 1), (2, 4, 4, 1))
+
+    References:
+        - van den Oord et al., "Conditional Image Generation with PixelCNN Decoders", 2016,
+          arXiv 1606.05328 (gated stacks without a blind spot, conditioning).
+        - van den Oord et al., "Pixel Recurrent Neural Networks", 2016, arXiv 1601.06759.
+        - Ramachandran et al., "Fast Generation for Convolutional Autoregressive Models",
+          2017, arXiv 1704.06001 (the row and pixel caches of `step`).
     """
 
-    def __init__(self, image_shape=(28, 28, 1), num_levels=256, num_layers=5, filters=32,
-                 kernel_size=3, first_kernel_size=7, output_filters=None,
-                 num_global_classes=0,
-                 global_condition_dim=0, global_embedding_dim=16, local_condition_dim=0,
-                 vertical_residual=True, masked_vertical=True, gate_bias=1.0, **kwargs):
+    def __init__(self, image_shape: Sequence[int] = (28, 28, 1), num_levels: int = 256,
+                 num_layers: int = 5, filters: int = 32, kernel_size: int = 3,
+                 first_kernel_size: int = 7, output_filters: int | None = None,
+                 num_global_classes: int = 0, global_condition_dim: int = 0,
+                 global_embedding_dim: int = 16, local_condition_dim: int = 0,
+                 vertical_residual: bool = True, masked_vertical: bool = True,
+                 gate_bias: float = 1.0, **kwargs: Any) -> None:
         super().__init__(
             head=CategoricalHead(int(num_levels), num_channels=int(image_shape[-1]),
                                  name="head"),
@@ -84,10 +138,10 @@ class GatedPixelCNN(ImageAutoregressiveModel):
         self._make_layers()
 
     @property
-    def lagged(self):
+    def lagged(self) -> bool:
         return self.channels > 1
 
-    def half(self, i):
+    def half(self, i: int) -> int:
         """Rows above (and pixels left) that layer i's convolutions reach."""
         return (self.first_kernel_size if i == 0 else self.kernel_size) // 2
 
@@ -243,7 +297,7 @@ class GatedPixelCNN(ImageAutoregressiveModel):
         state["xrow"] = tf.where(left, current, previous)
         return state
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             num_levels=self.num_levels, num_layers=self.num_layers, filters=self.filters,
@@ -254,7 +308,7 @@ class GatedPixelCNN(ImageAutoregressiveModel):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> GatedPixelCNN:
         # Configs saved before these options existed describe models without them.
         old = {"vertical_residual": False, "masked_vertical": False, "gate_bias": 0.0,
                "first_kernel_size": config.get("kernel_size", 3)}

@@ -1,11 +1,18 @@
 """Shared machinery of the image models: raster order, validation, cached step, prefill."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_ar import contract
+from keras_ar.heads.distribution_head import DistributionHead
 from keras_ar.models import generation
+from keras_ar.models.api_types import Conditions, Inputs, State, TensorLike
 from keras_ar.models.autoregressive_model import AutoregressiveModel
 from keras_ar.ops import validation
 
@@ -48,9 +55,10 @@ class ImageAutoregressiveModel(AutoregressiveModel):
 
     scores_lengths = False  # every pixel is scored: an image has no length
 
-    def __init__(self, head, image_shape, num_levels, num_global_classes=0,
-                 global_condition_dim=0, global_embedding_dim=16, local_condition_dim=0,
-                 **kwargs):
+    def __init__(self, head: DistributionHead, image_shape: Sequence[int], num_levels: int,
+                 num_global_classes: int = 0, global_condition_dim: int = 0,
+                 global_embedding_dim: int = 16, local_condition_dim: int = 0,
+                 **kwargs: Any) -> None:
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3 or image_shape[2] not in (1, 3) or min(image_shape) < 1:
             raise ValueError(
@@ -75,43 +83,43 @@ class ImageAutoregressiveModel(AutoregressiveModel):
 
     # ----------------------------------------------------------------- shapes
     @property
-    def height(self):
+    def height(self) -> int:
         return self.image_shape[0]
 
     @property
-    def width(self):
+    def width(self) -> int:
         return self.image_shape[1]
 
     @property
-    def channels(self):
+    def channels(self) -> int:
         return self.image_shape[2]
 
     @property
-    def num_pixels(self):
+    def num_pixels(self) -> int:
         return self.height * self.width
 
     @property
-    def global_feature_dim(self):
+    def global_feature_dim(self) -> int:
         return self.global_embedding_dim if self.num_global_classes else self.global_condition_dim
 
     @property
-    def event_shape(self):
+    def event_shape(self) -> tuple[int, ...]:
         return (self.channels,)
 
     @property
-    def lagged(self):
+    def lagged(self) -> bool:
         """True when features at a pixel depend on that pixel's channels (see class doc)."""
         return False
 
-    def to_sequence(self, x):
+    def to_sequence(self, x: TensorLike) -> tf.Tensor:
         x = tf.convert_to_tensor(x)
         return tf.reshape(x, [tf.shape(x)[0], self.num_pixels, self.channels])  # (B, HW, C)
 
-    def params_to_sequence(self, params):
+    def params_to_sequence(self, params: TensorLike) -> tf.Tensor:
         params = tf.convert_to_tensor(params)
         return tf.reshape(params, [tf.shape(params)[0], self.num_pixels, -1])  # (B, HW, P)
 
-    def decode(self, x):
+    def decode(self, x: TensorLike) -> tf.Tensor:
         """Generated pixels `[B, T, C]` (T <= H * W, raster order) -> images `[B, H, W, C]`
         (int32 levels); a partial generation (T < H * W) leaves the later pixels at 0."""
         x = tf.convert_to_tensor(x)
@@ -119,11 +127,11 @@ class ImageAutoregressiveModel(AutoregressiveModel):
         x = tf.pad(x, [[0, 0], [0, missing], [0, 0]])  # (B, H * W, C)
         return tf.reshape(x, [tf.shape(x)[0], self.height, self.width, self.channels])
 
-    def features(self, x):
+    def features(self, x: TensorLike) -> tf.Tensor:
         """Levels -> network inputs in [-1, 1]."""
         return 2.0 * tf.cast(x, tf.float32) / (self.num_levels - 1) - 1.0
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         self.built = True
 
     # ----------------------------------------------------------------- validation
@@ -192,11 +200,11 @@ class ImageAutoregressiveModel(AutoregressiveModel):
         return validation.check_global_condition(
             value, self.num_global_classes, self.global_condition_dim)
 
-    def x_spec(self):
+    def x_spec(self) -> tf.TensorSpec:
         """`inputs["x"]` is a batch of whole images: `[B, H, W, C]` int32 levels."""
         return tf.TensorSpec([None, *self.image_shape], self.x_dtype, contract.X)
 
-    def condition_specs(self, per_step=False):
+    def condition_specs(self, per_step: bool = False) -> dict[str, tf.TensorSpec]:
         """global ids `[B]` int32 or vectors `[B, global_condition_dim]`; local features
         `[B, H, W, local_condition_dim]` whole, `[B, local_condition_dim]` per step."""
         specs = {}
@@ -212,14 +220,14 @@ class ImageAutoregressiveModel(AutoregressiveModel):
         return {name: tf.TensorSpec(spec.shape, spec.dtype, name)
                 for name, spec in specs.items()}
 
-    def global_features(self, conditions):
+    def global_features(self, conditions: Conditions) -> tf.Tensor | None:
         """[B, global_feature_dim] or None."""
         g = conditions.get(contract.GLOBAL_CONDITION)
         if g is None:
             return None
         return self.global_embedding(g) if self.global_embedding is not None else g
 
-    def step_conditions(self, conditions, state):
+    def step_conditions(self, conditions: Conditions, state: State) -> Conditions:
         local = conditions.get(contract.LOCAL_CONDITION) if conditions else None
         if local is None:
             return conditions
@@ -254,7 +262,7 @@ class ImageAutoregressiveModel(AutoregressiveModel):
         return {}
 
     # ----------------------------------------------------------------- step protocol
-    def call(self, inputs, training=False):
+    def call(self, inputs: Inputs, training: bool = False) -> tf.Tensor:
         inputs = self._as_inputs(inputs)
         x = self._validate_image(inputs[contract.X])
         conditions = self._validate_conditions(
@@ -299,8 +307,12 @@ class ImageAutoregressiveModel(AutoregressiveModel):
         state.pop(contract.INDEX_KEY)
         return params, state
 
-    def sample_step(self, x_prev, state, noise, temperature=1.0, top_k=0, top_p=1.0,
-                    conditions=None):
+    def sample_step(self, x_prev: TensorLike, state: State, noise: TensorLike,
+                    temperature: TensorLike = 1.0, top_k: TensorLike = 0,
+                    top_p: TensorLike = 1.0,
+                    conditions: Conditions = None) -> tuple[tf.Tensor, tf.Tensor, State]:
+        """As `AutoregressiveModel.sample_step`; lagged models (see the class doc) sample
+        the pixel's channels in turn, and return the params given the sampled pixel."""
         if not self.lagged:
             return super().sample_step(x_prev, state, noise, temperature, top_k, top_p,
                                        conditions)
@@ -348,7 +360,7 @@ class ImageAutoregressiveModel(AutoregressiveModel):
             state[LOCAL_PREV] = _select(local, tf.fill([batch], length - 1))
         return params, state
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             image_shape=list(self.image_shape), num_global_classes=self.num_global_classes,
@@ -375,7 +387,7 @@ def _gather_positions(flat, positions):
     return tf.where((positions >= 0)[None, :, None], values, tf.zeros_like(values))
 
 
-def refuse_local_condition(name, kwargs):
+def refuse_local_condition(name: str, kwargs: dict[str, Any]) -> None:
     """For image families without a local-conditioning path: refuse a nonzero
     `local_condition_dim` in `kwargs` instead of ignoring it (drops a zero one)."""
     if kwargs.get("local_condition_dim"):

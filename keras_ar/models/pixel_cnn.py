@@ -1,5 +1,10 @@
 """PixelCNN (van den Oord et al. 2016, arXiv 1601.06759) with per-layer raster caches."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -22,12 +27,49 @@ class PixelCNN(ImageAutoregressiveModel):
     first k0 x k0 convolution, `fifo_<l>` the inputs of block l's k x k convolution; 1x1
     layers need no cache. C = 3 models are lagged (two pixel passes per `step`; `sample_step`
     samples R, G, B in turn).
+
+    Args:
+        image_shape: (height, width, channels), channels 1 or 3. Default (28, 28, 1).
+        num_levels: int. Levels L per channel: pixels are ints in [0, L), each channel a
+            softmax over L. Default 256.
+        num_layers: int. Residual blocks after the first convolution. Default 5.
+        filters: int. Feature channels of the blocks. Default 32.
+        kernel_size: int. k, the blocks' mask B k x k convolutions. Default 3.
+        first_kernel_size: int >= 3. k0, the first (mask A) convolution. Default 7.
+        output_filters: int or None. Channels of the hidden output 1x1 layer; None
+            (default): `filters`.
+        num_global_classes: int. > 0: `global_condition` is int32 `[B]` class ids in
+            [0, num_global_classes), embedded. Default 0: no class conditioning.
+        global_condition_dim: int. > 0: `global_condition` is a float `[B, dim]` vector
+            (exclusive with `num_global_classes`). Default 0.
+        global_embedding_dim: int. Size of the class embedding. Default 16.
+        **kwargs: Passed to `AutoregressiveModel` (`metadata`, `name`, ...); a nonzero
+            `local_condition_dim` is refused (use `GatedPixelCNN`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_ar.models import PixelCNN
+    >>> model = PixelCNN(image_shape=(4, 4, 1), num_levels=4, num_layers=1, filters=4)
+    >>> images = np.zeros([2, 4, 4, 1], np.int32)
+    >>> tuple(model(images).shape), tuple(model.log_prob(images).shape)
+    ((2, 4, 4, 4), (2,))
+    >>> out = model.generate(batch_size=2, num_steps=16, seed=0)
+    >>> tuple(out["x"].shape), tuple(model.decode(out["x"]).shape)
+    ((2, 16, 1), (2, 4, 4, 1))
+
+    References:
+        - van den Oord et al., "Pixel Recurrent Neural Networks", 2016, arXiv 1601.06759
+          (PixelCNN, masks A and B, the colour masks).
+        - Ramachandran et al., "Fast Generation for Convolutional Autoregressive Models",
+          2017, arXiv 1704.06001 (the per-layer caches of `step`).
     """
 
-    def __init__(self, image_shape=(28, 28, 1), num_levels=256, num_layers=5, filters=32,
-                 kernel_size=3, first_kernel_size=7, output_filters=None,
-                 num_global_classes=0, global_condition_dim=0, global_embedding_dim=16,
-                 **kwargs):
+    def __init__(self, image_shape: Sequence[int] = (28, 28, 1), num_levels: int = 256,
+                 num_layers: int = 5, filters: int = 32, kernel_size: int = 3,
+                 first_kernel_size: int = 7, output_filters: int | None = None,
+                 num_global_classes: int = 0, global_condition_dim: int = 0,
+                 global_embedding_dim: int = 16, **kwargs: Any) -> None:
         refuse_local_condition("PixelCNN", kwargs)
         super().__init__(
             head=CategoricalHead(int(num_levels), num_channels=int(image_shape[-1]),
@@ -45,7 +87,7 @@ class PixelCNN(ImageAutoregressiveModel):
         self._make_layers()
 
     @property
-    def lagged(self):
+    def lagged(self) -> bool:
         return self.channels > 1
 
     def _make_layers(self):
@@ -110,7 +152,7 @@ class PixelCNN(ImageAutoregressiveModel):
         out = self._output(h[:, None, None, :])[:, 0, 0]  # (B, P)
         return out, fifos
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             num_levels=self.num_levels, num_layers=self.num_layers, filters=self.filters,

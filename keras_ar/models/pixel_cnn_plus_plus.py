@@ -1,5 +1,10 @@
 """PixelCNN++ (Salimans et al. 2017, arXiv 1701.05517) on the step protocol."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -104,11 +109,52 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
     recomputed up to the whole row per step once the receptive field spans the row.
     `params(p) = NiN(elu(ul_final(r, c)))` equals `model(inputs)` at p. `prefill` is a loop
     of `step` (from any index).
+
+    Args:
+        image_shape: (height, width, channels), channels 1 or 3; height and width divisible
+            by 2 ** (num_scales - 1). Default (32, 32, 3).
+        num_levels: int. Levels L per channel (pixels are ints in [0, L)). Default 256.
+        num_mixtures: int. Logistic mixture components per pixel. Default 5.
+        num_layers: int. Gated resnets per scale in each pass (up and down). Default 2.
+        filters: int. Feature channels of every stream. Default 32.
+        num_scales: int >= 1. Resolutions of the U-net (stride-2 steps between them).
+            Default 3.
+        dropout: float. Dropout rate inside the gated resnets (training only). Default 0.5.
+        num_global_classes: int. > 0: `global_condition` is int32 `[B]` class ids in
+            [0, num_global_classes), embedded (h of W h). Default 0: no conditioning.
+        global_condition_dim: int. > 0: `global_condition` is a float `[B, dim]` vector
+            (exclusive with `num_global_classes`). Default 0.
+        global_embedding_dim: int. Size of the class embedding. Default 16.
+        **kwargs: Passed to `AutoregressiveModel` (`metadata`, `name`, ...); a nonzero
+            `local_condition_dim` is refused (use `GatedPixelCNN`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_ar.models import PixelCNNPlusPlus
+    >>> model = PixelCNNPlusPlus(image_shape=(4, 4, 3), num_levels=8, num_mixtures=2,
+    ...                          num_layers=1, filters=4, num_scales=2)
+    >>> images = np.zeros([1, 4, 4, 3], np.int32)
+    >>> tuple(model(images).shape), tuple(model.log_prob(images).shape)
+    ((1, 4, 4, 20), (1,))
+    >>> out = model.generate(batch_size=1, num_steps=4, seed=0)
+    >>> tuple(out["x"].shape), tuple(model.decode(out["x"]).shape)
+    ((1, 4, 3), (1, 4, 4, 3))
+
+    References:
+        - Salimans et al., "PixelCNN++: Improving the PixelCNN with Discretized Logistic
+          Mixture Likelihood and Other Modifications", 2017, arXiv 1701.05517.
+        - van den Oord et al., "Conditional Image Generation with PixelCNN Decoders", 2016,
+          arXiv 1606.05328 (gated units, the shifted streams without a blind spot).
+        - Ramachandran et al., "Fast Generation for Convolutional Autoregressive Models",
+          2017, arXiv 1704.06001 (Fast PixelCNN++: the row caches of `step`).
     """
 
-    def __init__(self, image_shape=(32, 32, 3), num_levels=256, num_mixtures=5,
-                 num_layers=2, filters=32, num_scales=3, dropout=0.5, num_global_classes=0,
-                 global_condition_dim=0, global_embedding_dim=16, **kwargs):
+    def __init__(self, image_shape: Sequence[int] = (32, 32, 3), num_levels: int = 256,
+                 num_mixtures: int = 5, num_layers: int = 2, filters: int = 32,
+                 num_scales: int = 3, dropout: float = 0.5, num_global_classes: int = 0,
+                 global_condition_dim: int = 0, global_embedding_dim: int = 16,
+                 **kwargs: Any) -> None:
         refuse_local_condition("PixelCNNPlusPlus", kwargs)
         super().__init__(
             head=DiscretizedLogisticMixtureHead(int(num_mixtures), int(image_shape[-1]),
@@ -203,7 +249,7 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
         """A loop of `step` (each location computed once, as when sampling)."""
         return generation.scan_prefill(self, x_prefix, state, conditions)
 
-    def step_cost(self):
+    def step_cost(self) -> dict[str, float]:
         """{"columns": columns evaluated per step summed over cached nodes, "macs":
         multiply-adds of the convolutions per step and image (excluding O(W) cache
         reads/writes)}, averaged over a row (the u stream's row pass at its first pixel
@@ -215,7 +261,7 @@ class PixelCNNPlusPlus(ImageAutoregressiveModel):
             macs += n * _node_macs(self, node)
         return {"columns": columns, "macs": macs}
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             num_levels=self.num_levels, num_mixtures=self.num_mixtures,

@@ -1,5 +1,10 @@
 """WaveNet (van den Oord et al. 2016, arXiv 1609.03499) with an explicit generation cache."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -7,6 +12,7 @@ from keras_ar import contract
 from keras_ar.heads import CategoricalHead, DiscretizedLogisticMixtureHead
 from keras_ar.layers import ContextStack, GatedResidualBlock, LocalUpsampler
 from keras_ar.models import sequence_conditions, wavenet_chunks
+from keras_ar.models.api_types import Conditions, Inputs, State, TensorLike
 from keras_ar.models.autoregressive_model import AutoregressiveModel
 from keras_ar.ops import linear_decode, mu_law_decode, validation
 
@@ -35,15 +41,75 @@ class WaveNet(AutoregressiveModel):
     that covers the current step, `[B, local_condition_dim]` (frame index // local_hop;
     `step_conditions` picks it from the whole sequence). `prefill` takes the whole frame
     sequence from position 0 and gathers each row's frames at its own index.
+
+    Args:
+        num_classes: int. Values per sample (ids in [0, num_classes)). Default 256.
+        dilations: ints. One gated residual block per entry, its dilation. Default 1 .. 512.
+        kernel_size: int. Taps of each dilated convolution. Default 2.
+        residual_channels: int. R, channels of the residual stream. Default 64.
+        skip_channels: int. Channels of the skip connections and output layers. Default 128.
+        num_global_classes: int. > 0: `global_condition` is int32 `[B]` ids (speakers),
+            embedded. Default 0: no global condition.
+        global_condition_dim: int. > 0: `global_condition` is a float `[B, dim]` vector
+            (exclusive with `num_global_classes`). Default 0.
+        global_embedding_dim: int. Size of the global embedding. Default 16.
+        local_condition_dim: int. > 0: `local_condition` float frames
+            `[B, ceil(T / local_hop), dim]` (e.g. log-mel). Default 0: none.
+        local_hop: int. Samples per local frame. Default 1.
+        local_upsample: "transposed" (a learned transposed convolution, the default) or
+            "repeat" (each frame repeated `local_hop` times).
+        local_channels: int or None. Channels of the transposed upsampler's output; None
+            (default): `local_condition_dim`.
+        context_hop: int. > 0: add a `ContextStack` over the history average-pooled by this
+            many samples. Default 0: none.
+        context_dilations: ints. Dilations of the context stack. Default ().
+        context_channels: int. Channels of the context stack. Default 32.
+        head: "categorical" (a softmax over num_classes, the default) or
+            "logistic_mixture" (a discretized logistic mixture over num_classes levels).
+        num_mixtures: int. Mixture components of the "logistic_mixture" head. Default 10.
+        mu_law: bool. `decode` inverts mu-law (True, the default) or linear quantisation.
+        generation_chunk: int >= 0. Inner chunk K of `generate`/`sample_chunk`: blocks with
+            dilation >= K keep their FIFOs out of the inner loop; 0: no inner chunks.
+            Default 32.
+        **kwargs: Passed to `AutoregressiveModel` (`metadata`, `name`, ...).
+
+    Example:
+
+    A speaker-conditioned model:
+
+    >>> import numpy as np
+    >>> from keras_ar.models import WaveNet
+    >>> model = WaveNet(num_classes=8, dilations=[1, 2], residual_channels=4,
+    ...                 skip_channels=4, num_global_classes=2)
+    >>> model.receptive_field
+    4
+    >>> speakers = {"global_condition": np.array([0, 1])}
+    >>> x = np.zeros([2, 5], np.int32)
+    >>> tuple(model({"x": x, **speakers}).shape), tuple(model.log_prob({"x": x, **speakers}).shape)
+    ((2, 5, 8), (2,))
+    >>> out = model.generate(batch_size=2, num_steps=3, seed=0, conditions=speakers)
+    >>> tuple(out["x"].shape), model.decode(out["x"]).dtype.name
+    ((2, 3), 'float32')
+
+    References:
+        - van den Oord et al., "WaveNet: A Generative Model for Raw Audio", 2016,
+          arXiv 1609.03499.
+        - Paine et al., "Fast Wavenet Generation Algorithm", 2016, arXiv 1611.09482 (the
+          per-layer FIFO cache of `step`).
+        - Salimans et al., "PixelCNN++", 2017, arXiv 1701.05517, and van den Oord et al.,
+          "Parallel WaveNet", 2017, arXiv 1711.10433 (the discretized logistic mixture).
     """
 
-    def __init__(self, num_classes=256, dilations=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
-                 kernel_size=2, residual_channels=64, skip_channels=128,
-                 num_global_classes=0, global_condition_dim=0, global_embedding_dim=16,
-                 local_condition_dim=0, local_hop=1, local_upsample="transposed",
-                 local_channels=None, context_hop=0, context_dilations=(),
-                 context_channels=32, head="categorical", num_mixtures=10, mu_law=True,
-                 generation_chunk=32, **kwargs):
+    def __init__(self, num_classes: int = 256,
+                 dilations: Sequence[int] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+                 kernel_size: int = 2, residual_channels: int = 64, skip_channels: int = 128,
+                 num_global_classes: int = 0, global_condition_dim: int = 0,
+                 global_embedding_dim: int = 16, local_condition_dim: int = 0,
+                 local_hop: int = 1, local_upsample: str = "transposed",
+                 local_channels: int | None = None, context_hop: int = 0,
+                 context_dilations: Sequence[int] = (), context_channels: int = 32,
+                 head: str = "categorical", num_mixtures: int = 10, mu_law: bool = True,
+                 generation_chunk: int = 32, **kwargs: Any) -> None:
         if head not in ("categorical", "logistic_mixture"):
             raise ValueError(
                 f"`head` must be 'categorical' or 'logistic_mixture'; received {head!r}.")
@@ -102,7 +168,7 @@ class WaveNet(AutoregressiveModel):
         self.output_params = keras.layers.Dense(self.head.num_params, name="output_params")
 
     @property
-    def condition_dim(self):
+    def condition_dim(self) -> int:
         dim = self.global_embedding_dim if self.num_global_classes else self.global_condition_dim
         if self.local_condition_dim:
             dim += (self.local_condition_dim if self.local_upsample == "repeat"
@@ -126,11 +192,11 @@ class WaveNet(AutoregressiveModel):
         self.output_params.build((None, None, self.skip_channels))
         self.built = True
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         self.built = True
 
     @property
-    def receptive_field(self):
+    def receptive_field(self) -> int:
         return 1 + sum(d * (self.kernel_size - 1) for d in self.dilations)
 
     # ----------------------------------------------------------------- conditioning
@@ -147,12 +213,13 @@ class WaveNet(AutoregressiveModel):
             return self.global_embedding(g)
         return tf.cast(g, self.compute_dtype)
 
-    def condition_specs(self, per_step=False):
+    def condition_specs(self, per_step: bool = False) -> dict[str, tf.TensorSpec]:
         return sequence_conditions.condition_specs(
             self.num_global_classes, self.global_condition_dim, self.local_condition_dim,
             per_step)
 
-    def check_generation_length(self, conditions, total_steps):
+    def check_generation_length(self, conditions: Conditions,
+                                total_steps: int | tf.Tensor) -> None:
         """The local frames must cover prompt + generated samples (else steps past the last
         frame would see zeros)."""
         local = conditions.get(contract.LOCAL_CONDITION)
@@ -163,7 +230,7 @@ class WaveNet(AutoregressiveModel):
                 f"`local_condition` frames x local_hop={self.local_hop} must cover the prompt "
                 "and the generated samples")
 
-    def step_conditions(self, conditions, state):
+    def step_conditions(self, conditions: Conditions, state: State) -> Conditions:
         frame = state[contract.INDEX_KEY] // self.local_hop
         return sequence_conditions.with_local_frame(conditions, frame)
 
@@ -186,7 +253,7 @@ class WaveNet(AutoregressiveModel):
         return tf.concat(parts, axis=-1) if parts else None
 
     # ----------------------------------------------------------------- forward
-    def call(self, inputs, training=False):
+    def call(self, inputs: Inputs, training: bool = False) -> tf.Tensor:
         inputs = self._as_inputs(inputs)
         x = self._validate_x(inputs[contract.X], contract.X)
         conditions = self._validate_conditions(
@@ -210,13 +277,13 @@ class WaveNet(AutoregressiveModel):
         return self.output_params(hidden)
 
     @property
-    def event_shape(self):
+    def event_shape(self) -> tuple[int, ...]:
         return ()
 
     def _sample_to_x(self, sample):
         return sample[:, 0] if self.head_type == "logistic_mixture" else sample
 
-    def decode(self, x):
+    def decode(self, x: TensorLike) -> tf.Tensor:
         """Class ids -> float audio in [-1, 1] (mu-law or linear quantisation)."""
         if self.mu_law:
             return mu_law_decode(x, self.num_classes)
@@ -313,7 +380,7 @@ class WaveNet(AutoregressiveModel):
         limit = self.num_classes + (1 if allow_start else 0)
         return tf.cast(validation.check_ids_in_range(x, limit, name), tf.int32)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             num_classes=self.num_classes, dilations=self.dilations,
