@@ -4,7 +4,8 @@ Every field has a type and a default; `load(path)` rejects unknown keys, wrong t
 missing files with an error that names the file, the dotted key, what was received and what
 is expected. Sections map to components: `data` (ExampleGen, input pipelines), `validation`
 (DataValidator), `model` + `training` (Trainer), `evaluation` (Evaluator), `export`
-(Exporter), `push` (Pusher), `generation` (SampleGen).
+(Exporter), `push` (Pusher), `generation` (SampleGen); `metadata` is the ML Metadata store
+(SQLite or MySQL) the runner records into.
 """
 
 import dataclasses
@@ -71,6 +72,7 @@ class EmbeddingConfig:
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     strategy: str = "default"  # default | mirrored | multi_worker | tpu
+    workers: int = 0  # multi_worker: N local worker processes; 0 = TF_CONFIG from the env
     devices: list = dataclasses.field(default_factory=list)  # mirrored: [] = all local
     tpu: str = ""  # tpu: cluster resolver address ("" = local/auto)
     steps: int = 200
@@ -120,6 +122,21 @@ class GenerationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class MysqlConfig:
+    host: str = ""  # "" = not used; e.g. 127.0.0.1
+    port: int = 3306
+    database: str = ""
+    user: str = ""
+    password_env: str = ""  # the environment variable holding the password ("" = none)
+
+
+@dataclasses.dataclass(frozen=True)
+class MetadataConfig:
+    sqlite: str = ""  # "" = <pipeline_root>/metadata.sqlite; relative paths: to the cwd
+    mysql: MysqlConfig = dataclasses.field(default_factory=MysqlConfig)  # host set: MySQL
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     name: str = "pipeline"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -131,6 +148,7 @@ class PipelineConfig:
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
     generation: GenerationConfig = dataclasses.field(default_factory=GenerationConfig)
+    metadata: MetadataConfig = dataclasses.field(default_factory=MetadataConfig)
 
 
 MODALITIES = ("audio", "tokens", "images", "sequences")

@@ -49,6 +49,8 @@ def check_values(config, where):
         fail("data.eval_percent + data.test_percent",
              config.data.eval_percent + config.data.test_percent, "less than 100")
     _check_training(config.training, fail)
+    _check_workers(config.training, fail)
+    _check_metadata(config.metadata, fail)
     if not 0.0 <= config.validation.max_bad_fraction <= 1.0:
         fail("validation.max_bad_fraction", config.validation.max_bad_fraction, "in [0, 1]")
     _check_finite(config, fail)
@@ -125,6 +127,37 @@ def _check_training(training, fail):
     if training.early_stopping_patience and training.strategy == "multi_worker":
         fail("training.early_stopping_patience", training.early_stopping_patience,
              "0 under training.strategy 'multi_worker' (its loop runs no validation)")
+
+
+def _check_workers(training, fail):
+    """`training.workers`: local worker processes, only under `multi_worker`."""
+    if training.workers < 0:
+        fail("training.workers", training.workers,
+             "an integer >= 0 (0: this process is one worker of TF_CONFIG's cluster)")
+    if training.workers and training.strategy != "multi_worker":
+        fail("training.workers", training.workers,
+             f"0 unless training.strategy is 'multi_worker' (it is {training.strategy!r}); "
+             "set training.strategy: multi_worker to train on worker processes")
+
+
+def _check_metadata(metadata, fail):
+    """`metadata`: SQLite (`sqlite`, default) or MySQL (`mysql.host` set), not both."""
+    mysql = metadata.mysql
+    if not mysql.host:
+        for name in ("database", "user", "password_env"):
+            if getattr(mysql, name):
+                fail(f"metadata.mysql.{name}", getattr(mysql, name),
+                     "'' without metadata.mysql.host (set the host to use MySQL)")
+        return
+    if metadata.sqlite:
+        fail("metadata.sqlite", metadata.sqlite,
+             "'' when metadata.mysql is set (one store: remove one of the two)")
+    if not 1 <= mysql.port <= 65535:
+        fail("metadata.mysql.port", mysql.port, "a TCP port in 1..65535")
+    for name in ("database", "user"):
+        if not getattr(mysql, name):
+            fail(f"metadata.mysql.{name}", getattr(mysql, name),
+                 "a non-empty name (MySQL needs a database and a user)")
 
 
 def check_references(config, where):

@@ -1,18 +1,26 @@
 """ML Metadata (`ml-metadata`) for the runner: artifacts, executions, runs and lineage.
 
-Store: SQLite at `<pipeline_root>/metadata.sqlite` (MySQL in production is a different
-`ConnectionConfig`). Types: one ArtifactType per artifact type, one ExecutionType per
-component, ContextTypes `pipeline` and `pipeline_run`. Every execution carries the custom
-properties `cache_key`, `parameters` (JSON), `code_version`, `run_id` and is linked to its
-inputs and outputs by INPUT/OUTPUT events; a cache hit is an execution in state CACHED whose
-OUTPUT events point at the artifacts of the execution it reuses (the TFX convention).
+Store: the config's `metadata` section (`open_store`): SQLite at `metadata.sqlite` (default
+`<pipeline_root>/metadata.sqlite`) or a MySQL/MariaDB database (`metadata.mysql`: host, port,
+database, user, and the environment variable holding the password), as TFX and Kubeflow
+Pipelines use; ml-metadata creates its tables on first use. Types: one ArtifactType per
+artifact type, one ExecutionType per component, ContextTypes `pipeline` and `pipeline_run`.
+Every execution carries the custom properties `cache_key`, `parameters` (JSON),
+`code_version`, `run_id` and is linked to its inputs and outputs by INPUT/OUTPUT events; a
+cache hit is an execution in state CACHED whose OUTPUT events point at the artifacts of the
+execution it reuses (the TFX convention).
 """
 
 import json
+import os
 import pathlib
+import socket
 import time
 
 from pipelines.components.base import Artifact
+from pipelines.config import ConfigError
+
+METADATA_FILE = "metadata.sqlite"
 
 
 def _pb():
@@ -21,16 +29,84 @@ def _pb():
     return metadata_store_pb2
 
 
+def sqlite_path(metadata, pipeline_root):
+    """The SQLite file of a `metadata` section: `sqlite`, else `<root>/metadata.sqlite`."""
+    return pathlib.Path(metadata.sqlite or pathlib.Path(pipeline_root) / METADATA_FILE)
+
+
+def connection_config(metadata, pipeline_root):
+    """The ML Metadata `ConnectionConfig` of a `metadata` config section: MySQL when
+    `metadata.mysql.host` is set (password from the environment variable `password_env`),
+    else SQLite at `sqlite_path`. A missing password variable is a `ConfigError`."""
+    pb = _pb()
+    config = pb.ConnectionConfig()
+    mysql = metadata.mysql
+    if not mysql.host:
+        config.sqlite.filename_uri = str(sqlite_path(metadata, pipeline_root))
+        config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+        return config
+    config.mysql.host, config.mysql.port = mysql.host, mysql.port
+    config.mysql.database, config.mysql.user = mysql.database, mysql.user
+    if mysql.password_env:
+        if mysql.password_env not in os.environ:
+            raise ConfigError(
+                f"`metadata.mysql.password_env` = {mysql.password_env!r}: that environment "
+                f"variable is not set. Export it with the MySQL password of user "
+                f"{mysql.user!r} (e.g. `export {mysql.password_env}=...`), or set "
+                "password_env: '' for a user without a password.")
+        config.mysql.password = os.environ[mysql.password_env]
+    return config
+
+
+def describe(metadata, pipeline_root):
+    """Where the store is, for logs and errors (never the password)."""
+    mysql = metadata.mysql
+    if not mysql.host:
+        return f"sqlite {sqlite_path(metadata, pipeline_root)}"
+    return f"mysql {mysql.user}@{mysql.host}:{mysql.port}/{mysql.database}"
+
+
+def open_store(metadata, pipeline_root):
+    """The `Metadata` of a `metadata` config section, connected before anything is written:
+    an unreachable MySQL server or a refused login is a `ConfigError` naming the field, the
+    value and the fix."""
+    config = connection_config(metadata, pipeline_root)
+    mysql = metadata.mysql
+    if not mysql.host:
+        return Metadata(sqlite_path(metadata, pipeline_root))
+    try:
+        socket.create_connection((mysql.host, mysql.port), timeout=10).close()
+    except OSError as err:
+        raise ConfigError(
+            f"`metadata.mysql` host {mysql.host!r} port {mysql.port}: no MySQL server "
+            f"answers there ({type(err).__name__}: {err}). Start the server, or fix "
+            "metadata.mysql.host/port to where it listens.") from None
+    try:
+        return Metadata(connection=config)
+    except Exception as err:  # ml-metadata raises RuntimeError with an empty MySQL error
+        raise ConfigError(
+            f"`metadata.mysql`: the server at {mysql.host}:{mysql.port} refused user "
+            f"{mysql.user!r} on database {mysql.database!r} ({type(err).__name__}: {err}). "
+            f"Check the password in ${mysql.password_env or '(no password_env)'}, that the "
+            f"user exists for this client's host and has the rights "
+            f"(GRANT ALL ON {mysql.database}.* TO '{mysql.user}'@'HOST').") from None
+
+
 class Metadata:
-    def __init__(self, path):
+    """The ML Metadata store of one pipeline: SQLite at `path`, or any `connection`
+    (an ml-metadata `ConnectionConfig`, see `open_store`)."""
+
+    def __init__(self, path=None, connection=None):
         from ml_metadata.metadata_store import metadata_store
 
-        pb = _pb()
-        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-        config = pb.ConnectionConfig()
-        config.sqlite.filename_uri = str(path)
-        config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-        self.store = metadata_store.MetadataStore(config)
+        if connection is None:
+            pb = _pb()
+            pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+            connection = pb.ConnectionConfig()
+            connection.sqlite.filename_uri = str(path)
+            connection.sqlite.connection_mode = (
+                pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+        self.store = metadata_store.MetadataStore(connection)
         self._types = {}
 
     # ----------------------------------------------------------------- types

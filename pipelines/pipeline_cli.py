@@ -1,5 +1,5 @@
 """`keras-ar pipeline run CONFIG.yaml [--pipeline-root DIR] [--serving-base-path P]` and
-`keras-ar pipeline show [--pipeline-root DIR]`."""
+`keras-ar pipeline show [--pipeline-root DIR] [--config CONFIG.yaml]`."""
 
 import os
 import sys
@@ -12,7 +12,13 @@ def add_arguments(parser):
     run.add_argument("config", help="pipeline YAML, e.g. pipelines/configs/speech_wavenet.yaml")
     add_common(run)
     show = sub.add_parser("show", help="List runs, executions and the pushed model's lineage.")
-    show.add_argument("--pipeline-root", default="runs/speech")
+    show.add_argument("--pipeline-root", default=None,
+                      help="default runs/<name> with --config, else runs/speech")
+    show.add_argument("--config", default=None,
+                      help="pipeline YAML whose `metadata` section names the store (SQLite or "
+                           "MySQL); default: <pipeline-root>/metadata.sqlite")
+    show.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
+                      help="override a config field, e.g. --set metadata.mysql.port=3307")
     show.add_argument("--runs", type=int, default=5, help="how many recent runs to list")
 
 
@@ -56,9 +62,7 @@ def run(args):
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.action == "show":
-        from pipelines import show
-
-        return show.show(args.pipeline_root, args.runs)
+        return _show(args)
     try:
         config, root = load_config(args)
         report = runner.run(config, root)
@@ -77,6 +81,21 @@ def run(args):
         return 2
     summary(report)
     return 0
+
+
+def _show(args):
+    from pipelines import config as config_lib
+    from pipelines import show
+
+    if not args.config:
+        return show.show(args.pipeline_root or "runs/speech", args.runs)
+    args.serving_base_path = None
+    try:
+        config, root = load_config(args)
+        return show.show(root, args.runs, metadata=config.metadata)
+    except config_lib.ConfigError as err:
+        print(f"keras-ar pipeline: {err}", file=sys.stderr)
+        return 2
 
 
 def summary(report):

@@ -19,9 +19,9 @@ import traceback
 
 from pipelines.components import specs
 from pipelines.components.base import Artifact, ExecutionContext, cache_key, fingerprint
-from pipelines.metadata import Metadata
+from pipelines.metadata import METADATA_FILE, describe, open_store
 
-METADATA_FILE = "metadata.sqlite"
+__all__ = ["METADATA_FILE", "PipelineError", "run", "save_traceback"]
 
 
 class PipelineError(RuntimeError):
@@ -40,13 +40,14 @@ def log(message):
 def run(config, pipeline_root, components=None, logger=log):
     """Run the pipeline (or only `components`, by name); return [(name, state, outputs)]."""
     root = pathlib.Path(pipeline_root)
+    store = open_store(config.metadata, root)  # fails before anything is written
     root.mkdir(parents=True, exist_ok=True)
-    store = Metadata(root / METADATA_FILE)
     run_id = f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1e3) % 1000}"
     contexts = store.run_contexts(config.name, run_id)
     selected = [s for s in specs.PIPELINE if components is None or s.name in components]
     produced, report = {}, []
-    logger(f"pipeline {config.name!r}: run {run_id}, root {root}")
+    logger(f"pipeline {config.name!r}: run {run_id}, root {root}, metadata "
+           f"{describe(config.metadata, root)}")
     for spec in selected:
         start = time.perf_counter()
         inputs = _resolve_inputs(spec, produced, store)

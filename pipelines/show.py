@@ -1,21 +1,24 @@
 """`keras-ar pipeline show`: recent runs with their executions (state, duration, error and
 the saved traceback, output metrics), and the lineage of the latest pushed model back to its
-examples, read from ML Metadata."""
+examples, read from ML Metadata: the SQLite file in the pipeline root, or the store a config's
+`metadata` section names (SQLite or MySQL)."""
 
-import pathlib
 import sys
 
-from pipelines.metadata import Metadata, state_name
-from pipelines.runner import METADATA_FILE
+from pipelines.config import MetadataConfig
+from pipelines.metadata import open_store, sqlite_path, state_name
 
 
-def show(pipeline_root, runs=5, out=sys.stdout):
-    path = pathlib.Path(pipeline_root) / METADATA_FILE
-    if not path.is_file():
+def show(pipeline_root, runs=5, out=sys.stdout, metadata=None):
+    """Prints the listing; `metadata` is a config's `metadata` section (default: SQLite at
+    `<pipeline_root>/metadata.sqlite`). Returns the exit status."""
+    metadata = metadata or MetadataConfig()
+    path = sqlite_path(metadata, pipeline_root)
+    if not metadata.mysql.host and not path.is_file():
         print(f"No ML Metadata store at {path}: run `keras-ar pipeline run CONFIG "
               f"--pipeline-root {pipeline_root}` first.", file=sys.stderr)
         return 2
-    store = Metadata(path)
+    store = open_store(metadata, pipeline_root)
     contexts = sorted(store.store.get_contexts_by_type("pipeline_run"), key=lambda c: c.id)
     for ctx in contexts[-runs:]:
         print(f"run {ctx.name}", file=out)

@@ -102,8 +102,8 @@ TRAINER = ComponentSpec(
     parameters=lambda c: {"data": _data(c), "model": _section(c, "model"),
                           "training": _section(c, "training"), **_vocabulary(c)},
     executor=trainer.execute,
-    code=("pipelines.components.training", "pipelines.data.dataset",
-          "pipelines.data.vocabulary", "keras_ar"))
+    code=("pipelines.components.training", "pipelines.components.trainer_workers",
+          "pipelines.data.dataset", "pipelines.data.vocabulary", "keras_ar"))
 
 EVALUATOR = ComponentSpec(
     name="Evaluator",

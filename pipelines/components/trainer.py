@@ -1,6 +1,8 @@
 """Trainer executor: builds the model from config and trains it under a tf.distribute strategy.
 
-* strategy: default | mirrored (devices, or logical CPUs) | multi_worker (TF_CONFIG) | tpu;
+* strategy: default | mirrored (devices, or logical CPUs) | multi_worker | tpu; under
+  multi_worker, `training.workers` = N > 0 runs the training on N local worker processes
+  (`trainer_workers.launch`), and 0 trains here as one worker of TF_CONFIG's cluster;
 * mixed precision (`training.mixed_precision`) and XLA (`training.jit_compile`) switches;
 * learning rate: constant or `warmup_cosine` (`training_control.learning_rate`), a function
   of the optimizer's step, so a resumed run follows the same curve; the rate at each epoch
@@ -20,7 +22,8 @@
   (`training.steps_per_epoch` steps) under
   `<pipeline_root>/Trainer/backup/<cache key>/<worker>`: a killed run, rerun with the same
   inputs and parameters, resumes from the last epoch with its step counter, optimizer
-  and EMA state (`resume.json` records where it started);
+  and EMA state (`resume.json` records where it started); every worker of a cluster
+  restores the chief's backup, so all resume from the same epoch;
 * TensorBoard logs in `<model>/logs`.
 `model.fit` trains under every strategy but `multi_worker`, where Keras 3.15's fit fails and
 `custom_loop.fit` (a `strategy.run` step with the same callbacks) trains instead.
@@ -39,6 +42,17 @@ from pipelines.components.base import write_json
 
 
 def execute(inputs, outputs, params, context):
+    """The Trainer executor: `train` here, or on `training.workers` local processes."""
+    training = params["training"]
+    if training.get("strategy") == "multi_worker" and training.get("workers"):
+        from pipelines.components import trainer_workers
+
+        return trainer_workers.launch(inputs, outputs, params, context, training["workers"])
+    return train(inputs, outputs, params, context)
+
+
+def train(inputs, outputs, params, context):
+    """Trains in this process (one worker of the cluster under multi_worker)."""
     import keras
 
     from pipelines.components import training as training_lib
@@ -173,9 +187,10 @@ def _callbacks(context, strategy, out, epochs, positions=None, optimizer=None,
     from pipelines.components import training as training_lib
     from pipelines.components import training_control
 
-    backup = (pathlib.Path(context.pipeline_root) / "Trainer" / "backup" /
-              context.cache_key / training_lib.worker_id(strategy))
-    return [training_lib.AtomicBackupAndRestore(str(backup)),
+    backups = pathlib.Path(context.pipeline_root) / "Trainer" / "backup" / context.cache_key
+    return [training_lib.AtomicBackupAndRestore(
+                str(backups / training_lib.worker_id(strategy)),
+                restore_dir=str(backups / training_lib.chief_id(strategy))),
             training_lib.ResumeRecorder(str(out / "resume.json")),
             *([training_control.EmaValidation(optimizer)] if ema_validation else []),
             *([training_lib.BitsPerPosition(positions)] if positions else []),

@@ -69,6 +69,15 @@ def worker_id(strategy):
     return f"{getattr(resolver, 'task_type', 'local')}_{getattr(resolver, 'task_id', 0)}"
 
 
+def chief_id(strategy):
+    """`worker_id` of the cluster's chief (`chief_0`, else `worker_0`); this process's own
+    id outside a cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return worker_id(strategy)
+    return "chief_0" if "chief" in (resolver.cluster_spec().as_dict() or {}) else "worker_0"
+
+
 def set_precision(mixed_precision):
     keras.config.set_dtype_policy(mixed_precision or "float32")
 
@@ -148,7 +157,23 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     Keras writes `latest.weights.h5` in place, so a kill during the write leaves a corrupt
     file and the rerun fails to load it. Here the weights (model + optimizer, EMA slots
-    included) and the metadata are written to temporary files and renamed into place."""
+    included) and the metadata are written to temporary files and renamed into place.
+    `restore_dir` (default `backup_dir`) is where training state is read from: the workers of
+    a cluster all read the chief's, so a worker killed before its own epoch-end write resumes
+    at the same epoch as the others."""
+
+    def __init__(self, backup_dir, restore_dir=None):
+        super().__init__(backup_dir)
+        self.restore_dir = restore_dir or backup_dir
+
+    def _load_model(self):
+        own = self._weights_path, self._training_metadata_path
+        self._weights_path = os.path.join(self.restore_dir, "latest.weights.h5")
+        self._training_metadata_path = os.path.join(self.restore_dir, "training_metadata.json")
+        try:
+            super()._load_model()
+        finally:
+            self._weights_path, self._training_metadata_path = own
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
