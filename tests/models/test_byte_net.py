@@ -108,8 +108,9 @@ def test_sample_chunk_equals_sample_steps_and_stops():
 def test_generate_with_stop_token_and_log_prob_lengths():
     model = make()
     conditions = {"local_condition": make_source()}
-    out = model.generate(batch_size=B, num_steps=model.max_length, seed=2,
-                         conditions=conditions, stop_token=3, temperature=1.5)
+    noise = np.random.default_rng(1).uniform(size=(B, model.max_length, 1)).astype("float32")
+    out = model.generate_from_noise(noise, conditions=conditions, stop_token=3,
+                                    temperature=1.5)
     x, lengths = out["x"].numpy(), out["lengths"].numpy()
     assert x.shape == (B, model.max_length)
     for row, n in enumerate(lengths):
