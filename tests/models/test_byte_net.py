@@ -195,3 +195,16 @@ def test_step_past_max_length_and_long_targets_raise():
         model.init_state(B)
     with pytest.raises(ValueError, match="a >= 1"):
         make(a=0.5)
+
+
+def test_loss_reaches_the_encoder():
+    """The training loss (-mean log_prob) has a gradient in the encoder's weights."""
+    import tensorflow as tf
+
+    model = make()
+    inputs = make_inputs(model)
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(inputs)
+    grad = tape.gradient(loss, model.encoder_blocks[0].kernel)
+    assert np.isfinite(float(loss))
+    assert np.abs(tf.convert_to_tensor(grad).numpy()).max() > 0

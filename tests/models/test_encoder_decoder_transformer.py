@@ -161,3 +161,16 @@ def test_bad_arguments_raise():
         make(memory_dim=4)
     with pytest.raises(ValueError, match="`encoder_layers` must be >= 1"):
         make(encoder_layers=0)
+
+
+def test_loss_reaches_the_encoder():
+    """The training loss (-mean log_prob) has a gradient in the encoder's weights."""
+    import tensorflow as tf
+
+    model = make()
+    inputs = make_inputs(model)
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(inputs)
+    grad = tape.gradient(loss, model.source_embedding.embeddings)
+    assert np.isfinite(float(loss))
+    assert np.abs(tf.convert_to_tensor(grad).numpy()).max() > 0
