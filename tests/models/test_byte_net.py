@@ -208,3 +208,15 @@ def test_loss_reaches_the_encoder():
     grad = tape.gradient(loss, model.encoder_blocks[0].kernel)
     assert np.isfinite(float(loss))
     assert np.abs(tf.convert_to_tensor(grad).numpy()).max() > 0
+
+
+def test_bad_source_raises_inside_a_graph():
+    import tensorflow as tf
+
+    model = make()
+    init = tf.function(lambda source: model.init_state(B, {"local_condition": source}))
+    init(make_source())  # traced with a valid source
+    for source in (np.full((B, S), SV, "int32"),
+                   np.array([[1, SV, 2, SV, SV], [1, 2, 3, 4, 5]], "int32")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="local_condition"):
+            init(source)
