@@ -220,3 +220,24 @@ def test_bad_source_raises_inside_a_graph():
                    np.array([[1, SV, 2, SV, SV], [1, 2, 3, 4, 5]], "int32")):
         with pytest.raises(tf.errors.InvalidArgumentError, match="local_condition"):
             init(source)
+
+
+def test_dilated_residual_block_is_centred_masked_and_round_trips():
+    from keras_ar.layers import DilatedResidualBlock
+
+    layer = DilatedResidualBlock(4, kernel_size=3, dilation_rate=2)
+    layer.build((None, None, 4))
+    h = np.random.default_rng(0).normal(size=(1, 9, 4)).astype("float32")
+    base = layer(h).numpy()
+    later = h.copy()
+    later[:, 6] += 1.0  # reaches outputs 4, 6, 8 only (taps t - 2, t, t + 2)
+    changed = np.abs(layer(later).numpy() - base).max(axis=-1)[0] > 1e-6
+    np.testing.assert_array_equal(np.flatnonzero(changed), [4, 6, 8])
+    mask = (np.arange(9) < 5).astype("float32")[None, :, None]
+    masked = layer(h * mask, mask).numpy()
+    np.testing.assert_allclose(masked[:, :5], layer(h[:, :5]).numpy(), atol=1e-6)
+    assert np.abs(masked[:, 5:]).max() == 0
+    clone = DilatedResidualBlock.from_config(layer.get_config())
+    clone.build((None, None, 4))
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(clone(h).numpy(), base, atol=1e-6)
