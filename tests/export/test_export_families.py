@@ -24,8 +24,10 @@ from export import export_all
 from export import manifest as manifest_lib
 from keras_ar import contract
 from keras_ar.models import (
+    ByteNet,
     CausalTransformer,
     ContinuousSequenceModel,
+    EncoderDecoderTransformer,
     GatedPixelCNN,
     PixelCNN,
     PixelCNNPlusPlus,
@@ -62,6 +64,17 @@ def _transformer(**conditions):
                                      max_length=16, **conditions)
 
 
+def _byte_net():
+    return ByteNet(source_vocab_size=5, target_vocab_size=8, max_source_length=5, a=1.5, b=2,
+                   encoder_dilations=[1, 2], decoder_dilations=[1, 2], channels=4)
+
+
+def _encoder_decoder_transformer():
+    return EncoderDecoderTransformer(source_vocab_size=5, target_vocab_size=8,
+                                     max_source_length=5, encoder_layers=1, num_layers=1,
+                                     num_heads=2, hidden_dim=8, max_length=12)
+
+
 # family -> (factory, ONNX signatures: None = all)
 FAMILIES = {
     "pixel_cnn": (_pixel_cnn, None),
@@ -70,6 +83,8 @@ FAMILIES = {
     "continuous_conditioned": (_continuous, CORE),
     "causal_transformer": (_transformer(), CORE),
     "causal_transformer_class": (_transformer(num_global_classes=3), CORE),
+    "byte_net": (_byte_net, CORE),
+    "encoder_decoder_transformer": (_encoder_decoder_transformer, CORE),
 }
 
 
