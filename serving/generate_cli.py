@@ -314,7 +314,8 @@ def _write(args, generator, out, plan):
 
 def _png_grid(args, spec, x, plan):
     """The grid of whole images: --repeat samples per grid row, or with --prompt-images
-    each image's original, masked copy and completions (prompt rows, then generated)."""
+    each image's original, masked copy and completions (prompt rows, then generated); these
+    two layouts separate cells by 2 white pixels, a plain grid by 1 black one."""
     from serving import writers
 
     shape = tuple(_ints(args.image_shape) or spec.image_shape or ())
@@ -330,7 +331,9 @@ def _png_grid(args, spec, x, plan):
     levels = spec.num_levels or 256
     images = writers.ids_to_images(x, shape, levels)
     if plan.images is None:
-        return writers.image_grid(images, columns=args.repeat if args.repeat > 1 else None)
+        if args.repeat == 1:
+            return writers.image_grid(images)
+        return writers.image_grid(images, columns=args.repeat, pad=2, fill=255)
     return writers.inpainting_grid(writers.ids_to_images(plan.images, shape, levels),
                                    plan.rows, images)
 

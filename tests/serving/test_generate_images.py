@@ -81,12 +81,13 @@ def test_repeat_grid_has_one_row_per_condition_and_scaled_pixels(artifacts, mode
                      "--global-condition", "0,1", "--repeat", "3", "--scale", "2",
                      "--seed", "1", "--out", str(png)]) == 0
     grid = _read_png(png)
-    assert grid.shape == ((2 * 5 - 1) * 2, (3 * 5 - 1) * 2, 1)  # 2 x 3 cells, 1-pixel gaps
+    assert grid.shape == ((2 * 6 - 2) * 2, (3 * 6 - 2) * 2, 1)  # 2 x 3 cells, 2-pixel gaps
+    assert np.all(grid[8:12] == 255)  # white between the rows
     np.testing.assert_array_equal(grid[::2, ::2], grid[1::2, 1::2])  # 2 x 2 blocks
     keras = model.generate_from_noise(noise_for(1, 6, 16, (1,)), conditions={
         "global_condition": np.array([0, 0, 0, 1, 1, 1], np.int32)})
     expected = np.asarray(keras["x"]).reshape(2, 3, 4, 4, 1) * 85  # 4 levels -> 0..255
-    cells = _cells(grid, 2, 3, scale=2)
+    cells = _cells(grid, 2, 3, scale=2, pad=2)
     for r in range(2):
         for c in range(3):
             np.testing.assert_array_equal(cells[r][c], expected[r, c])
