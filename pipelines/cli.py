@@ -16,6 +16,7 @@ COMMANDS = {
     "export": ("export.cli", "Export a checkpoint to SavedModel, TFLite and ONNX."),
     "serve": ("serving.server_cli", "Serve models over TF Serving's REST and gRPC APIs."),
     "generate": ("serving.generate_cli", "Generate samples from an exported model."),
+    "plot": ("serving.plot_cli", "Draw generated and real samples (spectrograms, sequences)."),
     "bench": ("bench.runner", "Run the benchmarks; write JSON and a markdown table."),
 }
 

@@ -5,6 +5,11 @@
     keras-ar generate --model http://127.0.0.1:8501/v1/models/wavenet --backend tfserving \
         --manifest runs/export/savedmodel --num_steps 100 --chunk-size 64 --out ids.txt
 
+    keras-ar generate --model runs/export/tflite --global-condition 0,1,2 --repeat 8 \
+        --num_steps 784 --scale 2 --out classes.png
+    keras-ar generate --model runs/export/tflite --prompt-images test.npy --prompt-rows 14 \
+        --global-condition 0,1,2 --repeat 4 --out completions.png
+
 Generation runs in chunks (`--chunk-size K`, one `sample_chunk` round trip per K samples; the
 same samples for every K); `--max_steps` pauses at that step and `--save_state` keeps the run.
 
@@ -15,9 +20,16 @@ batch has several), .png (a grid; needs the manifest's image shape or --image_sh
 (x and lengths). `--out DIR/` (or an existing directory) writes `sample.<kind>` files there,
 the kind from the model (audio .wav, images .png, tokens .txt, sequences .npz). `--backend`
 is inferred from `--model` when omitted.
+
+`--repeat N` draws N samples for each row (its condition and prompt repeated, each with its
+own noise); a .png grid then shows one row's N samples per grid row. `--prompt-images FILE`
+(image models; `serving.image_prompt`) keeps each image's top `--prompt-rows` rows and
+generates the rest (`--num_steps` defaults to the remaining pixels); the .png grid shows per
+image: the original, the masked image (grey where generated), its completions.
 """
 
 import argparse
+import collections
 import pathlib
 import sys
 
@@ -39,8 +51,14 @@ def add_arguments(parser):
                              "saved_model.pb, model.tflite or *.onnx; a .tflite file)")
     parser.add_argument("--manifest", default=None,
                         help="generation_spec.json (or its directory) for tfserving")
-    parser.add_argument("--num-steps", "--num_steps", dest="num_steps", type=int, required=True)
-    parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=1)
+    parser.add_argument("--num-steps", "--num_steps", dest="num_steps", type=int, default=None,
+                        help="values to generate per row (required, except with "
+                             "--prompt-images: the pixels below the given rows)")
+    parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int,
+                        default=None, help="rows (default: one per --global-condition "
+                                           "value, one per --prompt-images image, else 1)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="samples per row: each row (condition, prompt) repeated N times")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=0)
@@ -48,6 +66,14 @@ def add_arguments(parser):
     parser.add_argument("--stop-token", "--stop_token", dest="stop_token",
                         type=int, default=None)
     parser.add_argument("--prompt", default=None, help="comma-separated ids (every row)")
+    parser.add_argument("--prompt-images", "--prompt_images", dest="prompt_images",
+                        default=None,
+                        help="image models: a .npy of pixel ids [N, H, W(, C)] or a .png of "
+                             "one image; each image's top --prompt-rows rows are kept and the "
+                             "rest generated (one row per image)")
+    parser.add_argument("--prompt-rows", "--prompt_rows", dest="prompt_rows", type=int,
+                        default=None, help="image rows given by --prompt-images (default: "
+                                           "the top half)")
     parser.add_argument("--global-condition", "--global_condition", dest="global_condition",
                         default=None,
                         help="comma-separated ids/values, one per row")
@@ -76,6 +102,8 @@ def add_arguments(parser):
                         help="pause after this many steps (use with --save-state)")
     parser.add_argument("--image-shape", "--image_shape", dest="image_shape",
                         default=None, help="H,W[,C] for .png output")
+    parser.add_argument("--scale", type=int, default=1,
+                        help=".png output: each pixel drawn as an N x N block")
     parser.add_argument("--sample-rate", "--sample_rate", dest="sample_rate",
                         type=int, default=None,
                         help="WAV rate; default: the manifest's sample_rate (else 16000)")
@@ -107,25 +135,80 @@ def _run(args):
     from serving.generation_run import GenerationRun
     from serving.generator import Generator
 
+    _check_flags(args)
     backend = make_backend(args.backend, args.model, args.manifest,
                            retry_deadline_s=args.retry_deadline)
     generator = Generator(backend, chunk_size=args.chunk_size)
+    plan = _plan(args, generator.spec)
+    _out_path(args.out, generator.spec)  # a bad --out fails before generating
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    stop_token=args.stop_token)
-    options["conditions"] = _conditions(args, generator.spec)
+    options["conditions"] = _conditions(args, generator.spec, plan)
+    if plan.prompt is not None:
+        options["prompt"] = plan.prompt
     if args.resume:
         run_state = GenerationRun.load(args.resume)
     elif args.graph_loop:
-        out = generator.generate(args.num_steps, args.batch_size, args.seed,
-                                 use_graph_loop=True, **options)
-        return _write(args, generator, out)
+        out = generator.generate(plan.num_steps, plan.batch, args.seed, use_graph_loop=True,
+                                 **options)
+        return _write(args, generator, out, plan)
     else:
-        if args.prompt:
-            options["prompt"] = np.tile(np.array(_ints(args.prompt))[None], (args.batch_size, 1))
-        run_state = generator.start(args.num_steps, args.batch_size, args.seed, **options)
+        run_state = generator.start(plan.num_steps, plan.batch, args.seed, **options)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     out = _finish(args, generator, run_state, progress)
-    return _write(args, generator, out)
+    return _write(args, generator, out, plan)
+
+
+# batch: rows generated; base: rows before --repeat; prompt [batch, P(, C)] or None;
+# images: the --prompt-images ids [base, H, W, C] or None; rows: the image rows they give
+_Plan = collections.namedtuple("_Plan", "batch base num_steps prompt images rows")
+
+
+def _check_flags(args):
+    """The numeric flags, before any model is loaded."""
+    for flag, value in (("--repeat", args.repeat), ("--scale", args.scale),
+                        ("--batch-size", args.batch_size), ("--num-steps", args.num_steps)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} {value}: a positive integer is expected.")
+    if args.num_steps is None and not (args.prompt_images or args.resume):
+        raise ValueError("--num-steps is required (it may be left out with --prompt-images, "
+                         "which generates the pixels below the given rows, or --resume).")
+    if args.prompt_rows is not None and not args.prompt_images:
+        raise ValueError("--prompt-rows counts the rows of --prompt-images; pass "
+                         "--prompt-images FILE too.")
+    if args.prompt and args.prompt_images:
+        raise ValueError("--prompt and --prompt-images both give a prompt; pass one.")
+
+
+def _plan(args, spec):
+    """The batch, steps and prompt the flags ask for (see `_Plan`)."""
+    from serving import image_prompt
+
+    repeat = args.repeat
+    if not args.prompt_images:
+        given = len(args.global_condition.split(",")) if args.global_condition else 1
+        base = args.batch_size or given
+        prompt = (None if not args.prompt else
+                  np.tile(np.array(_ints(args.prompt))[None], (base * repeat, 1)))
+        return _Plan(base * repeat, base, args.num_steps, prompt, None, None)
+    if spec.image_shape is None:
+        raise ValueError(f"--prompt-images needs an image model; this one is a "
+                         f"{spec.family or 'model without an image shape'}.")
+    height, width = spec.image_shape[:2]
+    images = image_prompt.read_images(args.prompt_images, spec.image_shape,
+                                      spec.num_levels or 256)
+    rows = height // 2 if args.prompt_rows is None else args.prompt_rows
+    values = image_prompt.prompt_values(images, rows)
+    if args.batch_size not in (None, len(images)):
+        raise ValueError(f"--batch-size {args.batch_size}, but --prompt-images holds "
+                         f"{len(images)} images (one row each); drop --batch-size.")
+    remaining = (height - rows) * width
+    if args.num_steps not in (None, remaining):
+        raise ValueError(f"--num-steps {args.num_steps}: below {rows} given rows of {height} "
+                         f"x {width} images {remaining} pixels remain; drop --num-steps or "
+                         f"pass {remaining}.")
+    return _Plan(len(images) * repeat, len(images), remaining,
+                 np.repeat(values, repeat, axis=0), images, rows)
 
 
 def _finish(args, generator, run_state, progress):
@@ -145,16 +228,27 @@ def _finish(args, generator, run_state, progress):
     return out
 
 
-def _conditions(args, spec):
-    """--global-condition and --local-condition as the Generator's `conditions`."""
+def _conditions(args, spec, plan):
+    """--global-condition and --local-condition as the Generator's `conditions`: one value
+    (or frame sequence) per row before --repeat, each repeated for that row's samples."""
     conditions = {}
     if args.global_condition:
         values = np.array([float(v) for v in args.global_condition.split(",")])
-        conditions["global_condition"] = values
+        conditions["global_condition"] = _repeated("--global-condition", values, plan)
     if args.local_condition:
-        conditions["local_condition"] = _local_frames(args.local_condition, spec,
-                                                      args.batch_size)
+        frames = _local_frames(args.local_condition, spec, plan.base)
+        conditions["local_condition"] = _repeated("--local-condition", frames, plan)
     return conditions
+
+
+def _repeated(flag, values, plan):
+    """Per-row values [base, ...] -> [batch, ...] (each row's value --repeat times)."""
+    if plan.batch == plan.base:
+        return values
+    if len(values) != plan.base:
+        raise ValueError(f"{flag} has {len(values)} rows; with --repeat one per row is "
+                         f"expected ({plan.base}: --batch-size, or the --prompt-images).")
+    return np.repeat(values, plan.batch // plan.base, axis=0)
 
 
 def _local_frames(path, spec, batch):
@@ -184,7 +278,7 @@ def _local_frames(path, spec, batch):
     return frames
 
 
-def _write(args, generator, out):
+def _write(args, generator, out, plan):
     from serving import writers
 
     spec = generator.spec
@@ -194,29 +288,54 @@ def _write(args, generator, out):
     written = []
     if path.suffix == ".wav":
         rate = args.sample_rate or int(decoding.get("sample_rate") or 16000)
-        names = _row_names(args, decoding.get("speakers"), len(x))
+        ids = _condition_ids(args, plan)
+        names = _row_names(decoding.get("speakers"), ids, len(x))
         for row, target in enumerate(_row_paths(path, len(x), names)):
             audio = writers.decode_audio(x[row, : int(lengths[row])], spec.num_levels or 256,
                                          bool(decoding.get("mu_law")))
             writers.write_wav(target, audio, rate)
             written.append(target)
     elif path.suffix == ".png":
-        shape = _ints(args.image_shape) or spec.image_shape
-        if not shape:
-            raise SystemExit("keras-ar generate: .png output needs --image_shape H,W[,C].")
-        images = writers.ids_to_images(x, shape, spec.num_levels or 256)
-        writers.write_png(path, writers.image_grid(images))
+        writers.write_png(path, writers.scale_image(_png_grid(args, spec, x, plan),
+                                                    args.scale))
         written.append(path)
     elif path.suffix == ".txt":
         writers.write_text(path, x, lengths, vocabulary=decoding.get("vocabulary"),
                            text=decoding.get("text"))
         written.append(path)
     else:
-        np.savez(path, x=x, lengths=lengths)
+        extra = {} if plan.prompt is None else {"prompt": plan.prompt}
+        np.savez(path, x=x, lengths=lengths, **extra)
         written.append(path)
     shown = ", ".join(str(p) for p in written)
     print(f"wrote {shown} ({x.shape[0]} rows, lengths {lengths.tolist()})")
     return 0
+
+
+def _png_grid(args, spec, x, plan):
+    """The grid of whole images: --repeat samples per grid row, or with --prompt-images
+    each image's original, masked copy and completions (prompt rows, then generated); these
+    two layouts separate cells by 2 white pixels, a plain grid by 1 black one."""
+    from serving import writers
+
+    shape = tuple(_ints(args.image_shape) or spec.image_shape or ())
+    if not shape:
+        raise ValueError(".png output needs the image shape: this manifest has none; pass "
+                         "--image_shape H,W[,C].")
+    if plan.images is not None:
+        x = np.concatenate([plan.prompt.reshape(x.shape[:1] + (-1,) + x.shape[2:]), x], 1)
+    if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
+        raise ValueError(f"each row holds {int(np.prod(x.shape[1:]))} values, not a whole "
+                         f"{' x '.join(map(str, shape))} image ({int(np.prod(shape))}); "
+                         f"generate every pixel (--num_steps) or write .npz.")
+    levels = spec.num_levels or 256
+    images = writers.ids_to_images(x, shape, levels)
+    if plan.images is None:
+        if args.repeat == 1:
+            return writers.image_grid(images)
+        return writers.image_grid(images, columns=args.repeat, pad=2, fill=255)
+    return writers.inpainting_grid(writers.ids_to_images(plan.images, shape, levels),
+                                   plan.rows, images)
 
 
 def _out_path(out, spec):
@@ -234,11 +353,20 @@ def _out_path(out, spec):
     return path
 
 
-def _row_names(args, speakers, rows):
-    """Each row's speaker name (from --global_condition and the manifest), or None."""
-    if not speakers or not args.global_condition:
-        return [None] * rows
+def _condition_ids(args, plan):
+    """The class/speaker id of each generated row (after --repeat), or None."""
+    if not args.global_condition:
+        return None
     ids = [int(float(v)) for v in args.global_condition.split(",")]
+    if plan.batch != plan.base and len(ids) == plan.base:
+        ids = list(np.repeat(ids, plan.batch // plan.base))
+    return ids
+
+
+def _row_names(speakers, ids, rows):
+    """Each row's speaker name (from the rows' ids and the manifest), or None."""
+    if not speakers or not ids:
+        return [None] * rows
     from serving import writers
 
     return [writers.file_label(speakers[i]) if 0 <= i < len(speakers) else None

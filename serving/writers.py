@@ -1,7 +1,9 @@
 """Output writers without TensorFlow: PNG image grids (zlib + struct), 16-bit WAV (wave),
-text. Values are the generated ids; `decode_audio` maps them to [-1, 1]."""
+text. Values are the generated ids; `decode_audio` maps them to [-1, 1]. Files are written
+atomically (a temporary file in the same folder, then renamed)."""
 
 import io
+import os
 import struct
 import wave
 import zlib
@@ -48,19 +50,32 @@ def wav_bytes(audio, sample_rate=16000):
 
 def write_wav(path, audio, sample_rate=16000):
     """Float audio [T] in [-1, 1] -> mono 16-bit PCM WAV file at `path`."""
-    with open(path, "wb") as out:
-        out.write(wav_bytes(audio, sample_rate))
+    write_bytes(path, wav_bytes(audio, sample_rate))
 
 
-def image_grid(images, columns=None, pad=1):
-    """[N, H, W(, C)] uint8 -> one [rows*(H+pad)-pad, cols*(W+pad)-pad, C] image."""
+def write_bytes(path, data):
+    """`data` to `path` atomically: a reader sees the old file or the whole new one."""
+    path = os.fspath(path)
+    temporary = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(temporary, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def image_grid(images, columns=None, pad=1, fill=0):
+    """[N, H, W(, C)] uint8 -> one [rows*(H+pad)-pad, cols*(W+pad)-pad, C] image (gaps and
+    empty cells hold `fill`)."""
     images = np.asarray(images, np.uint8)
     if images.ndim == 3:
         images = images[..., None]
     n, h, w, c = images.shape
     columns = columns or int(np.ceil(np.sqrt(n)))
     rows = -(-n // columns)
-    grid = np.zeros((rows * (h + pad) - pad, columns * (w + pad) - pad, c), np.uint8)
+    grid = np.full((rows * (h + pad) - pad, columns * (w + pad) - pad, c), fill, np.uint8)
     for i, image in enumerate(images):
         r, col = divmod(i, columns)
         grid[r * (h + pad):r * (h + pad) + h, col * (w + pad):col * (w + pad) + w] = image
@@ -83,9 +98,36 @@ def write_png(path, image):
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     header = struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0)
-    with open(path, "wb") as out:
-        out.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                  + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    write_bytes(path, b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def scale_image(image, factor):
+    """uint8 [H, W(, C)] -> [H * factor, W * factor(, C)], each pixel a factor x factor block."""
+    if isinstance(factor, bool) or int(factor) != factor or factor < 1:
+        raise ValueError(f"The PNG scale must be a positive integer; received {factor!r}.")
+    return np.repeat(np.repeat(np.asarray(image), int(factor), axis=0), int(factor), axis=1)
+
+
+def inpainting_grid(originals, given_rows, completions, pad=2, mask_value=128, fill=255):
+    """One grid row per original image: the original, the same image with rows from
+    `given_rows` on set to `mask_value` (grey: the part to generate), then its completions;
+    `pad` pixels of `fill` between cells.
+
+    originals uint8 [N, H, W, C]; completions uint8 [N * K, H, W, C] (image i's K
+    completions are rows i * K .. i * K + K - 1)."""
+    originals = np.asarray(originals, np.uint8)
+    completions = np.asarray(completions, np.uint8)
+    n = len(originals)
+    if n == 0 or len(completions) % n:
+        raise ValueError(f"{len(completions)} completions for {n} original images; expected "
+                         f"the same number (at least one) for each image.")
+    masked = originals.copy()
+    masked[:, int(given_rows):] = mask_value
+    per_image = completions.reshape((n, -1) + completions.shape[1:])
+    cells = np.concatenate([originals[:, None], masked[:, None], per_image], axis=1)
+    return image_grid(cells.reshape((-1,) + cells.shape[2:]), columns=cells.shape[1], pad=pad,
+                      fill=fill)
 
 
 def ids_to_images(x, image_shape, num_classes=256):
@@ -112,5 +154,4 @@ def write_text(path, x, lengths=None, vocabulary=None, separator=" ", text=None)
         tokens = [(vocabulary[i] if 0 <= i < len(vocabulary) else "<unk>") if vocabulary
                   else str(i) for i in ids]
         lines.append(separator.join(tokens))
-    with open(path, "w") as out:
-        out.write("\n".join(lines) + "\n")
+    write_bytes(path, ("\n".join(lines) + "\n").encode())
