@@ -3,8 +3,8 @@
 `pip install keras-ar` installs the models (`keras_ar`) with ranges, not pins; the extras add
 what each area needs: `[export]` (TFLite, ONNX), `[serving]` (the TF Serving-compatible server
 and the Generator's runtimes), `[pipelines]` (Beam, ML Metadata, the bundled data readers),
-`[bench]` (plots), `[test]`, `[all]`. The one tested set of exact versions is
-`requirements/lock.txt` (`make venv` installs it); the ranges below admit it.
+`[plots]` (`keras-ar bench` and `keras-ar plot`), `[test]`, `[all]`. The one tested set of
+exact versions is `requirements/lock.txt` (`make venv` installs it); the ranges below admit it.
 """
 
 import pathlib
@@ -22,11 +22,11 @@ EXTRAS = {
     "export": ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<1.18", "onnxruntime>=1.17",
                "ai-edge-litert>=1.0", "tensorflow-serving-api>=2.16,<2.17"],
     "serving": ["grpcio>=1.60", "tensorflow-serving-api>=2.16,<2.17", "onnxruntime>=1.17",
-                "ai-edge-litert>=1.0", "tqdm>=4.60"],
+                "ai-edge-litert>=1.0", "tqdm>=4.60", "pillow>=10"],
     "pipelines": ["apache-beam[tfrecord]>=2.60", "ml-metadata>=1.16", "tensorflow-io==0.37.1",
                   "PyYAML>=6", "pillow>=10", "scipy>=1.11", "scikit-learn>=1.4", "pandas>=2",
                   "sktime>=1.2"],
-    "bench": ["matplotlib>=3.8"],
+    "plots": ["matplotlib>=3.8"],
     "test": [line.strip() for line in (HERE / "requirements" / "test.txt").read_text().splitlines()
              if line.strip() and not line.startswith("#")],
 }

@@ -12,7 +12,7 @@ from packaging.requirements import Requirement
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # package -> the extras whose requirements it may import (besides the core ones)
-AREAS = {"keras_ar": (), "export": ("export",), "serving": ("serving",),
+AREAS = {"keras_ar": (), "export": ("export",), "serving": ("serving", "plots"),
          "pipelines": ("pipelines", "export", "serving"), "bench": ("all",)}
 
 
@@ -35,7 +35,7 @@ def test_installed_metadata_is_current():
 
 def test_the_locked_versions_satisfy_every_declared_range():
     core, extras = _requirements()
-    assert {"export", "serving", "pipelines", "bench", "test", "all"} <= set(extras)
+    assert {"export", "serving", "pipelines", "plots", "test", "all"} <= set(extras)
     for req in core + [r for reqs in extras.values() for r in reqs]:
         installed = metadata.version(req.name)
         assert req.specifier.contains(installed, prereleases=True), (
