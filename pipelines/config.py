@@ -4,7 +4,8 @@ Every field has a type and a default; `load(path)` rejects unknown keys, wrong t
 missing files with an error that names the file, the dotted key, what was received and what
 is expected. Sections map to components: `data` (ExampleGen, input pipelines), `validation`
 (DataValidator), `model` + `training` (Trainer), `evaluation` (Evaluator), `export`
-(Exporter), `push` (Pusher), `generation` (SampleGen).
+(Exporter), `push` (Pusher), `generation` (SampleGen); `beam` picks the Apache Beam runner of
+ExampleGen and DataValidator (`pipelines/beam_options.py`).
 """
 
 import dataclasses
@@ -120,6 +121,12 @@ class GenerationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class BeamConfig:
+    runner: str = "DirectRunner"  # DirectRunner | DaskRunner | FlinkRunner | ... (any Beam runner)
+    options: dict = dataclasses.field(default_factory=dict)  # Beam pipeline options by flag name
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     name: str = "pipeline"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -131,6 +138,7 @@ class PipelineConfig:
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
     generation: GenerationConfig = dataclasses.field(default_factory=GenerationConfig)
+    beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
 
 
 MODALITIES = ("audio", "tokens", "images", "sequences")
