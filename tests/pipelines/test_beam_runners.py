@@ -6,6 +6,9 @@ on a real scheduler with 2 worker processes."""
 import json
 import os
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -20,13 +23,13 @@ MULTI_PROCESSING = {"options": {"direct_running_mode": "multi_processing",
 
 
 def tiny_raw(beam=None):
-    """60 fortunes, 2 shards a split; fortunes over 200 bytes are quarantined."""
+    """60 fortunes, 2 shards a split; the 10 over 79 bytes are quarantined."""
     return {
         "name": "beam_tiny",
         "data": {"source": "fortunes", "modality": "tokens", "options": {"files": ["fortunes"]},
                  "max_examples": 60, "num_shards": 2, "eval_percent": 20, "test_percent": 20,
                  "window": 64},
-        "validation": {"max_bad_fraction": 0.9, "max_length": 200},
+        "validation": {"max_bad_fraction": 0.9, "max_length": 80},
         "model": {"family": "causal_transformer",
                   "params": {"vocab_size": 257, "num_layers": 1, "num_heads": 1,
                              "hidden_dim": 8, "max_length": 64}},
@@ -139,3 +142,92 @@ def test_every_branch_runs_and_empty_shards_are_written(tmp_path):
     assert read("train", 0, 3) == [b"a", b"b"] and read("test", 1, 2) == [b"c"]
     assert read("train", 2, 3) == [] and read("eval", 0, 1) == []
     assert (tmp_path / "side.txt").read_text() == "ran"
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A real Dask cluster on 127.0.0.1: `dask scheduler` and `dask worker --nworkers 2`
+    (2 worker processes under a nanny), importing this checkout; yields (address, client)."""
+    from distributed import Client
+
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    scheduler_file = tmp_path / "scheduler.json"
+    cli = [sys.executable, "-m"]
+    logs = open(tmp_path / "dask.log", "w")
+    procs = [subprocess.Popen(cli + ["distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                     "--port", "0", "--no-dashboard", "--scheduler-file",
+                                     str(scheduler_file)], cwd=REPO, env=env, stdout=logs,
+                              stderr=subprocess.STDOUT)]
+    try:
+        deadline = time.time() + 120
+        while not scheduler_file.exists() and time.time() < deadline:
+            time.sleep(0.5)
+        procs.append(subprocess.Popen(
+            cli + ["distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file),
+                   "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
+                   "--host", "127.0.0.1"], cwd=REPO, env=env, stdout=logs,
+            stderr=subprocess.STDOUT))
+        address = json.loads(scheduler_file.read_text())["address"]
+        client = Client(address, timeout=120)
+        client.wait_for_workers(2, timeout=180)
+        yield address, client
+        client.close()
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        logs.close()
+
+
+def _outputs(root, report):
+    """{relative path: bytes} of every ExampleGen/DataValidator output file except the
+    timing-bearing ingest.json."""
+    files = {}
+    for _, outputs in report.values():
+        for artifact in outputs.values():
+            for path in sorted(artifact.path.rglob("*")):
+                if path.is_file() and path.name != "ingest.json":
+                    files[str(path.relative_to(root))] = path.read_bytes()
+    return files
+
+
+def _transitions(client):
+    return client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+
+
+@pytest.mark.slow
+def test_direct_multi_processing_and_dask_write_the_same_bytes(tmp_path, dask_cluster):
+    """The same root path for each runner (moved away after each run), so the quarantine's
+    file paths match too: shards, quarantine, statistics, schema and summary are
+    byte-identical on DirectRunner in_memory, multi_processing (2 workers) and DaskRunner on
+    the 2-worker cluster, whose scheduler runs the Dask graph."""
+    address, client = dask_cluster
+    runners = {"in_memory": {}, "multi_processing": MULTI_PROCESSING,
+               "dask": {"runner": "DaskRunner", "options": {"dask_client_address": address}}}
+    root, files, ingests = tmp_path / "root", {}, {}
+    for name, beam in runners.items():
+        before = _transitions(client)
+        report = _ingest(_load(beam), root)
+        assert [report[n][0] for n in INGEST] == ["COMPLETE", "COMPLETE"], name
+        scheduled = _transitions(client) - before
+        assert (scheduled > 0) == (name == "dask"), (name, scheduled)
+        files[name] = _outputs(root, report)
+        ingests[name] = json.loads(
+            (report["ExampleGen"][1]["examples"].path / "ingest.json").read_text())
+        root.rename(tmp_path / name)
+    assert [ingests[n]["runner"] for n in runners] == ["DirectRunner", "DirectRunner",
+                                                       "DaskRunner"]
+    counts = ingests["in_memory"]["counts"]
+    assert sum(counts.values()) == 60 and min(counts.values()) > 0
+    quarantine = [k for k in files["in_memory"] if k.endswith("quarantine.jsonl")]
+    assert len(quarantine) == 1 and files["in_memory"][quarantine[0]].count(b"\n") == 10
+    shards = [k for k in files["in_memory"] if k.endswith(".tfrecord")]
+    assert len(shards) == 12  # 3 splits x 2 shards, ExampleGen and DataValidator
+    for name in ("multi_processing", "dask"):
+        assert sorted(files[name]) == sorted(files["in_memory"]), name
+        different = [k for k in files[name] if files[name][k] != files["in_memory"][k]]
+        assert not different, (name, different)
