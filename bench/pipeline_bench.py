@@ -9,9 +9,8 @@ GatedPixelCNN built here), all in one process:
 * ingest runners: the same ExampleGen on DirectRunner in_memory, DirectRunner
   multi_processing (2 workers) and DaskRunner on a `distributed.LocalCluster` of 2 worker
   processes (1 thread each) on 127.0.0.1: records/s and the ratio to in_memory. The cluster
-  starts first and each worker imports TensorFlow and the sources before any timing (that
-  warm-up is reported as its own row); `python -m bench.pipeline_bench --part runners` runs
-  only this part;
+  starts and each worker imports TensorFlow and the sources before any timing (that start is
+  its own row); `python -m bench.pipeline_bench --part runners` runs only this part;
 * input: `make_dataset(config, "train")` alone: the first batch's latency (opening files,
   tracing the map functions), examples/s over the rest of its first pass (TFRecord read,
   decode, resample, mu-law, cache fill) and over later batches (from the cache);
@@ -79,14 +78,14 @@ def runners(quick=False):
     from distributed import Client, LocalCluster
 
     rows = []
+    start = time.perf_counter()
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                            host="127.0.0.1", dashboard_address=None,
                            scheduler_kwargs={"dashboard": False})
     try:
         with Client(cluster) as client:
-            start = time.perf_counter()
             client.run(_warm_worker)
-            warm = time.perf_counter() - start
+        warm = time.perf_counter() - start
         images, name = _image_config(quick)
         cases = [(config_lib.load(str(SPEECH_CONFIG)), "speech_wavenet (espeak-ng)",
                   16 if quick else None), (images, name, None)]
@@ -105,8 +104,8 @@ def runners(quick=False):
                 for runner in ("multi_processing", "dask"):
                     rows.append(_row(case, f"ingest {runner} / in_memory",
                                      rates[runner] / rates["in_memory"], "x"))
-        rows.append(_row("dask LocalCluster, 2 workers", "worker warm-up (imports)", warm,
-                         "s"))
+        rows.append(_row("dask LocalCluster, 2 workers", "cluster start + worker imports",
+                         warm, "s"))
     finally:
         cluster.close()
     return rows
