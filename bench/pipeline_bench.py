@@ -4,8 +4,13 @@ For audio (`pipelines/configs/speech_wavenet.yaml`: espeak-ng speech, WaveNet) a
 (`pipelines/configs/fashion_pixelcnn.yaml` when present, else Fashion-MNIST with a small
 GatedPixelCNN built here), all in one process:
 
-* ingest: ExampleGen (Beam DirectRunner, 2 threads) from the bundled source into TFRecords:
+* ingest: ExampleGen (Beam DirectRunner, in_memory) from the bundled source into TFRecords:
   records/s, and for speech audio seconds/s (sum of the WAV durations);
+* ingest runners: the same ExampleGen on DirectRunner in_memory, DirectRunner
+  multi_processing (2 workers) and DaskRunner on a `distributed.LocalCluster` of 2 worker
+  processes (1 thread each) on 127.0.0.1: records/s and the ratio to in_memory. The cluster
+  starts and each worker imports TensorFlow and the sources before any timing (that start is
+  its own row); `python -m bench.pipeline_bench --part runners` runs only this part;
 * input: `make_dataset(config, "train")` alone: the first batch's latency (opening files,
   tracing the map functions), examples/s over the rest of its first pass (TFRecord read,
   decode, resample, mu-law, cache fill) and over later batches (from the cache);
@@ -43,7 +48,9 @@ FALLBACK_IMAGES = {  # used only while fashion_pixelcnn.yaml is not in the tree
 }
 
 
-def run(quick=False):
+def run(quick=False, parts=("ingest", "runners", "training")):
+    if parts == ("runners",):
+        return runners(quick)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         speech = config_lib.load(str(SPEECH_CONFIG))
@@ -56,7 +63,59 @@ def run(quick=False):
         examples, ingest_rows = ingest(images, pathlib.Path(tmp) / "images", name)
         rows += ingest_rows
         rows += input_vs_training(images, examples, "images: " + name, quick)
+    return rows + runners(quick)
+
+
+# ----------------------------------------------------------------------------- runners
+RUNNERS = {"in_memory": {},
+           "multi_processing": {"options": {"direct_running_mode": "multi_processing",
+                                            "direct_num_workers": 2}},
+           "dask": {"runner": "DaskRunner"}}
+
+
+def runners(quick=False):
+    """ExampleGen's records/s on each runner (RUNNERS) for the speech and image configs."""
+    from distributed import Client, LocalCluster
+
+    rows = []
+    start = time.perf_counter()
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None,
+                           scheduler_kwargs={"dashboard": False})
+    try:
+        with Client(cluster) as client:
+            client.run(_warm_worker)
+        warm = time.perf_counter() - start
+        images, name = _image_config(quick)
+        cases = [(config_lib.load(str(SPEECH_CONFIG)), "speech_wavenet (espeak-ng)",
+                  16 if quick else None), (images, name, None)]
+        with tempfile.TemporaryDirectory() as tmp:
+            for config, case, cap in cases:
+                rates = {}
+                for runner, beam in RUNNERS.items():
+                    if runner == "dask":
+                        beam = dict(beam, options={
+                            "dask_client_address": cluster.scheduler_address})
+                    out = pathlib.Path(tmp) / f"{len(rows)}-{runner}"
+                    _, ingest_rows = ingest(config, out, case, cap, beam=beam)
+                    rates[runner] = ingest_rows[2]["value"]
+                    rows.append(_row(case, f"ingest on {runner}", rates[runner],
+                                     "examples/s"))
+                for runner in ("multi_processing", "dask"):
+                    rows.append(_row(case, f"ingest {runner} / in_memory",
+                                     rates[runner] / rates["in_memory"], "x"))
+        rows.append(_row("dask LocalCluster, 2 workers", "cluster start + worker imports",
+                         warm, "s"))
+    finally:
+        cluster.close()
     return rows
+
+
+def _warm_worker():
+    import tensorflow  # noqa: F401
+
+    import pipelines.components.example_gen
+    import pipelines.data.sources  # noqa: F401
 
 
 def _image_config(quick):
@@ -73,8 +132,9 @@ def _image_config(quick):
 
 
 # ----------------------------------------------------------------------------- ingest
-def ingest(config, out_dir, case, max_examples=None):
-    """ExampleGen into `out_dir`; rows for records/s (and audio seconds/s for audio)."""
+def ingest(config, out_dir, case, max_examples=None, beam=None):
+    """ExampleGen into `out_dir` on the `beam` runner settings (default: DirectRunner
+    in_memory); rows for records/s (and audio seconds/s for audio)."""
     from pipelines.components import specs
     from pipelines.components.base import Artifact, ExecutionContext
 
@@ -86,7 +146,7 @@ def ingest(config, out_dir, case, max_examples=None):
     start = time.perf_counter()
     specs.EXAMPLE_GEN.run_executor({}, {"examples": artifact}, {"data": data},
                                    ExecutionContext(str(out_dir.parent), "bench", "bench",
-                                                    log=lambda m: None))
+                                                    log=lambda m: None, beam=beam or {}))
     seconds = time.perf_counter() - start
     records = artifact.properties["records"]
     rows = [_row(case, "ingest records", records, "records"),
@@ -219,3 +279,23 @@ def _metadata(examples):
 def _row(case, metric, value, unit):
     return {"benchmark": "pipelines", "case": case, "metric": metric, "value": float(value),
             "unit": unit}
+
+
+def main(argv=None):
+    import argparse
+
+    from bench.common import cpu_info
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["all", "runners"], default="all")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    print(cpu_info(), flush=True)
+    rows = run(args.quick, ("runners",) if args.part == "runners" else
+               ("ingest", "runners", "training"))
+    for row in rows:
+        print(f"{row['case']:45s} {row['metric']:35s} {row['value']:10.3f} {row['unit']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,8 @@ missing files with an error that names the file, the dotted key, what was receiv
 is expected. Sections map to components: `data` (ExampleGen, input pipelines), `validation`
 (DataValidator), `model` + `training` (Trainer), `evaluation` (Evaluator), `export`
 (Exporter), `push` (Pusher), `generation` (SampleGen); `metadata` is the ML Metadata store
-(SQLite or MySQL) the runner records into.
+(SQLite or MySQL) the runner records into; `beam` picks the Apache Beam runner of ExampleGen
+and DataValidator (`pipelines/beam_options.py`).
 """
 
 import dataclasses
@@ -137,6 +138,12 @@ class MetadataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class BeamConfig:
+    runner: str = "DirectRunner"  # DirectRunner | DaskRunner | FlinkRunner | ... (any Beam runner)
+    options: dict = dataclasses.field(default_factory=dict)  # Beam pipeline options by flag name
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     name: str = "pipeline"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -149,6 +156,7 @@ class PipelineConfig:
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
     generation: GenerationConfig = dataclasses.field(default_factory=GenerationConfig)
     metadata: MetadataConfig = dataclasses.field(default_factory=MetadataConfig)
+    beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
 
 
 MODALITIES = ("audio", "tokens", "images", "sequences")

@@ -17,6 +17,15 @@ EXPORT_TARGETS = ("savedmodel", "tflite", "onnx")
 def check(config, where):
     check_values(config, where)
     check_references(config, where)
+    check_beam(config, where)
+
+
+def check_beam(config, where):
+    """`beam.runner` is a runner Beam knows, `beam.options` are Beam options of the right
+    types, and a Dask scheduler address answers (`pipelines.beam_options`)."""
+    from pipelines import beam_options
+
+    beam_options.check(config.beam, where)
 
 
 def check_values(config, where):

@@ -68,7 +68,8 @@ def run(config, pipeline_root, components=None, logger=log):
             outputs = {name: Artifact(kind, str(root / spec.name / name / str(execution_id)))
                        for name, kind in spec.outputs.items()}
             _execute(spec, inputs, outputs, params, store, execution_id, contexts,
-                     ExecutionContext(str(root), key, run_id, logger), root, start)
+                     ExecutionContext(str(root), key, run_id, logger,
+                                      beam=dataclasses.asdict(config.beam)), root, start)
             state = "COMPLETE"
         for name, artifact in outputs.items():
             produced[(spec.name, name)] = artifact

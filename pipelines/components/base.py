@@ -34,12 +34,15 @@ class Artifact:
 @dataclasses.dataclass
 class ExecutionContext:
     """What an executor may know beyond its artifacts: where the pipeline lives, the cache key
-    (a stable id for resumable state such as the Trainer's backup) and the run id."""
+    (a stable id for resumable state such as the Trainer's backup), the run id, and the
+    `beam:` section (the runner of Beam-based executors: it changes no output, so it is
+    not in the cache key)."""
 
     pipeline_root: str
     cache_key: str
     run_id: str
     log: object = print
+    beam: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,11 @@
-"""DataValidator executor: statistics, schema and quarantine, as an Apache Beam pipeline.
+"""DataValidator executor: statistics, schema and quarantine, as an Apache Beam pipeline on
+the configured runner (`beam:`).
 
-    Create(shards) -> FlatMap(read_shard) -> Map(check) -> good: WriteToTFRecord (the
-    validated Examples) | summaries: ToList -> statistics.json, schema.json, quarantine.jsonl
+    Create(shards) -> FlatMap(read_shard) -> Map(check)
+      -> good: write_shards (shard j of a split keeps the good records of input shard j, in
+         order: the validated Examples, the same bytes on every runner)
+      -> summaries: GroupByKey(one key) -> summary.json (sorted by file and record)
+      -> statistics.json, schema.json, quarantine.jsonl
 
 Every record is either in the validated Examples or in `quarantine.jsonl` with its file,
 index, key and reason: nothing is silently dropped. The run fails (after writing the
@@ -13,9 +17,9 @@ import json
 import pathlib
 
 from pipelines import config as config_lib
-from pipelines.components import record_checks
+from pipelines.components import beam_pipeline, record_checks
 from pipelines.components.base import write_json
-from pipelines.components.example_gen import beam_options, check_count
+from pipelines.components.example_gen import check_count
 from pipelines.data import records
 
 
@@ -24,45 +28,22 @@ class DataValidationError(ValueError):
 
 
 def execute(inputs, outputs, params, context):
-    import apache_beam as beam
-
     validation = config_lib.ValidationConfig(**params["validation"])
     modality = params["modality"]
     source = inputs["examples"].path
-    shards = [(split, str(f)) for split in records.SPLITS
-              for f in sorted((source / split).glob("*.tfrecord*"))]
+    shards = {split: [str(f) for f in sorted((source / split).glob("*.tfrecord*"))]
+              for split in records.SPLITS}
     out = outputs["examples"].path
-    summaries = []
-
-    def read(shard):
-        split, path = shard
-        for index, data in record_checks.read_shard(path):
-            yield split, path, index, data
-
-    def checked(row):
-        split, path, index, data = row
-        stats, reason = record_checks.check(data, modality, validation)
-        return {"split": split, "file": path, "record": index, "stats": stats,
-                "reason": reason, "data": data}
-
+    num_shards = {split: max(1, len(files)) for split, files in shards.items()}
     try:
-        with beam.Pipeline(options=beam_options()) as p:
-            rows = (p | beam.Create(shards) | beam.FlatMap(read) | beam.Map(checked))
-            for split in records.SPLITS:
-                _ = (rows | f"Good{split}" >> beam.Filter(
-                    lambda r, s=split: r["reason"] is None and r["split"] == s)
-                    | f"Data{split}" >> beam.Map(lambda r: r["data"])
-                    | f"Write{split}" >> beam.io.WriteToTFRecord(
-                        str(out / split / "data"), file_name_suffix=".tfrecord",
-                        num_shards=max(1, len([s for s in shards if s[0] == split]))))
-            _ = (rows | beam.Map(lambda r: {k: v for k, v in r.items() if k != "data"})
-                 | beam.combiners.ToList()
-                 | beam.Map(lambda rows_, o=str(out): _write_summary(rows_, o)))
+        beam_pipeline.run(_build(shards, num_shards, modality, validation, out),
+                          getattr(context, "beam", {}))
     except Exception as err:
         corrupt = _find(err, "Corrupt TFRecord file")
         if corrupt:
             raise record_checks.CorruptShard(corrupt) from None
         raise
+    beam_pipeline.fill_empty_shards(out, num_shards)
     summaries = json.loads((out / "summary.json").read_text())
     check_count("DataValidator (read)", sum(_count_split(source / s) for s in records.SPLITS),
                 {"read": len(summaries)}, source)
@@ -73,6 +54,43 @@ def execute(inputs, outputs, params, context):
     if (source / "ingest.json").is_file():  # source metadata (speakers, classes) travels on
         (out / "ingest.json").write_bytes((source / "ingest.json").read_bytes())
     _finish(summaries, outputs, validation, modality, context)
+
+
+def _build(shards, num_shards, modality, validation, out):
+    """The pipeline: `build(pipeline) -> [terminal PCollection]` for `beam_pipeline.run`."""
+    numbered = [(split, shard, path) for split, files in shards.items()
+                for shard, path in enumerate(files)]
+
+    def read(item):
+        split, shard, path = item
+        for index, data in record_checks.read_shard(path):
+            yield split, shard, path, index, data
+
+    def checked(row):
+        split, shard, path, index, data = row
+        stats, reason = record_checks.check(data, modality, validation)
+        return {"split": split, "shard": shard, "file": path, "record": index,
+                "stats": stats, "reason": reason, "data": data}
+
+    def good(row):
+        key = (records.SPLITS.index(row["split"]), row["shard"])
+        return key, (row["record"], row["data"])
+
+    def build(p):
+        import apache_beam as beam
+
+        rows = (p | "Shards" >> beam.Create(numbered) | "Read" >> beam.FlatMap(read)
+                | "Check" >> beam.Map(checked))
+        written = beam_pipeline.write_shards(
+            rows | "Good" >> beam.Filter(lambda r: r["reason"] is None) | beam.Map(good),
+            out, records.SPLITS, num_shards)
+        summary = (rows | "Summaries" >> beam.Map(
+            lambda r: (0, {k: v for k, v in r.items() if k not in ("data", "shard")}))
+            | "AllSummaries" >> beam.GroupByKey()
+            | "WriteSummary" >> beam.MapTuple(lambda _, rows_: _write_summary(rows_, str(out))))
+        return [written, summary]
+
+    return build
 
 
 def _count_split(folder):
@@ -93,7 +111,9 @@ def _find(err, marker):
 
 
 def _write_summary(rows, out):
-    write_json(pathlib.Path(out) / "summary.json", rows)
+    ordered = sorted(rows, key=lambda r: (r["file"], r["record"]))
+    write_json(pathlib.Path(out) / "summary.json", ordered)
+    return len(ordered)
 
 
 def _finish(rows, outputs, validation, modality, context):

@@ -1,41 +1,27 @@
 """ExampleGen executor: a bundled source -> sharded TFRecords split train/eval/test, as an
-Apache Beam pipeline (DirectRunner, multi-threaded, by default).
+Apache Beam pipeline on the configured runner (`beam:`; DirectRunner in_memory by default).
 
-    Create(items) -> Map(source.load) -> Map(serialize, split by a stable hash of the key)
-      -> per split: WriteToTFRecord(<examples>/<split>/data-?????-of-N.tfrecord)
+    Create(numbered items) -> Map(source.load) -> Map(serialize; split by a stable hash of
+      the key, shard = item number % data.num_shards)
+      -> write_shards(<examples>/<split>/data-SSSSS-of-NNNNN.tfrecord, in item order)
 
-Writes `<examples>/ingest.json` (counts per split, seconds, records/s, source metadata).
-An empty split is an error naming the split and how to fix it. Every record offered is
-written, or the component fails: the written count is checked against the source's
-(`RecordCountError`).
-
-The DirectRunner runs in its single-threaded `in_memory` mode: in `multi_threading` mode,
-`WriteToTFRecord` dropped one record of 120 in 2 of 14 fresh runs here (every record had
-been loaded and serialised; Beam 2.77), without an error. `KERAS_AR_BEAM_RUNNING_MODE`
-chooses another mode, and the count check still guards it.
+Every split gets `data.num_shards` files and each file's bytes depend only on the source's
+items, so every runner writes the same files. Writes `<examples>/ingest.json` (counts per
+split, seconds, records/s, the runner, source metadata). An empty split is an error naming
+the split and how to fix it. Every record offered is written, or the component fails: the
+written count is checked against the source's (`RecordCountError`).
 """
 
-import os
 import time
 
 from pipelines import config as config_lib
+from pipelines.components import beam_pipeline
 from pipelines.components.base import write_json
 from pipelines.data import records, sources
 
 
 class RecordCountError(RuntimeError):
     """A stage wrote fewer (or more) records than it was given."""
-
-
-def beam_options():
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    runner = os.environ.get("KERAS_AR_BEAM_RUNNER", "DirectRunner")
-    mode = os.environ.get("KERAS_AR_BEAM_RUNNING_MODE", "in_memory")
-    # in_memory runs one worker (asking for more only makes Beam warn)
-    return PipelineOptions(flags=[], runner=runner,
-                           direct_num_workers=1 if mode == "in_memory" else 2,
-                           direct_running_mode=mode)
 
 
 def check_count(stage, expected, counts, where):
@@ -46,8 +32,8 @@ def check_count(stage, expected, counts, where):
         raise RecordCountError(
             f"{stage}: {expected} records in, {written} written ({counts}) under {where}. "
             f"A record was {'lost' if written < expected else 'duplicated'} by the Beam "
-            f"runner; nothing was kept. Rerun the component (with the default "
-            f"KERAS_AR_BEAM_RUNNING_MODE=in_memory).")
+            f"runner; nothing was kept. Rerun the component (with the default runner: "
+            f"beam.runner DirectRunner, direct_running_mode in_memory).")
 
 
 def select(items, max_examples):
@@ -58,8 +44,6 @@ def select(items, max_examples):
 
 
 def execute(inputs, outputs, params, context):
-    import apache_beam as beam
-
     data = config_lib.DataConfig(**params["data"])
     source = sources.get(data.source, **data.options)
     if source.modality != data.modality:
@@ -72,20 +56,8 @@ def execute(inputs, outputs, params, context):
         raise ValueError(f"Source {data.source!r} offered no records (options {data.options}).")
     out = outputs["examples"].path
     start = time.perf_counter()
-    modality, ev, te = data.modality, data.eval_percent, data.test_percent
-
-    def keyed(record):
-        return records.split_of(record["key"], ev, te), records.serialize(record, modality)
-
-    with beam.Pipeline(options=beam_options()) as p:
-        rows = (p | "Items" >> beam.Create(items) | "Load" >> beam.Map(source.load)
-                | "Serialize" >> beam.Map(keyed))
-        for split in records.SPLITS:
-            _ = (rows | f"Select{split}" >> beam.Filter(lambda r, s=split: r[0] == s)
-                 | f"Values{split}" >> beam.Values()
-                 | f"Write{split}" >> beam.io.WriteToTFRecord(
-                     str(out / split / "data"), file_name_suffix=".tfrecord",
-                     num_shards=data.num_shards))
+    runner = beam_pipeline.run(_build(source, items, data, out), getattr(context, "beam", {}))
+    beam_pipeline.fill_empty_shards(out, {s: data.num_shards for s in records.SPLITS})
     seconds = time.perf_counter() - start
     counts = _count(out)
     check_count("ExampleGen", len(items), counts, out)
@@ -97,12 +69,34 @@ def execute(inputs, outputs, params, context):
                 f"data.{split}_percent (eval/test share by key hash).")
     stats = {"counts": counts, "records": sum(counts.values()), "seconds": round(seconds, 2),
              "records_per_s": round(sum(counts.values()) / max(seconds, 1e-9), 1),
-             "source": data.source, "metadata": source.metadata()}
+             "runner": runner, "source": data.source, "metadata": source.metadata()}
     write_json(out / "ingest.json", stats)
     outputs["examples"].properties.update(
         records=stats["records"], records_per_s=stats["records_per_s"])
     context.log(f"ExampleGen: {stats['records']} records {counts} in {stats['seconds']} s "
-                f"({stats['records_per_s']} records/s) -> {out}")
+                f"({stats['records_per_s']} records/s on {runner}) -> {out}")
+
+
+def _build(source, items, data, out):
+    """The pipeline: `build(pipeline) -> [terminal PCollection]` for `beam_pipeline.run`."""
+    modality, ev, te, shards = data.modality, data.eval_percent, data.test_percent, \
+        data.num_shards
+
+    def keyed(numbered):
+        number, record = numbered
+        split = records.SPLITS.index(records.split_of(record["key"], ev, te))
+        return (split, number % shards), (number, records.serialize(record, modality))
+
+    def build(p):
+        import apache_beam as beam
+
+        rows = (p | "Items" >> beam.Create(list(enumerate(items)))
+                | "Load" >> beam.Map(lambda numbered: (numbered[0], source.load(numbered[1])))
+                | "Serialize" >> beam.Map(keyed))
+        return [beam_pipeline.write_shards(rows, out, records.SPLITS,
+                                           {s: shards for s in records.SPLITS})]
+
+    return build
 
 
 def _count(examples_dir):
