@@ -3,8 +3,9 @@
 `pip install keras-ar` installs the models (`keras_ar`) with ranges, not pins; the extras add
 what each area needs: `[export]` (TFLite, ONNX), `[serving]` (the TF Serving-compatible server
 and the Generator's runtimes), `[pipelines]` (Beam, ML Metadata, the bundled data readers),
-`[plots]` (`keras-ar bench` and `keras-ar plot`), `[test]`, `[all]`. The one tested set of
-exact versions is `requirements/lock.txt` (`make venv` installs it); the ranges below admit it.
+`[plots]` (`keras-ar bench` and `keras-ar plot`), `[dask]` (Beam on Dask), `[test]`, `[all]`.
+The one tested set of exact versions is `requirements/lock.txt` (`make venv` installs it); the
+ranges below admit it.
 """
 
 import pathlib
@@ -27,6 +28,7 @@ EXTRAS = {
                   "PyYAML>=6", "pillow>=10", "scipy>=1.11", "scikit-learn>=1.4", "pandas>=2",
                   "sktime>=1.2"],
     "plots": ["matplotlib>=3.8"],
+    "dask": ["dask>=2024.4", "distributed>=2024.4"],  # Beam's DaskRunner (`beam.runner`)
     "test": [line.strip() for line in (HERE / "requirements" / "test.txt").read_text().splitlines()
              if line.strip() and not line.startswith("#")],
 }

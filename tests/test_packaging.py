@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # package -> the extras whose requirements it may import (besides the core ones)
 AREAS = {"keras_ar": (), "export": ("export",), "serving": ("serving", "plots"),
-         "pipelines": ("pipelines", "export", "serving"), "bench": ("all",)}
+         "pipelines": ("pipelines", "export", "serving", "dask"), "bench": ("all",)}
 
 
 def _requirements():
