@@ -20,15 +20,15 @@ Models, all unconditional, ~530k parameters on binarised Fashion-MNIST:
 
 Every model gets Adam(1e-3) (or `--lr`; `--ema m` evaluates an exponential moving average
 of the weights, momentum m, as Polyak averaging in the PixelCNN++ paper), batch 32, the same
-shuffled stream (its own iterator) and
-`budget_s` seconds of wall time of `train_on_batch` (on Fashion-MNIST the first step's
-tracing included, as for the reference figures; on digits the first step runs before the
-clock starts; throughput counts the steps after it). The models train in turn in ~30 s
-slices (digits, and Fashion-MNIST in a quick run: 5 s), so load from other jobs on this
-shared machine falls on all of them alike (`bench.image_training`); the process CPU seconds
-each model got are reported too. After every slice the weights evaluated are scored (on the
-validation split, else the first 250 test images, outside the budget): the learning-curve
-rows (`series`, `step`, `wall_s`) that `bench/plots.py` draws.
+shuffled stream (its own iterator) and `budget_s` seconds of wall time of `train_on_batch`
+(digits: 60 s, 15 s in a quick run; on Fashion-MNIST the first step's tracing included,
+as for the reference figures; on digits the first step runs before the clock starts;
+throughput counts the steps after it). The models train in turn in ~30 s slices (digits,
+and Fashion-MNIST in a quick run: 5 s), so load from other jobs on this shared machine
+falls on all of them alike (`bench.image_training`); the process CPU seconds each model got
+are reported too. After every slice the weights evaluated are scored (on the validation
+split, else the first 250 test images, outside the budget): the learning-curve rows
+(`series`, `step`, `wall_s`) that `bench/plots.py` draws.
 Fashion-MNIST tests the weights at the end of the budget. Digits, whose 1300 training
 images every model overfits within 60 s, tests each model's best checkpoint on the
 validation split (scored after every slice; scoring every 2 s chose the same way): early
@@ -57,6 +57,7 @@ QUICK_BUDGET_S = 20.0
 QUICK_SLICE_S = 5.0  # a quick run's Fashion-MNIST slices: a few points per learning curve
 CURVE_IMAGES = 250  # without a validation split, the test images scored after every slice
 DIGITS_BUDGET_S, DIGITS_SLICE_S, DIGITS_VALIDATION = 60.0, 5.0, 200
+QUICK_DIGITS_BUDGET_S = 15.0
 
 
 # ----------------------------------------------------------------------------- data
@@ -296,9 +297,10 @@ def run(quick=False, budget_s=None, parts=("fashion", "fashion8", "digits", "jit
                               slice_s=slice_s)
     if "digits" in parts:
         train_d, val_d, test_d = digits()
-        rows += compare_seeds(f"digits 8x8 (17 levels), {DIGITS_BUDGET_S:g} s after tracing, "
+        digits_s = QUICK_DIGITS_BUDGET_S if quick else DIGITS_BUDGET_S
+        rows += compare_seeds(f"digits 8x8 (17 levels), {digits_s:g} s after tracing, "
                               f"best of validation{tag}", seeds, train_d, test_d, 17,
-                              DIGITS_BUDGET_S, slice_s=DIGITS_SLICE_S, save_dir=save_dir,
+                              digits_s, slice_s=DIGITS_SLICE_S, save_dir=save_dir,
                               count_tracing=False, recipe=recipe, val=val_d)
     if "jit" in parts:
         rows += jit_throughput(train_f, 2, quick)

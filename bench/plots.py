@@ -92,7 +92,7 @@ def plot_wavenet_length(rows, cpu, path):
     if not lines:
         return False
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = plt.subplots(figsize=(7, 4.8))
     paths = sorted({p for p, _ in lines} | {p for p, _ in flat})
     colours = {p: f"C{i}" for i, p in enumerate(paths)}
     lengths = sorted({x for points in lines.values() for x, _ in points})
@@ -108,7 +108,7 @@ def plot_wavenet_length(rows, cpu, path):
     ax.set_xlabel("generated length L (samples, log)")
     ax.set_ylabel("seconds per sample (log)")
     ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _title(fig, "WaveNet 2 x 10 x 64: time per sample vs length (cached: mean over L samples;"
                 "\nnaive whole prefix: the step at position L)", cpu)
     _save(fig, path)
@@ -142,9 +142,10 @@ def plot_cached_vs_naive(rows, cpu, path):
     ax.set_yticks(list(ys), [c[0] for c in cases], fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    ax.set_xlim(right=3 * max(c[1] for c in cases))  # room for the speed-up labels
     ax.set_xlabel("seconds per generation step of the whole batch (log)")
     ax.grid(axis="x", which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _title(fig, "Cached vs naive generation (speed-up at the end of each bar pair)", cpu)
     _save(fig, path)
     return True

@@ -80,7 +80,8 @@ def run(args):
             rows.append(row)
         seconds[name] = time.perf_counter() - start
         print(f"== {name}: {seconds[name]:.0f} s", flush=True)
-    write_results(args.out, rows, _meta(args, names, seconds))
+        # after every benchmark: a failure later keeps what ran (meta lists what completed)
+        write_results(args.out, rows, _meta(args, names, seconds))
     return 0
 
 
@@ -95,7 +96,7 @@ def _meta(args, names, seconds):
 
     return {"time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "machine": platform.machine(), "cpu": cpu_info(), "cpus": os.cpu_count(),
-            "quick": bool(args.quick), "benchmarks": names, "seconds": seconds,
+            "quick": bool(args.quick), "benchmarks": list(seconds), "seconds": seconds,
             "command": command_line(names, args.out, args.quick)}
 
 

@@ -11,7 +11,8 @@ The naive path costs the same for every sample once the window is full, so its p
 time is measured over fewer samples. A model that does not know its receptive field re-runs
 the whole prefix instead: its step at position L (one forward pass over L inputs) is timed
 at every generated length L, next to the cached per-sample time over L samples (the plot of
-time against length, `bench/plots.py`). Also: per-step latency of `model.step` eager vs
+time against length, `bench/plots.py`). `jit_compile=True` generation is timed in full
+runs only (a quick run keeps to the plain graph). Also: per-step latency of `model.step` eager vs
 `tf.function` vs `jit_compile=True` for a 10 x 64 WaveNet.
 """
 
@@ -58,7 +59,7 @@ def run(quick=False):
         rows.append(_row(f"naive (RF recompute), batch {batch}", "seconds per sample",
                          naive_per_sample, "s", path="naive, last 2047 inputs", batch=batch))
         rows.extend(_prefix_rows(model, batch, lengths))
-        for jit in (False, True):
+        for jit in (False,) if quick else (False, True):  # XLA: full runs only
             rows.extend(_cached_rows(model, batch, lengths, jit, naive_per_sample))
     rows.extend(step_latency(quick))
     return rows
@@ -71,7 +72,7 @@ def _prefix_rows(model, batch, lengths):
     rows = []
     for length in lengths:
         x = tf.fill([batch, length], model.num_classes // 2)
-        seconds = best_time(lambda: last_params(x), repeats=1)
+        seconds = best_time(lambda: last_params(x), repeats=2)
         rows.append(_row(f"naive (whole-prefix recompute), batch {batch}, step at {length}",
                          "seconds per sample", seconds, "s", path="naive, whole prefix",
                          batch=batch, length=length))
