@@ -180,16 +180,21 @@ def plot_learning_curves(rows, cpu, path):
     return True
 
 
-PLOTS = {"runtimes.png": plot_runtimes, "wavenet_length.png": plot_wavenet_length,
-         "cached_vs_naive.png": plot_cached_vs_naive,
-         "image_learning_curves.png": plot_learning_curves}
+# file -> (the benchmarks it is drawn from, the function drawing it)
+PLOTS = {"runtimes.png": (("runtimes",), plot_runtimes),
+         "wavenet_length.png": (("wavenet",), plot_wavenet_length),
+         "cached_vs_naive.png": (("wavenet", "transformer", "images_sampling"),
+                                 plot_cached_vs_naive),
+         "image_learning_curves.png": (("images_quality",), plot_learning_curves)}
 
 
 def write_plots(rows, cpu, out_dir):
-    """Write every plot the rows have data for into `out_dir`; -> the paths written."""
+    """Write every plot whose benchmarks are among the rows (and give it data) into
+    `out_dir`; -> the paths written."""
+    ran = {r["benchmark"] for r in rows}
     written = []
-    for name, plot in PLOTS.items():
+    for name, (benchmarks, plot) in PLOTS.items():
         path = os.path.join(out_dir, name)
-        if plot(rows, cpu, path):
+        if ran.intersection(benchmarks) and plot(rows, cpu, path):
             written.append(path)
     return written
