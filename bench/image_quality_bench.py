@@ -43,6 +43,8 @@ Run alone: `.venv/bin/python -m bench.image_quality_bench [--quick] [--budget 33
 import argparse
 import gzip
 import os
+import sys
+import time
 
 import keras
 import numpy as np
@@ -320,12 +322,26 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--ema", type=float, default=0.0,
                         help="EMA momentum of the weights evaluated (0: none), for every model")
+    parser.add_argument("--out", default=None,
+                        help="also write results.json, results.md and the plots here")
     args = parser.parse_args()
+    start, cpu_start = time.perf_counter(), time.process_time()
     rows = run(quick=args.quick, budget_s=args.budget, parts=args.parts.split(","),
                save_dir=args.save_dir, seeds=[int(s) for s in args.seeds.split(",")],
                learning_rate=args.lr, ema=args.ema)
     for row in rows:
         print(f"{row['case']:60s} {row['metric']:34s} {row['value']:.4g} {row['unit']}")
+    if args.out:
+        from bench.common import cpu_info
+        from bench.runner import write_results
+
+        os.makedirs(args.out, exist_ok=True)
+        write_results(args.out, rows, {
+            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "cpu": cpu_info(),
+            "command": "python -m bench.image_quality_bench " + " ".join(sys.argv[1:]),
+            "quick": args.quick, "benchmarks": ["images_quality"],
+            "seconds": {"images_quality": time.perf_counter() - start},
+            "cpu_seconds": {"images_quality": time.process_time() - cpu_start}})
 
 
 if __name__ == "__main__":

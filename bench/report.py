@@ -38,8 +38,9 @@ def _series_table(rows):
 
 def markdown_report(rows, meta, descriptions=None, plots=()):
     """The results page for `rows` of one run. `meta`: time, cpu, machine, command, quick,
-    benchmarks (names in run order) and seconds ({name: wall s}); `descriptions`: name ->
-    what it measures; `plots`: file names written beside the page."""
+    benchmarks (names in run order), seconds and cpu_seconds ({name: wall / process CPU
+    seconds}); `descriptions`: name -> what it measures; `plots`: file names written beside
+    the page."""
     descriptions = descriptions or {}
     lines = ["# Benchmark results", "",
              f"- machine: {meta['cpu']} ({meta.get('machine', '?')})",
@@ -55,7 +56,9 @@ def markdown_report(rows, meta, descriptions=None, plots=()):
             lines.append(f"{descriptions[name]}.")
         seconds = meta.get("seconds", {}).get(name)
         if seconds is not None:
-            lines.append(f"Run time: {seconds:.0f} s.")
+            cpu = meta.get("cpu_seconds", {}).get(name)
+            lines.append(f"Run time: {seconds:.0f} s" + (f" ({cpu:.0f} s of process CPU)."
+                                                          if cpu is not None else "."))
         lines.append("")
         lines += _table([r for r in mine if "series" not in r])
         series = [r for r in mine if "series" in r]

@@ -70,18 +70,19 @@ def run(args):
         raise SystemExit(f"unknown benchmarks {unknown} in --only {args.only!r}; choose from "
                          f"{sorted(BENCHMARKS)}, comma-separated (e.g. --only wavenet,runtimes)")
     os.makedirs(args.out, exist_ok=True)
-    rows, seconds = [], {}
+    rows, seconds, cpu_seconds = [], {}, {}
     for name in names:
         module = importlib.import_module(BENCHMARKS[name])
         print(f"== {name}", flush=True)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for row in module.run(quick=args.quick):
             print("  ", _format_row(row), flush=True)
             rows.append(row)
         seconds[name] = time.perf_counter() - start
-        print(f"== {name}: {seconds[name]:.0f} s", flush=True)
+        cpu_seconds[name] = time.process_time() - cpu_start  # load-independent cost
+        print(f"== {name}: {seconds[name]:.0f} s ({cpu_seconds[name]:.0f} CPU s)", flush=True)
         # after every benchmark: a failure later keeps what ran (meta lists what completed)
-        write_results(args.out, rows, _meta(args, names, seconds))
+        write_results(args.out, rows, _meta(args, names, seconds, cpu_seconds))
     return 0
 
 
@@ -91,13 +92,13 @@ def command_line(names, out, quick):
     return f"keras-ar bench --out {out}{only}" + (" --quick" if quick else "")
 
 
-def _meta(args, names, seconds):
+def _meta(args, names, seconds, cpu_seconds):
     from bench.common import cpu_info
 
     return {"time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "machine": platform.machine(), "cpu": cpu_info(), "cpus": os.cpu_count(),
             "quick": bool(args.quick), "benchmarks": list(seconds), "seconds": seconds,
-            "command": command_line(names, args.out, args.quick)}
+            "cpu_seconds": cpu_seconds, "command": command_line(names, args.out, args.quick)}
 
 
 def write_results(out, rows, meta):
