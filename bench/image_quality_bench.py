@@ -43,6 +43,7 @@ Run alone: `.venv/bin/python -m bench.image_quality_bench [--quick] [--budget 33
 import argparse
 import gzip
 import os
+import platform
 import sys
 import time
 
@@ -338,6 +339,7 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         write_results(args.out, rows, {
             "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "cpu": cpu_info(),
+            "machine": platform.machine(),
             "command": "python -m bench.image_quality_bench " + " ".join(sys.argv[1:]),
             "quick": args.quick, "benchmarks": ["images_quality"],
             "seconds": {"images_quality": time.perf_counter() - start},

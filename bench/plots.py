@@ -176,6 +176,7 @@ def plot_learning_curves(rows, cpu, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     _title(fig, "Image models' learning curves at an equal wall-clock budget", cpu)
+    fig.subplots_adjust(top=0.8)  # room for the panel titles under the figure's
     _save(fig, path)
     return True
 
