@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-fast bench clean
+.PHONY: venv run test test-fast bench bench-quick clean
 
 venv: $(STAMP)
 
@@ -29,8 +29,13 @@ test: venv
 test-fast: venv
 	$(PYTEST) -m "not slow"
 
+# bench/results/: results.json, results.md (machine, date, command, a table per benchmark)
+# and the PNG plots (bench/plots.py); docs/benchmarks.md says which run made docs/img/bench/.
 bench: venv
 	$(BIN)/keras-ar bench --out bench/results
+
+bench-quick: venv
+	$(BIN)/keras-ar bench --out bench/results --quick
 
 clean:
 	rm -rf $(VENV) runs bench/results

@@ -85,7 +85,8 @@ def run(quick=False):
             rows.append(_row(f"cached, {case}", "seconds per pixel", cached_s, "s"))
             rows.append(_row(f"cached, {case}", "seconds per image batch (extrapolated)",
                              cached_s * model.num_pixels, "s"))
-            rows.append(_row(f"cached vs naive, {case}", "speed-up", naive_s / cached_s, "x"))
+            rows.append(_row(f"cached vs naive, {case}", "speed-up", naive_s / cached_s, "x",
+                             naive_s=naive_s, cached_s=cached_s))
             if hasattr(model, "step_cost"):
                 rows.append(_row(f"cached, {case}", "conv columns per step",
                                  model.step_cost()["columns"], ""))
@@ -96,9 +97,11 @@ def run(quick=False):
     return rows
 
 
-def _row(case, metric, value, unit):
+def _row(case, metric, value, unit, **fields):
+    """A result row; `fields` (naive_s, cached_s: seconds per pixel of the batch) are what
+    `bench/plots.py` reads."""
     return {"benchmark": "images_sampling", "case": case, "metric": metric,
-            "value": float(value), "unit": unit}
+            "value": float(value), "unit": unit, **fields}
 
 
 if __name__ == "__main__":

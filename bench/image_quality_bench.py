@@ -20,12 +20,15 @@ Models, all unconditional, ~530k parameters on binarised Fashion-MNIST:
 
 Every model gets Adam(1e-3) (or `--lr`; `--ema m` evaluates an exponential moving average
 of the weights, momentum m, as Polyak averaging in the PixelCNN++ paper), batch 32, the same
-shuffled stream (its own iterator) and
-`budget_s` seconds of wall time of `train_on_batch` (on Fashion-MNIST the first step's
-tracing included, as for the reference figures; on digits the first step runs before the
-clock starts; throughput counts the steps after it). The models train in turn in ~30 s
-slices (digits: 5 s), so load from other jobs on this shared machine falls on all of them
-alike (`bench.image_training`); the process CPU seconds each model got are reported too.
+shuffled stream (its own iterator) and `budget_s` seconds of wall time of `train_on_batch`
+(digits: 60 s, 15 s in a quick run; on Fashion-MNIST the first step's tracing included,
+as for the reference figures; on digits the first step runs before the clock starts;
+throughput counts the steps after it). The models train in turn in ~30 s slices (digits,
+and Fashion-MNIST in a quick run: 5 s), so load from other jobs on this shared machine
+falls on all of them alike (`bench.image_training`); the process CPU seconds each model got
+are reported too. After every slice the weights evaluated are scored (on the validation
+split, else the first 250 test images, outside the budget): the learning-curve rows
+(`series`, `step`, `wall_s`) that `bench/plots.py` draws.
 Fashion-MNIST tests the weights at the end of the budget. Digits, whose 1300 training
 images every model overfits within 60 s, tests each model's best checkpoint on the
 validation split (scored after every slice; scoring every 2 s chose the same way): early
@@ -40,6 +43,9 @@ Run alone: `.venv/bin/python -m bench.image_quality_bench [--quick] [--budget 33
 import argparse
 import gzip
 import os
+import platform
+import sys
+import time
 
 import keras
 import numpy as np
@@ -51,7 +57,10 @@ from keras_ar.models import GatedPixelCNN, PixelCNN, PixelCNNPlusPlus
 FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
 FULL_BUDGET_S = 330.0
 QUICK_BUDGET_S = 20.0
+QUICK_SLICE_S = 5.0  # a quick run's Fashion-MNIST slices: a few points per learning curve
+CURVE_IMAGES = 250  # without a validation split, the test images scored after every slice
 DIGITS_BUDGET_S, DIGITS_SLICE_S, DIGITS_VALIDATION = 60.0, 5.0, 200
+QUICK_DIGITS_BUDGET_S = 15.0
 
 
 # ----------------------------------------------------------------------------- data
@@ -163,9 +172,11 @@ def _pixel_cnn_plus_plus(common):
 
 
 # ----------------------------------------------------------------------------- run
-def _row(case, metric, value, unit):
+def _row(case, metric, value, unit, **fields):
+    """A result row; `fields` (series, step, wall_s of a learning-curve point) are what
+    `bench/plots.py` and `bench/report.py` read."""
     return {"benchmark": "images_quality", "case": case, "metric": metric,
-            "value": float(value), "unit": unit}
+            "value": float(value), "unit": unit, **fields}
 
 
 def compare(label, train_data, test, num_levels, budget_s, slice_s=30.0, save_dir=None,
@@ -177,7 +188,8 @@ def compare(label, train_data, test, num_levels, budget_s, slice_s=30.0, save_di
     `val`: validation images to select each model's checkpoint on (`train_models`)."""
     trainers, nats = train_models(make_models(test.shape[1:], num_levels), train_data, test,
                                   num_levels, budget_s, slice_s, seed, count_tracing, recipe,
-                                  val=val)
+                                  val=val, curve_images=None if val is not None
+                                  else test[:CURVE_IMAGES])
     bits = {name: value / bits_to_nats(test) for name, value in nats.items()}
     rows = []
     for name, trainer in trainers.items():
@@ -186,6 +198,7 @@ def compare(label, train_data, test, num_levels, budget_s, slice_s=30.0, save_di
             trainer.model.save_weights(os.path.join(
                 save_dir, f"{label.split()[0]}_{name.split()[0]}_seed{seed}.weights.h5"))
         rows += _model_rows(f"{label}: {name}", trainer, bits[name], nats[name])
+        rows += _curve_rows(f"{label}: {name}", trainer, test, val)
     return rows + _versus_baseline(label, bits), bits
 
 
@@ -231,6 +244,16 @@ def _model_rows(case, trainer, bits, nats):
             _row(case, "parameters", trainer.model.count_params(), "params")]
 
 
+def _curve_rows(case, trainer, test, val):
+    """The learning curve: one row per scored slice, bits/dim of the weights evaluated on the
+    validation split (or the first CURVE_IMAGES test images), with its step and wall time."""
+    images = val if val is not None else test[:CURVE_IMAGES]
+    metric = ("validation bits/dim after a slice" if val is not None
+              else f"bits/dim on {len(images)} test images after a slice")
+    return [_row(case, metric, nats / bits_to_nats(images), "bits/dim", series="learning curve",
+                 step=steps, wall_s=wall) for steps, wall, nats in trainer.curve]
+
+
 def jit_throughput(train_data, num_levels, quick):
     """`PixelCNNPlusPlus` training images/s, plain graph vs `jit_compile=True`, interleaved."""
     steps = 6 if quick else 30
@@ -262,21 +285,25 @@ def run(quick=False, budget_s=None, parts=("fashion", "fashion8", "digits", "jit
         save_dir=None, seeds=(0,), learning_rate=1e-3, ema=0.0):
     budget_s = float(budget_s or (QUICK_BUDGET_S if quick else FULL_BUDGET_S))
     recipe, tag = dict(learning_rate=learning_rate, ema=ema), _recipe_label(learning_rate, ema)
+    slice_s = QUICK_SLICE_S if quick else 30.0
     rows = []
     if "fashion" in parts or "jit" in parts:
         train_f, test_f = fashion_binarised(test_images=500 if quick else 1000)
     if "fashion" in parts:
         rows += compare_seeds(f"binarised Fashion-MNIST 28x28, {budget_s:g} s{tag}", seeds,
-                              train_f, test_f, 2, budget_s, save_dir=save_dir, recipe=recipe)
+                              train_f, test_f, 2, budget_s, save_dir=save_dir, recipe=recipe,
+                              slice_s=slice_s)
     if "fashion8" in parts:
         train_8, test_8 = fashion_8bit(test_images=500 if quick else 1000)
         rows += compare_seeds(f"8-bit Fashion-MNIST 28x28, {budget_s:g} s{tag}", seeds,
-                              train_8, test_8, 256, budget_s, save_dir=save_dir, recipe=recipe)
+                              train_8, test_8, 256, budget_s, save_dir=save_dir, recipe=recipe,
+                              slice_s=slice_s)
     if "digits" in parts:
         train_d, val_d, test_d = digits()
-        rows += compare_seeds(f"digits 8x8 (17 levels), {DIGITS_BUDGET_S:g} s after tracing, "
+        digits_s = QUICK_DIGITS_BUDGET_S if quick else DIGITS_BUDGET_S
+        rows += compare_seeds(f"digits 8x8 (17 levels), {digits_s:g} s after tracing, "
                               f"best of validation{tag}", seeds, train_d, test_d, 17,
-                              DIGITS_BUDGET_S, slice_s=DIGITS_SLICE_S, save_dir=save_dir,
+                              digits_s, slice_s=DIGITS_SLICE_S, save_dir=save_dir,
                               count_tracing=False, recipe=recipe, val=val_d)
     if "jit" in parts:
         rows += jit_throughput(train_f, 2, quick)
@@ -296,12 +323,27 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--ema", type=float, default=0.0,
                         help="EMA momentum of the weights evaluated (0: none), for every model")
+    parser.add_argument("--out", default=None,
+                        help="also write results.json, results.md and the plots here")
     args = parser.parse_args()
+    start, cpu_start = time.perf_counter(), time.process_time()
     rows = run(quick=args.quick, budget_s=args.budget, parts=args.parts.split(","),
                save_dir=args.save_dir, seeds=[int(s) for s in args.seeds.split(",")],
                learning_rate=args.lr, ema=args.ema)
     for row in rows:
         print(f"{row['case']:60s} {row['metric']:34s} {row['value']:.4g} {row['unit']}")
+    if args.out:
+        from bench.common import cpu_info
+        from bench.runner import write_results
+
+        os.makedirs(args.out, exist_ok=True)
+        write_results(args.out, rows, {
+            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "cpu": cpu_info(),
+            "machine": platform.machine(),
+            "command": "python -m bench.image_quality_bench " + " ".join(sys.argv[1:]),
+            "quick": args.quick, "benchmarks": ["images_quality"],
+            "seconds": {"images_quality": time.perf_counter() - start},
+            "cpu_seconds": {"images_quality": time.process_time() - cpu_start}})
 
 
 if __name__ == "__main__":

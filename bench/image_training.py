@@ -7,6 +7,9 @@ every slice the weights evaluated (the EMA of the weights when the recipe averag
 scored on the validation images, and each model is tested with the best of them, i.e. early
 stopping within the budget, as papers report test likelihoods at the best validation
 likelihood. Used on digits, whose 1,300 training images are overfitted within a minute.
+Every score after a slice is also a point of the model's learning curve (`Trainer.curve`);
+without a validation split, `curve_images` are scored after every slice for the curve alone
+(outside the budget: scoring is not training time).
 """
 
 import math
@@ -70,7 +73,8 @@ class Trainer:
     this call; `wall` sums those slices (the first step's tracing included) and
     `images_per_s` counts the steps after the first over their own time. `checkpoint(val)`
     scores the weights evaluated on `val` (`score`) and keeps the best; `finish` puts them
-    in place."""
+    in place. `curve` lists (steps, wall s, nats per image) of every score taken by
+    `checkpoint` or `record`."""
 
     def __init__(self, model, train_data, num_levels, jit_compile=False, seed=0,
                  learning_rate=1e-3, ema=0.0):
@@ -84,6 +88,7 @@ class Trainer:
         self.steps, self.wall, self.cpu, self.timed, self.loss = 0, 0.0, 0.0, 0.0, None
         self.nll = nll_function(model, num_levels)
         self.best = None  # (val nats per image, weights, steps, wall s) once checkpointed
+        self.curve = []  # (steps, wall s, nats per image) after each scored slice
 
     def train_for(self, seconds=None, max_steps=None):
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -121,9 +126,17 @@ class Trainer:
         self.model.set_weights(current)
         return nats, evaluated
 
+    def record(self, images):
+        """Score the weights evaluated on `images` and add the point to `curve`; -> (nats
+        per image, those weights)."""
+        nats, weights = self.score(images)
+        self.curve.append((self.steps, self.wall, nats))
+        return nats, weights
+
     def checkpoint(self, val):
-        """Score the weights evaluated on `val`; keep them if they are the best so far."""
-        nats, weights = self.score(val)
+        """Score the weights evaluated on `val` (a `curve` point); keep them if they are the
+        best so far."""
+        nats, weights = self.record(val)
         if self.best is None or nats < self.best[0]:
             self.best = (nats, weights, self.steps, self.wall)
 
@@ -141,11 +154,12 @@ class Trainer:
 
 
 def train_models(factories, train_data, test, num_levels, budget_s, slice_s=30.0, seed=0,
-                 count_tracing=True, recipe=None, recipes=None, val=None):
+                 count_tracing=True, recipe=None, recipes=None, val=None, curve_images=None):
     """Train every `factories` model (name -> zero-argument factory) in interleaved slices;
     -> ({name: finished Trainer}, {name: test nats per image}). `recipes`: name -> Trainer
     keywords that override `recipe` for that model. `val`: images to select each model's
-    checkpoint on after every slice (None: test the weights at the end of the budget)."""
+    checkpoint on after every slice (None: test the weights at the end of the budget).
+    `curve_images`: without `val`, images scored after every slice for `Trainer.curve`."""
     trainers = {}
     for name, factory in factories.items():
         keras.utils.set_random_seed(seed)
@@ -160,6 +174,8 @@ def train_models(factories, train_data, test, num_levels, budget_s, slice_s=30.0
                 trainer.train_for(seconds=min(slice_s, budget_s - trainer.wall))
                 if val is not None:
                     trainer.checkpoint(val)
+                elif curve_images is not None:
+                    trainer.record(curve_images)
     nats = {}
     for name, trainer in trainers.items():
         trainer.finish()

@@ -1,8 +1,10 @@
-"""`keras-ar bench`: run benchmarks, write JSON results and a markdown table.
+"""`keras-ar bench`: run benchmarks, write JSON results, a markdown page and PNG plots.
 
 Each benchmark module exposes `run(quick: bool) -> list[dict]`; every row has at least
-`benchmark`, `case`, `metric`, `value` and `unit`. Ratios are computed inside one module run
-(this machine is shared and noisy), never across runs.
+`benchmark`, `case`, `metric`, `value` and `unit` (some carry more fields for the plots).
+Ratios are computed inside one module run (this machine is shared and noisy), never across
+runs. `--out DIR` receives `results.json` (meta + rows), `results.md` (`bench.report`) and
+one PNG per claim whose benchmarks ran (`bench.plots`), each written atomically.
 """
 
 import importlib
@@ -43,6 +45,8 @@ DESCRIPTIONS = {
 
 HELPERS = """used by them:
   bench/common.py        best-of-N timing, the CPU model and ISA flags printed with results
+  bench/report.py        results.md: machine header, one table per benchmark
+  bench/plots.py         the PNG plots written beside results.md
   bench/grpc_echo.py     a bare Python gRPC echo: the floor under serving's round trips
   bench/image_training.py  the image benches' equal-budget training and checkpoint choice"""
 
@@ -65,36 +69,60 @@ def run(args):
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = sorted(set(names) - set(BENCHMARKS))
     if unknown:
-        raise SystemExit(f"unknown benchmarks {unknown}; choose from {sorted(BENCHMARKS)}")
+        raise SystemExit(f"unknown benchmarks {unknown} in --only {args.only!r}; choose from "
+                         f"{sorted(BENCHMARKS)}, comma-separated (e.g. --only wavenet,runtimes)")
     os.makedirs(args.out, exist_ok=True)
-    rows = []
+    rows, seconds, cpu_seconds = [], {}, {}
     for name in names:
         module = importlib.import_module(BENCHMARKS[name])
         print(f"== {name}", flush=True)
+        start, cpu_start = time.perf_counter(), time.process_time()
         for row in module.run(quick=args.quick):
             print("  ", _format_row(row), flush=True)
             rows.append(row)
+        seconds[name] = time.perf_counter() - start
+        cpu_seconds[name] = time.process_time() - cpu_start  # load-independent cost
+        print(f"== {name}: {seconds[name]:.0f} s ({cpu_seconds[name]:.0f} CPU s)", flush=True)
+        # after every benchmark: a failure later keeps what ran (meta lists what completed)
+        write_results(args.out, rows, _meta(args, names, seconds, cpu_seconds))
+    return 0
+
+
+def command_line(names, out, quick):
+    """The `keras-ar bench` command that reruns `names` into `out`."""
+    only = "" if names == list(BENCHMARKS) else f" --only {','.join(names)}"
+    return f"keras-ar bench --out {out}{only}" + (" --quick" if quick else "")
+
+
+def _meta(args, names, seconds, cpu_seconds):
     from bench.common import cpu_info
 
-    meta = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.machine(),
-            "cpu": cpu_info(),
-            "cpus": os.cpu_count(), "quick": bool(args.quick), "benchmarks": names}
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=1)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(markdown_table(rows))
-    print(f"wrote {args.out}/results.json and results.md")
-    return 0
+    return {"time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "machine": platform.machine(), "cpu": cpu_info(), "cpus": os.cpu_count(),
+            "quick": bool(args.quick), "benchmarks": list(seconds), "seconds": seconds,
+            "cpu_seconds": cpu_seconds, "command": command_line(names, args.out, args.quick)}
+
+
+def write_results(out, rows, meta):
+    """`results.json`, the plots and `results.md` (which links them) into `out`."""
+    from bench.plots import write_plots
+    from bench.report import markdown_report
+
+    _write_atomic(os.path.join(out, "results.json"),
+                  json.dumps({"meta": meta, "rows": rows}, indent=1))
+    plots = [os.path.basename(p) for p in write_plots(rows, meta["cpu"], out)]
+    _write_atomic(os.path.join(out, "results.md"),
+                  markdown_report(rows, meta, DESCRIPTIONS, plots))
+    print(f"wrote {out}/results.json, results.md" + "".join(f", {p}" for p in plots))
+
+
+def _write_atomic(path, text):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def _format_row(row):
     return f"{row['benchmark']:12s} {row['case']:48s} {row['metric']:22s} " \
            f"{row['value']:.4g} {row['unit']}"
-
-
-def markdown_table(rows):
-    lines = ["| benchmark | case | metric | value | unit |", "|---|---|---|---|---|"]
-    for row in rows:
-        lines.append(f"| {row['benchmark']} | {row['case']} | {row['metric']} | "
-                     f"{row['value']:.4g} | {row['unit']} |")
-    return "\n".join(lines) + "\n"

@@ -67,12 +67,13 @@ def run(quick=False):
             keras_step = _keras_sample_step(model)
             base = best_time(lambda: [keras_step(feeds) for _ in range(calls)]) / calls
             rows.append(_row(f"sample_step, batch {batch}, Keras tf.function", "ms per step",
-                             1000 * base, "ms"))
+                             1000 * base, "ms", runtime="Keras tf.function", batch=batch))
             for name, runner in runners.items():
                 seconds = best_time(
                     lambda: [runner(contract.SAMPLE_STEP, feeds) for _ in range(calls)]) / calls
                 case = f"sample_step, batch {batch}, {name}"
-                rows.append(_row(case, "ms per step", 1000 * seconds, "ms"))
+                rows.append(_row(case, "ms per step", 1000 * seconds, "ms", runtime=name,
+                                 batch=batch))
                 rows.append(_row(case, "speed-up vs Keras step", base / seconds, "x"))
             rows += _generate_rows(model, runners, batch, 200 if quick else 2000)
     return rows
@@ -90,7 +91,8 @@ def _generate_rows(model, runners, batch, num_steps):
     for name, runner in runners.items():
         seconds = best_time(lambda: runner(contract.GENERATE, feeds), repeats=1)
         rows.append(_row(f"generate signature, batch {batch}, {num_steps} samples, {name}",
-                         "samples/s (all rows)", batch * num_steps / seconds, "samples/s"))
+                         "samples/s (all rows)", batch * num_steps / seconds, "samples/s",
+                         runtime=name, batch=batch))
     return rows
 
 
@@ -107,6 +109,7 @@ def _size_rows(out):
     return rows
 
 
-def _row(case, metric, value, unit):
+def _row(case, metric, value, unit, **fields):
+    """A result row; `fields` (runtime, batch) are what `bench/plots.py` reads."""
     return {"benchmark": "runtimes", "case": case, "metric": metric, "value": float(value),
-            "unit": unit}
+            "unit": unit, **fields}

@@ -53,7 +53,8 @@ def run(quick=False):
         rows.append(_row(f"{case}, cached", "tokens/s (all rows)", batch / cached, "tokens/s"))
         rows.append(_row(f"{case}, full recompute", "tokens/s (all rows)", batch / recompute,
                          "tokens/s"))
-        rows.append(_row(case, "cached speed-up", recompute / cached, "x"))
+        rows.append(_row(case, "cached speed-up", recompute / cached, "x", batch=batch,
+                         naive_s=recompute, cached_s=cached))
     small = CausalTransformer(vocab_size=256, num_layers=2, num_heads=4, hidden_dim=128,
                               max_length=256)
     for jit in (False, True):
@@ -79,6 +80,8 @@ def step_latency(model, quick):
     return rows
 
 
-def _row(case, metric, value, unit):
+def _row(case, metric, value, unit, **fields):
+    """A result row; `fields` (batch, naive_s, cached_s: seconds per step of the batch) are
+    what `bench/plots.py` reads."""
     return {"benchmark": "transformer", "case": case, "metric": metric, "value": float(value),
-            "unit": unit}
+            "unit": unit, **fields}
