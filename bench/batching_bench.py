@@ -21,10 +21,8 @@ import pathlib
 import re
 import sys
 import tempfile
-import threading
-import time
 
-from bench.common import cpu_info
+from bench.common import concurrent_clients, cpu_info
 
 CLIENTS = (1, 8, 32)
 CHUNK = 256
@@ -106,29 +104,16 @@ def _aggregate(server, saved, clients, samples):
                             chunk_size=CHUNK) for _ in range(clients)]
     for generator in generators:  # connection, callables: untimed
         generator.generate(CHUNK, seed=0)
-    barrier = threading.Barrier(clients + 1)
-    errors = []
 
-    def client(i):
-        try:
-            barrier.wait()
-            generators[i].generate(samples, seed=i)
-        except Exception as error:  # reported after the join
-            errors.append(error)
-            barrier.abort()
+    def client(i, ready):
+        ready()
+        generators[i].generate(samples, seed=i)
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - start
-    for generator in generators:
-        generator.backend.close()
-    if errors:
-        raise RuntimeError(f"{len(errors)} of {clients} clients failed: {errors[0]!r}")
+    try:
+        wall, _ = concurrent_clients(clients, client)
+    finally:
+        for generator in generators:
+            generator.backend.close()
     return clients * samples / wall
 
 

@@ -1,5 +1,6 @@
 """Timing helpers shared by the benchmarks: best-of-N wall time after a warm-up."""
 
+import threading
 import time
 
 
@@ -36,3 +37,36 @@ def cpu_info():
         pass
     isa = [flag for flag in ISA_FLAGS if flag in flags] or ["?"]
     return f"{name}, {os.cpu_count()} cores, ISA: {' '.join(isa)}"
+
+
+def concurrent_clients(clients, work):
+    """Run `work(i, ready)` for i < `clients` on threads started together; each calls
+    `ready()` once its untimed setup is done. -> (wall seconds from the moment all are ready to
+    the last finish, [work's results]). A failing client releases the others; RuntimeError
+    names the failures after every thread has ended."""
+    barrier = threading.Barrier(clients + 1)
+    results, errors = [None] * clients, []
+
+    def client(i):
+        try:
+            results[i] = work(i, barrier.wait)
+        except Exception as error:  # reported after the join
+            errors.append(error)
+            barrier.abort()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:  # a client failed before the start
+        pass
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    # clients released by another's failure raise BrokenBarrierError: report the cause
+    failed = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)] or errors
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {clients} clients failed: {failed[0]!r}")
+    return wall, results

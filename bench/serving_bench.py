@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from bench import grpc_echo
-from bench.common import best_time
+from bench.common import best_time, concurrent_clients
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 16000
@@ -91,13 +91,13 @@ def _state_bytes(model):
 
 
 # ----------------------------------------------------------------------- round trips
-def _step_latencies(generator, calls, seed, barrier=None):
+def _step_latencies(generator, calls, seed, ready=None):
     """Latency (s) of each of `calls` one-step round trips of a batch-1 run."""
     run = generator.start(calls, batch_size=1, seed=seed)
     generator.step(run)  # warm-up (first call: connection, tracing)
     run = generator.start(calls, batch_size=1, seed=seed)
-    if barrier is not None:
-        barrier.wait()
+    if ready is not None:
+        ready()
     out = []
     while not run.finished:
         start = time.perf_counter()
@@ -109,31 +109,12 @@ def _step_latencies(generator, calls, seed, barrier=None):
 def _concurrent(make_generator, clients, calls):
     """(steps/s over all clients, latencies) with `clients` threads stepping at once."""
     generators = [make_generator() for _ in range(clients)]
-    barrier = threading.Barrier(clients + 1)
-    results, errors = [None] * clients, []
-
-    def client(i):
-        try:
-            results[i] = _step_latencies(generators[i], calls, seed=i, barrier=barrier)
-        except Exception as error:  # reported after the join
-            errors.append(error)
-            barrier.abort()
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
     try:
-        barrier.wait()
-    except threading.BrokenBarrierError:  # a client failed before the start
-        pass
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - start
-    for generator in generators:
-        generator.backend.close()
-    if errors:
-        raise RuntimeError(f"{len(errors)} of {clients} clients failed: {errors[0]!r}")
+        wall, results = concurrent_clients(
+            clients, lambda i, ready: _step_latencies(generators[i], calls, seed=i, ready=ready))
+    finally:
+        for generator in generators:
+            generator.backend.close()
     latencies = np.concatenate(results)
     return len(latencies) / wall, latencies
 
