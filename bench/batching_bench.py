@@ -13,7 +13,7 @@ time from their common start to the last one's end, and the ratio batched / unba
 each client count (both within this run). The batched server's log gives the mean requests
 merged per `sample_chunk` run. The clients share the machine's cores with the servers.
 
-Run: `python -m bench.batching_bench [--quick]` (full: about 8 minutes on the loaded 2-core
+Run: `python -m bench.batching_bench [--quick]` (full: about 2 minutes on a quiet 2-core
 machine).
 """
 
@@ -27,8 +27,8 @@ from bench.common import concurrent_clients, cpu_info
 CLIENTS = (1, 8, 32)
 CHUNK = 256
 PARAMETERS = """max_batch_size { value: 32 }
-batch_timeout_micros { value: 2000 }
-num_batch_threads { value: 2 }
+batch_timeout_micros { value: 20000 }
+num_batch_threads { value: 1 }
 """
 STATS = re.compile(r"signature sample_chunk: (\d+) batches of (\d+) requests")
 
