@@ -11,8 +11,7 @@ import tensorflow as tf
 from keras_ar import contract
 from keras_ar.ops import validation
 
-LAYOUT = ("[batch, source_length] int32 source ids, each row's tokens then the pad id "
-          "(= source_vocab_size)")
+LAYOUT = contract.SOURCE_LAYOUT
 
 
 def validate(ids, vocab_size, max_length, name=contract.LOCAL_CONDITION):
