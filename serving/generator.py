@@ -135,6 +135,7 @@ class Generator:
         prompt_length = 0 if prompt is None else prompt.shape[1]
         conditions, batch, limits = self._prepare(conditions, batch_size, prompt_length,
                                                   num_steps, lengths)
+        _check_prompt_rows(prompt, batch)
         noise = noise_for(seed, batch, num_steps, spec.noise_shape)
         controls = _controls(temperature, top_k, top_p, batch)
         state = self._init_state(batch, conditions)
@@ -277,8 +278,9 @@ class Generator:
                                                   num_steps, lengths)
         if lengths is not None or spec.source is not None:
             lengths = limits
-        if prompt.shape[0] != batch:  # no prompt: the source set the batch
+        if length == 0:  # no prompt: the source may have set the batch
             prompt = np.zeros((batch, 0) + spec.event_shape, spec.x_dtype)
+        _check_prompt_rows(prompt, batch)
         noise = noise_for(seed, batch, num_steps, spec.noise_shape)
         noise = np.concatenate([np.zeros((batch, length) + noise.shape[2:], np.float32),
                                 noise], 1)
@@ -342,6 +344,12 @@ def _batch(name, value, dtype, batch):
         raise ValueError(f"`{name}` holds {array.reshape(-1).tolist()}; integers are "
                          f"expected.")
     return np.broadcast_to(array.astype(dtype), (batch,)).copy()
+
+
+def _check_prompt_rows(prompt, batch):
+    if prompt is not None and prompt.shape[0] != batch:
+        raise ValueError(f"`prompt` has {prompt.shape[0]} rows; the source has {batch}: give "
+                         "one prompt row per source.")
 
 
 def _controls(temperature, top_k, top_p, batch):
