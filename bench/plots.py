@@ -186,11 +186,13 @@ def plot_learning_curves(rows, cpu, path):
 def plot_seq2seq(rows, cpu, path):
     """Left: ms per greedy decode against the source length (linear axes, the target length
     on a second axis); right: tokens/s per model and runtime at each batch (log)."""
-    lines, speed = {}, {}
+    lines, speed, params = {}, {}, {}
     for r in rows:
         if r["benchmark"] != "seq2seq":
             continue
-        if r["metric"] == "ms per decode":
+        if r["metric"] == "parameters":
+            params[r["model"]] = r["value"]
+        elif r["metric"] == "ms per decode":
             lines.setdefault((r["model"], r["runtime"]), []).append(
                 (r["source_length"], r["target_length"], r["value"]))
         elif r["unit"] == "tokens/s":
@@ -204,7 +206,7 @@ def plot_seq2seq(rows, cpu, path):
         left.plot(xs, ys, marker="o", color=f"C{MODEL_COLOURS.get(model, 2)}",
                   linestyle="-" if runtime == "TFLite" else "--", label=f"{model}, {runtime}")
     ticks = sorted({(n, t) for points in lines.values() for n, t, _ in points})
-    left.set_xticks([n for n, _ in ticks], [f"{n}\n(T={t})" for n, t in ticks], fontsize=7)
+    left.set_xticks([n for n, _ in ticks], [f"{n}\nT={t}" for n, t in ticks], fontsize=6)
     left.set_xlabel("source length |s| (target length T = floor(a|s|) + b)")
     left.set_ylabel("ms per greedy decode, batch 1")
     left.set_ylim(bottom=0)
@@ -216,7 +218,8 @@ def plot_seq2seq(rows, cpu, path):
         series = sorted({name for _, name in speed}, key=lambda b: int(b.split()[-1]))
         _bars(right, groups, series, speed, "tokens/s, all rows (log)")
         right.set_title("greedy generate throughput, source of max length", fontsize=9)
-    _title(fig, "ByteNet vs encoder-decoder Transformer (about equal parameters, untrained, "
+    sizes = ", ".join(f"{name} {value / 1e3:,.0f}k" for name, value in params.items())
+    _title(fig, f"ByteNet vs encoder-decoder Transformer (weights: {sizes}; untrained, the "
                 "exported generate, 1 thread)", cpu)
     _save(fig, path)
     return True

@@ -24,18 +24,16 @@ import numpy as np
 
 from keras_ar import contract
 
-#: quick: the sizes of the full run (the decode times are short); fewer repeats and lengths
-SETTINGS = {
-    "full": dict(max_source_length=128, channels=128, encoder_dilations=[1, 2, 4, 8, 16, 32, 64],
-                 decoder_dilations=[1, 2, 4, 8, 16, 32], hidden_dim=128, encoder_layers=2,
-                 num_layers=4, heads=4, vocab=64, a=1.2, b=4,
-                 source_lengths=(8, 16, 32, 64, 128), batches=(1, 32), repeats=5),
-    "quick": dict(max_source_length=128, channels=128,
-                  encoder_dilations=[1, 2, 4, 8, 16, 32, 64],
-                  decoder_dilations=[1, 2, 4, 8, 16, 32], hidden_dim=128, encoder_layers=2,
-                  num_layers=4, heads=4, vocab=64, a=1.2, b=4,
-                  source_lengths=(8, 32, 64, 128), batches=(1, 32), repeats=2),
-}
+#: full: ByteNet 1.55M and the Transformer 1.52M weights; quick: 251k and 255k, half the source
+#: (exporting the larger models takes minutes), fewer lengths and repeats
+FULL = dict(max_source_length=128, channels=124, encoder_dilations=[1, 2, 4, 8, 16, 32, 64],
+            decoder_dilations=[1, 2, 4, 8, 16, 32], hidden_dim=128, encoder_layers=2,
+            num_layers=4, heads=4, vocab=64, a=1.2, b=4,
+            source_lengths=(8, 16, 32, 64, 128), batches=(1, 32), repeats=5)
+QUICK = dict(FULL, max_source_length=64, channels=56, encoder_dilations=[1, 2, 4, 8, 16, 32],
+             decoder_dilations=[1, 2, 4, 8], hidden_dim=64, encoder_layers=2, num_layers=2,
+             heads=2, source_lengths=(8, 16, 32, 64), repeats=3)
+SETTINGS = {"full": FULL, "quick": QUICK}
 MODELS = ("ByteNet", "EncoderDecoderTransformer")
 RUNTIMES = ("TFLite", "onnxruntime")
 
@@ -117,10 +115,10 @@ def run(quick=False, settings=None):
     rows = [{"benchmark": "seq2seq", "case": f"{name} parameters", "metric": "parameters",
              "value": float(model.count_params()), "unit": "weights", "model": name}
             for name, model in models.items()]
-    a, b, width = s["a"], s["b"], s["max_source_length"]
+    width = s["max_source_length"]
     with tempfile.TemporaryDirectory() as tmp:
         made = backends(models, tmp)
-        steps = contract.unfolded_length(a, b, width)
+        steps = contract.unfolded_length(s["a"], s["b"], width)
         for batch in s["batches"]:
             feed = feeds(s, batch, width, steps)
             best = interleaved({key: _call(backend, feed) for key, backend in made.items()},
@@ -132,19 +130,41 @@ def run(quick=False, settings=None):
                              "metric": "tokens/s (all rows)",
                              "value": batch * steps / seconds, "unit": "tokens/s",
                              "model": name, "runtime": runtime, "batch": batch})
-        cases = {}
-        for n in s["source_lengths"]:
-            feed = feeds(s, 1, n, contract.unfolded_length(a, b, n))
-            cases.update({(key, n): _call(backend, feed) for key, backend in made.items()})
-        for ((name, runtime), n), seconds in interleaved(cases, s["repeats"]).items():
-            target = contract.unfolded_length(a, b, n)
-            rows.append({"benchmark": "seq2seq",
-                         "case": f"{name} {runtime}, batch 1, source {n}, target {target}",
-                         "metric": "ms per decode", "value": 1000 * seconds, "unit": "ms",
-                         "model": name, "runtime": runtime, "source_length": n,
-                         "target_length": target})
+        rows += length_rows(s, made)
         for backend in made.values():
             backend.close()
+    return rows
+
+
+def length_rows(settings, made):
+    """ms per batch-1 decode at each source length (twice the repeats: these are short),
+    and per model and runtime the least-squares line ms = c + m T over the target lengths."""
+    a, b = settings["a"], settings["b"]
+    cases = {}
+    for n in settings["source_lengths"]:
+        feed = feeds(settings, 1, n, contract.unfolded_length(a, b, n))
+        cases.update({(key, n): _call(backend, feed) for key, backend in made.items()})
+    rows, points = [], {}
+    for ((name, runtime), n), seconds in interleaved(cases, 2 * settings["repeats"]).items():
+        target = contract.unfolded_length(a, b, n)
+        points.setdefault((name, runtime), []).append((target, 1000 * seconds))
+        rows.append({"benchmark": "seq2seq",
+                     "case": f"{name} {runtime}, batch 1, source {n}, target {target}",
+                     "metric": "ms per decode", "value": 1000 * seconds, "unit": "ms",
+                     "model": name, "runtime": runtime, "source_length": n,
+                     "target_length": target})
+    for (name, runtime), pairs in points.items():
+        targets, ms = np.array(pairs, np.float64).T
+        slope, intercept = np.polyfit(targets, ms, 1)
+        residual = ms - (intercept + slope * targets)
+        r2 = 1 - float(residual @ residual) / max(float(((ms - ms.mean()) ** 2).sum()), 1e-12)
+        case = f"{name} {runtime}, batch 1, ms = c + m T fit over T"
+        rows += [{"benchmark": "seq2seq", "case": case, "metric": "m: ms per target position",
+                  "value": float(slope), "unit": "ms", "model": name, "runtime": runtime},
+                 {"benchmark": "seq2seq", "case": case, "metric": "c: fixed ms (encoder, setup)",
+                  "value": float(intercept), "unit": "ms", "model": name, "runtime": runtime},
+                 {"benchmark": "seq2seq", "case": case, "metric": "R^2 of the line",
+                  "value": r2, "unit": "", "model": name, "runtime": runtime}]
     return rows
 
 

@@ -1,6 +1,7 @@
 """`keras-ar bench --only seq2seq` at a tiny size: rows and plot (bench/seq2seq_bench.py)."""
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from bench import plots, report, runner, seq2seq_bench
@@ -30,7 +31,22 @@ def test_rows_cover_models_runtimes_batches_and_lengths(rows):
     for r in lengths:  # the target follows ByteNet's unfolding rule for both models
         assert r["target_length"] == contract.unfolded_length(1.5, 2, r["source_length"])
     assert {r["target_length"] for r in lengths} == {5, 8, 14}
-    assert all(r["value"] > 0 for r in rows)
+    assert all(r["value"] > 0 for r in lengths + [r for r in rows if r["unit"] == "tokens/s"])
+    # the line ms = c + m T through each model and runtime's three points
+    fits = {(r["model"], r["runtime"], r["metric"][:2]): r["value"] for r in rows
+            if "fit over T" in r["case"]}
+    assert len(fits) == 3 * len(seq2seq_bench.MODELS) * len(seq2seq_bench.RUNTIMES)
+    for model in seq2seq_bench.MODELS:
+        for runtime in seq2seq_bench.RUNTIMES:
+            mine = [r for r in lengths if (r["model"], r["runtime"]) == (model, runtime)]
+            t = np.array([r["target_length"] for r in mine], float)
+            ms = np.array([r["value"] for r in mine])
+            slope, intercept = np.polyfit(t, ms, 1)
+            assert fits[model, runtime, "m:"] == pytest.approx(slope)
+            assert fits[model, runtime, "c:"] == pytest.approx(intercept)
+            fitted = intercept + slope * t
+            r2 = 1 - ((ms - fitted) ** 2).sum() / ((ms - ms.mean()) ** 2).sum()
+            assert fits[model, runtime, "R^"] == pytest.approx(r2)
     full = [r for r in rows if r["unit"] == "tokens/s" and r["batch"] == 3]
     assert all("source 8, target 14" in r["case"] for r in full)
 
