@@ -158,7 +158,8 @@ def _run(args):
     _out_path(args.out, generator.spec)  # a bad --out fails before generating
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    stop_token=args.stop_token)
-    options["conditions"] = condition_flags.conditions(args, generator.spec, plan)
+    options["conditions"] = ({} if args.resume  # the saved run holds its conditions
+                             else condition_flags.conditions(args, generator.spec, plan))
     if plan.num_steps is None and not args.resume:  # a source without --num-steps
         plan = plan._replace(num_steps=condition_flags.default_steps(
             generator.spec, options["conditions"]["local_condition"],

@@ -325,6 +325,13 @@ def test_cli_generates_from_source_ids_and_text(references, s2s_root, tmp_path):
     lines = (tmp_path / "b.txt").read_text().splitlines()
     assert lines == [" ".join("ABCDEFGH"[i] for i in free["x"][row, :UNFOLDED[row]])
                      for row in range(3)]
+    # paused after 4 steps with the run saved, then resumed: the same ids
+    state = tmp_path / "run.npz"
+    assert _cli("--model", model, *ids, "--temperature", 0, "--max-steps", 4, "--save-state",
+                state, "--chunk-size", 3, "--out", tmp_path / "c.npz") == 0
+    assert np.all(np.load(tmp_path / "c.npz")["x"][:, 4:] == 0)
+    assert _cli("--model", model, "--resume", state, "--out", tmp_path / "d.npz") == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "d.npz")["x"], free["x"])
 
 
 @pytest.mark.parametrize("family, args, texts", [
