@@ -9,7 +9,9 @@
 * `cached_vs_naive.png` (`wavenet`, `transformer`, `images_sampling`, whichever ran): time per
   generation step, naive recomputation against the cache, with the speed-up;
 * `image_learning_curves.png` (`images_quality`): bits/dim after every training slice, per
-  model and dataset.
+  model and dataset;
+* `seq2seq.png` (`seq2seq`): greedy decode time against the source length (the target by
+  ByteNet's unfolding rule) per model and runtime, and tokens/s at each batch size.
 
 A plot whose benchmarks are not among the rows is not written. Each title names the CPU;
 files are written atomically (a temporary file renamed into place).
@@ -181,12 +183,58 @@ def plot_learning_curves(rows, cpu, path):
     return True
 
 
+def plot_seq2seq(rows, cpu, path):
+    """Left: ms per greedy decode against the source length (linear axes, the target length
+    on a second axis); right: tokens/s per model and runtime at each batch (log)."""
+    lines, speed, params = {}, {}, {}
+    for r in rows:
+        if r["benchmark"] != "seq2seq":
+            continue
+        if r["metric"] == "parameters":
+            params[r["model"]] = r["value"]
+        elif r["metric"] == "ms per decode":
+            lines.setdefault((r["model"], r["runtime"]), []).append(
+                (r["source_length"], r["target_length"], r["value"]))
+        elif r["unit"] == "tokens/s":
+            speed[(f"{r['model']}\n{r['runtime']}", f"batch {r['batch']}")] = r["value"]
+    if not lines:
+        return False
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
+    for (model, runtime), points in sorted(lines.items()):
+        xs, _, ys = zip(*sorted(points))
+        left.plot(xs, ys, marker="o", color=f"C{MODEL_COLOURS.get(model, 2)}",
+                  linestyle="-" if runtime == "TFLite" else "--", label=f"{model}, {runtime}")
+    ticks = sorted({(n, t) for points in lines.values() for n, t, _ in points})
+    left.set_xticks([n for n, _ in ticks], [f"{n}\nT={t}" for n, t in ticks], fontsize=6)
+    left.set_xlabel("source length |s| (target length T = floor(a|s|) + b)")
+    left.set_ylabel("ms per greedy decode, batch 1")
+    left.set_ylim(bottom=0)
+    left.grid(alpha=0.3)
+    left.legend(fontsize=7)
+    left.set_title("decode time vs source length", fontsize=9)
+    if speed:
+        groups = list(dict.fromkeys(group for group, _ in speed))
+        series = sorted({name for _, name in speed}, key=lambda b: int(b.split()[-1]))
+        _bars(right, groups, series, speed, "tokens/s, all rows (log)")
+        right.set_title("greedy generate throughput, source of max length", fontsize=9)
+    sizes = ", ".join(f"{name} {value / 1e3:,.0f}k" for name, value in params.items())
+    _title(fig, f"ByteNet vs encoder-decoder Transformer (weights: {sizes}; untrained, the "
+                "exported generate, 1 thread)", cpu)
+    _save(fig, path)
+    return True
+
+
+MODEL_COLOURS = {"ByteNet": 0, "EncoderDecoderTransformer": 1}
+
+
 # file -> (the benchmarks it is drawn from, the function drawing it)
 PLOTS = {"runtimes.png": (("runtimes",), plot_runtimes),
          "wavenet_length.png": (("wavenet",), plot_wavenet_length),
          "cached_vs_naive.png": (("wavenet", "transformer", "images_sampling"),
                                  plot_cached_vs_naive),
-         "image_learning_curves.png": (("images_quality",), plot_learning_curves)}
+         "image_learning_curves.png": (("images_quality",), plot_learning_curves),
+         "seq2seq.png": (("seq2seq",), plot_seq2seq)}
 
 
 def write_plots(rows, cpu, out_dir):

@@ -25,6 +25,7 @@ BENCHMARKS = {
     "images_sampling": "bench.image_bench",
     "pipelines": "bench.pipeline_bench",
     "continuous": "bench.continuous_bench",
+    "seq2seq": "bench.seq2seq_bench",
 }
 
 
@@ -41,6 +42,7 @@ DESCRIPTIONS = {
     "images_sampling": "PixelCNN-family cached generate vs naive per-pixel recomputation",
     "pipelines": "ingest, input pipeline vs training throughput, input wait share",
     "continuous": "ContinuousSequenceModel NLL and generated lengths on Japanese Vowels",
+    "seq2seq": "ByteNet vs encoder-decoder Transformer: greedy tokens/s, time vs source length",
 }
 
 HELPERS = """used by them:

@@ -30,7 +30,9 @@ Format (schema_version = `keras_ar.contract.MANIFEST_SCHEMA_VERSION`, JSON objec
                      "samples_stop": bool (rows end at a sampled flag: sample_step's `stop`),
                      + the model's `metadata`: e.g. "sample_rate" (audio), "speakers" /
                      "class_names" (global condition ids -> names), "vocabulary" (a list of
-                     tokens, id = index) or "text": "bytes" (ids 0..255 are UTF-8 bytes)}
+                     tokens, id = index) or "text": "bytes" (ids 0..255 are UTF-8 bytes);
+                     sequence-to-sequence sources: "source_vocabulary" (tokens, id =
+                     index) or "source_text": "bytes" (`serving.source_input`)}
     files            artifact files relative to the manifest (e.g. {"float32": "model.tflite"}
                      or {"step": "step.onnx"}); {} for a SavedModel
     quantization     {mode: {"file": ..., "bytes": int}} (TFLite only); quantised modes

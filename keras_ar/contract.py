@@ -209,6 +209,56 @@ def feed_value_errors(feeds, num_classes=0):
     return [e for e in errors if e]
 
 
+
+# ----------------------------------------------------------------- sequence to sequence
+#: The layout of a source (`local_condition` of ByteNet and EncoderDecoderTransformer).
+SOURCE_LAYOUT = ("[batch, source_length] int32 source ids, each row's tokens then the pad id "
+                 "(= source_vocab_size)")
+
+
+def unfolded_length(a, b, source_length):
+    """ByteNet's target length rule U = floor(a * n + 1e-4) + b for source length(s) n, in
+    float32 arithmetic (the rounding its graphs use); an int, or int64 values for an array."""
+    import numpy as np
+
+    scaled = np.float32(a) * np.asarray(source_length, np.float32) + np.float32(1e-4)
+    out = np.floor(scaled).astype(np.int64) + int(b)
+    return int(out) if out.ndim == 0 else out
+
+
+def source_errors(ids, vocab_size, max_length, name=LOCAL_CONDITION):
+    """Messages for source ids that break `SOURCE_LAYOUT` ({array} [B, S]): rank 2, integer
+    ids, 1 <= S <= max_length, ids in [0, vocab_size] (vocab_size = the pad id), at least one
+    token per row, pads only trailing. `vocab_size` or `max_length` None: not checked. Pure
+    numpy, the checks the models run on the same values (`keras_ar.models.source_ids`)."""
+    import numpy as np
+
+    ids = np.asarray(ids)
+    if ids.ndim != 2:
+        return [f"`{name}` has shape {list(ids.shape)}; expected {SOURCE_LAYOUT}."]
+    if ids.size and ids.dtype.kind not in "iu":
+        return [f"`{name}` has dtype {ids.dtype.name}; integer source ids are expected."]
+    if max_length is not None and not 1 <= ids.shape[1] <= max_length:
+        return [f"`{name}` has {ids.shape[1]} source positions (shape {list(ids.shape)}); "
+                f"this model takes 1 to max_source_length={max_length}. Shorten the source "
+                f"or use a model with a larger max_source_length."]
+    if vocab_size is None:
+        return []
+    bad = range_error(name, ids, 0, vocab_size, integral=True,
+                      kind=f"source ids (pad = {vocab_size})")
+    if bad:
+        return [bad]
+    is_pad = ids == vocab_size
+    empty = np.flatnonzero(is_pad.all(axis=1))
+    if empty.size:
+        return [f"`{name}` row {int(empty[0])} is empty (only pad ids {vocab_size}); every "
+                f"source needs at least one token. Drop empty rows."]
+    inner = np.flatnonzero((is_pad[:, :-1] & ~is_pad[:, 1:]).any(axis=1))
+    if inner.size:
+        return [f"`{name}` row {int(inner[0])} has a token after a pad id {vocab_size}; "
+                f"expected {SOURCE_LAYOUT}. Move the padding to the end of each row."]
+    return []
+
 # ----------------------------------------------------------------- on-disk layout
 #: The file that makes a directory a SavedModel (and a TF Serving version complete).
 SAVED_MODEL_FILE = "saved_model.pb"

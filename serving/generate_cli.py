@@ -9,6 +9,8 @@
         --num_steps 784 --scale 2 --out classes.png
     keras-ar generate --model runs/export/tflite --prompt-images test.npy --prompt-rows 14 \
         --global-condition 0,1,2 --repeat 4 --out completions.png
+    keras-ar generate --model runs/export/onnx --source "phoneme" --source "graph" \
+        --temperature 0 --stop-token 0 --out pronunciations.txt
 
 Generation runs in chunks (`--chunk-size K`, one `sample_chunk` round trip per K samples; the
 same samples for every K); `--max_steps` pauses at that step and `--save_state` keeps the run.
@@ -26,6 +28,9 @@ own noise); a .png grid then shows one row's N samples per grid row. `--prompt-i
 (image models; `serving.image_prompt`) keeps each image's top `--prompt-rows` rows and
 generates the rest (`--num_steps` defaults to the remaining pixels); the .png grid shows per
 image: the original, the masked image (grey where generated), its completions.
+Sequence-to-sequence models take one source row per `--source TEXT` (through the manifest's
+source vocabulary) or `--source-ids 1,2,3`; `--num-steps` then defaults to the longest
+row's target length by the model's rule (`serving.source_input`).
 """
 
 import argparse
@@ -35,10 +40,12 @@ import sys
 
 import numpy as np
 
+from serving import condition_flags
 from serving.backend import BACKENDS, infer_backend, make_backend  # noqa: F401
 
 SUFFIXES = (".wav", ".png", ".txt", ".npz")
-DEFAULT_KIND = {"WaveNet": ".wav", "CausalTransformer": ".txt",
+DEFAULT_KIND = {"WaveNet": ".wav", "CausalTransformer": ".txt", "ByteNet": ".txt",
+                "EncoderDecoderTransformer": ".txt",
                 "ContinuousSequenceModel": ".npz"}  # image models: .png
 
 
@@ -53,7 +60,8 @@ def add_arguments(parser):
                         help="generation_spec.json (or its directory) for tfserving")
     parser.add_argument("--num-steps", "--num_steps", dest="num_steps", type=int, default=None,
                         help="values to generate per row (required, except with "
-                             "--prompt-images: the pixels below the given rows)")
+                             "--prompt-images: the pixels below the given rows, and with a "
+                             "source: the longest row's target length)")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int,
                         default=None, help="rows (default: one per --global-condition "
                                            "value, one per --prompt-images image, else 1)")
@@ -82,6 +90,13 @@ def add_arguments(parser):
                         help="frames for a model with local features: .npy [frames, D] (every "
                              "row) or [batch, frames, D], or a .wav whose log-mel frames are "
                              "computed as the manifest's decoding.local_features says")
+    parser.add_argument("--source", action="append", default=None,
+                        help="sequence-to-sequence models: source text, one row per flag, "
+                             "mapped through the manifest's source vocabulary")
+    parser.add_argument("--source-ids", "--source_ids", dest="source_ids", action="append",
+                        default=None,
+                        help="sequence-to-sequence models: comma-separated source ids, one "
+                             "row per flag (padded to the model's max_source_length)")
     parser.add_argument("--chunk-size", "--chunk_size", dest="chunk_size", type=int,
                         default=None,
                         help="samples per round trip (sample_chunk; 1 = one sample_step "
@@ -143,7 +158,12 @@ def _run(args):
     _out_path(args.out, generator.spec)  # a bad --out fails before generating
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    stop_token=args.stop_token)
-    options["conditions"] = _conditions(args, generator.spec, plan)
+    options["conditions"] = ({} if args.resume  # the saved run holds its conditions
+                             else condition_flags.conditions(args, generator.spec, plan))
+    if plan.num_steps is None and not args.resume:  # a source without --num-steps
+        plan = plan._replace(num_steps=condition_flags.default_steps(
+            generator.spec, options["conditions"]["local_condition"],
+            0 if plan.prompt is None else plan.prompt.shape[1]))
     if plan.prompt is not None:
         options["prompt"] = plan.prompt
     if args.resume:
@@ -170,9 +190,12 @@ def _check_flags(args):
                         ("--batch-size", args.batch_size), ("--num-steps", args.num_steps)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} {value}: a positive integer is expected.")
-    if args.num_steps is None and not (args.prompt_images or args.resume):
+    if args.num_steps is None and not (args.prompt_images or args.resume
+                                       or condition_flags.source_rows(args)):
         raise ValueError("--num-steps is required (it may be left out with --prompt-images, "
-                         "which generates the pixels below the given rows, or --resume).")
+                         "which generates the pixels below the given rows, with a source "
+                         "(--source, --source-ids) or --resume).")
+    condition_flags.check_source_flags(args)
     if args.prompt_rows is not None and not args.prompt_images:
         raise ValueError("--prompt-rows counts the rows of --prompt-images; pass "
                          "--prompt-images FILE too.")
@@ -186,7 +209,8 @@ def _plan(args, spec):
 
     repeat = args.repeat
     if not args.prompt_images:
-        given = len(args.global_condition.split(",")) if args.global_condition else 1
+        given = (len(args.global_condition.split(",")) if args.global_condition
+                 else condition_flags.source_rows(args) or 1)
         base = args.batch_size or given
         prompt = (None if not args.prompt else
                   np.tile(np.array(_ints(args.prompt))[None], (base * repeat, 1)))
@@ -226,56 +250,6 @@ def _finish(args, generator, run_state, progress):
                            f"it with --resume {args.save_state}") from error
     run_state.save(args.save_state)
     return out
-
-
-def _conditions(args, spec, plan):
-    """--global-condition and --local-condition as the Generator's `conditions`: one value
-    (or frame sequence) per row before --repeat, each repeated for that row's samples."""
-    conditions = {}
-    if args.global_condition:
-        values = np.array([float(v) for v in args.global_condition.split(",")])
-        conditions["global_condition"] = _repeated("--global-condition", values, plan)
-    if args.local_condition:
-        frames = _local_frames(args.local_condition, spec, plan.base)
-        conditions["local_condition"] = _repeated("--local-condition", frames, plan)
-    return conditions
-
-
-def _repeated(flag, values, plan):
-    """Per-row values [base, ...] -> [batch, ...] (each row's value --repeat times)."""
-    if plan.batch == plan.base:
-        return values
-    if len(values) != plan.base:
-        raise ValueError(f"{flag} has {len(values)} rows; with --repeat one per row is "
-                         f"expected ({plan.base}: --batch-size, or the --prompt-images).")
-    return np.repeat(values, plan.batch // plan.base, axis=0)
-
-
-def _local_frames(path, spec, batch):
-    """`[batch, frames, D]` float32 from a .npy file or a WAV (see --local-condition)."""
-    from serving import audio_features
-
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--local-condition {str(path)!r} does not exist.")
-    if path.suffix == ".wav":
-        description = spec.decoding.get("local_features")
-        if not description:
-            raise ValueError(f"--local-condition {path}: this model's manifest names no "
-                             "local features (decoding.local_features), so a WAV cannot be "
-                             "turned into its frames; pass the frames as a .npy file.")
-        frames = audio_features.from_wav(path, description)
-    elif path.suffix == ".npy":
-        frames = np.load(path, allow_pickle=False)
-    else:
-        raise ValueError(f"--local-condition {path}: expected a .npy or .wav file.")
-    frames = np.asarray(frames, np.float32)
-    if frames.ndim == 2:
-        frames = np.repeat(frames[None], batch, axis=0)
-    if frames.ndim != 3:
-        raise ValueError(f"--local-condition {path}: frames of shape {frames.shape}; expected "
-                         "[frames, D] or [batch, frames, D].")
-    return frames
 
 
 def _write(args, generator, out, plan):

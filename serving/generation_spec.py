@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_ar import contract
 from keras_ar.contract import read_manifest  # noqa: F401  (serving's modules import it here)
+from serving.source_input import SourceSpec
 
 
 class GenerationSpec:
@@ -16,11 +17,14 @@ class GenerationSpec:
     `image_shape` (H, W, C) is set for image models (the manifest's model config), whose
     generated values `[B, H * W, C]` (raster order) reshape to images `[B, H, W, C]`;
     `num_levels` is the number of values one position takes (classes, pixel levels or
-    vocabulary size), used to scale ids for writers; None when the manifest does not say."""
+    vocabulary size), used to scale ids for writers; None when the manifest does not say.
+    `source` (`serving.source_input.SourceSpec`) is set for sequence-to-sequence models,
+    whose `local_condition` is source ids."""
 
     def __init__(self, start_id, event_shape, x_dtype, noise_shape, state_keys,
                  whole_conditions=(), step_conditions=None, local_hop=1, decoding=None,
-                 image_shape=None, num_levels=None, family=None, num_global_classes=0):
+                 image_shape=None, num_levels=None, family=None, num_global_classes=0,
+                 source=None):
         self.start_id = int(start_id)
         self.event_shape = tuple(int(d) for d in event_shape)
         self.x_dtype = np.dtype(x_dtype)
@@ -38,6 +42,7 @@ class GenerationSpec:
         #: rows end at a stop flag the model samples (sample_step's `stop`, generate's
         #: `lengths`), e.g. the continuous-sequence model
         self.samples_stop = bool(self.decoding.get("samples_stop", False))
+        self.source = source
         if contract.INDEX_KEY not in self.state_keys:
             raise ValueError(f"The state must hold `{contract.INDEX_KEY}`; got "
                              f"{list(self.state_keys)}.")
@@ -51,12 +56,12 @@ class GenerationSpec:
         image = config.get("image_shape") or None
         decoding = manifest.get("decoding") or {}
         levels = (decoding.get("num_classes") or config.get("num_levels")
-                  or config.get("vocab_size") or None)
+                  or config.get("vocab_size") or config.get("target_vocab_size") or None)
         return cls(manifest["x"]["start_id"], manifest["x"]["event_shape"],
                    manifest["x"]["dtype"], manifest["noise"]["per_step"],
                    manifest["state"], rank, step_rank, config.get("local_hop", 1),
                    decoding, image, levels, manifest.get("model", {}).get("family"),
-                   config.get("num_global_classes", 0))
+                   config.get("num_global_classes", 0), SourceSpec.from_manifest(manifest))
 
     @classmethod
     def from_signatures(cls, signatures, start_id, local_hop=1):
@@ -69,7 +74,7 @@ class GenerationSpec:
         whole = {k: len(init[k][0]) for k in contract.CONDITION_KEYS if k in init}
         per_step = {k: len(step[k][0]) for k in contract.CONDITION_KEYS if k in step}
         return cls(start_id, x_shape[1:], x_dtype, step[contract.NOISE][0][1:], keys, whole,
-                   per_step, local_hop)
+                   per_step, local_hop, source=SourceSpec.from_signature(init))
 
     def step_conditions_at(self, conditions, index):
         """Whole conditions -> the per-step ones at state index `index` ([B] ints).

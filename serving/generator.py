@@ -17,7 +17,11 @@ same array on every backend, so a seed gives identical samples on SavedModel, TF
 and TF Serving (and from the in-graph `generate` signature, `use_graph_loop=True`). Rows end
 at a stop token or their own length; later positions hold the stop token (or `pad_value`).
 Image models (the manifest's `model.config.image_shape`) generate pixels in raster order,
-`x [B, H * W, C]`; results then also hold `images [B, H, W, C]`.
+`x [B, H * W, C]`; results then also hold `images [B, H, W, C]`. Sequence-to-sequence models
+(ByteNet, EncoderDecoderTransformer) take the source as `conditions={"local_condition": ids}`,
+an int array [B, S <= max_source_length] or a list of rows of any lengths, padded here
+(`serving.source_input`); the source sets the batch, and the target length rule sets each
+row's end (ByteNet: floor(a |s|) + b target positions).
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ IMAGES = "images"
 #: chunk sizes by model family (`default_chunk_size`): long audio streams amortise the round
 #: trip over many samples; text and continuous sequences stop early, so smaller chunks waste
 #: less work after a row's end; image models generate one row of pixels per chunk.
-DEFAULT_CHUNK_SIZES = {"WaveNet": 256, "CausalTransformer": 32, "ContinuousSequenceModel": 32}
+DEFAULT_CHUNK_SIZES = {"WaveNet": 256, "CausalTransformer": 32, "ContinuousSequenceModel": 32,
+                       "ByteNet": 32, "EncoderDecoderTransformer": 32}
 FALLBACK_CHUNK_SIZE = 64
 
 
@@ -127,13 +132,10 @@ class Generator:
         if prompt is not None:
             prompt = np.asarray(prompt, spec.x_dtype)
             batch_size = prompt.shape[0]
-        conditions = {k: np.asarray(v) for k, v in (conditions or {}).items()}
         prompt_length = 0 if prompt is None else prompt.shape[1]
-        batch = int(batch_size)
-        spec.check_condition_values(conditions, batch)
-        spec.check_conditions(conditions, prompt_length + int(num_steps) - 1)
-        limits = (np.full(batch, num_steps, np.int32) if lengths is None
-                  else np.minimum(np.asarray(lengths, np.int32).reshape(batch), num_steps))
+        conditions, batch, limits = self._prepare(conditions, batch_size, prompt_length,
+                                                  num_steps, lengths)
+        _check_prompt_rows(prompt, batch)
         noise = noise_for(seed, batch, num_steps, spec.noise_shape)
         controls = _controls(temperature, top_k, top_p, batch)
         state = self._init_state(batch, conditions)
@@ -223,6 +225,33 @@ class Generator:
         return self.finish(GenerationRun.load(path), **kwargs)
 
     # ----------------------------------------------------------------- helpers
+    def _prepare(self, conditions, batch_size, prompt_length, num_steps, lengths):
+        """-> (checked conditions as arrays, batch, per-row step limits [B]). A source is
+        padded and checked (`serving.source_input`) and sets the batch; the limits are
+        `lengths` (default num_steps) capped by the target length rule."""
+        spec, conditions = self.spec, dict(conditions or {})
+        source = spec.source
+        if source is not None:
+            if contract.LOCAL_CONDITION not in conditions:
+                raise ValueError(f"This {source.family} generates from a source: pass "
+                                 f"conditions={{'{contract.LOCAL_CONDITION}': ids}} "
+                                 f"({contract.SOURCE_LAYOUT}, or a list of id rows).")
+            ids = source.pad(conditions[contract.LOCAL_CONDITION])
+            if int(batch_size) not in (1, len(ids)):
+                raise ValueError(f"batch_size={batch_size}, but the source has {len(ids)} "
+                                 f"rows; one row is generated per source (drop batch_size).")
+            conditions[contract.LOCAL_CONDITION], batch_size = ids, len(ids)
+        conditions = {k: np.asarray(v) for k, v in conditions.items()}
+        batch = int(batch_size)
+        spec.check_condition_values(conditions, batch)
+        spec.check_conditions(conditions, prompt_length + int(num_steps) - 1)
+        limits = (np.full(batch, num_steps, np.int32) if lengths is None
+                  else np.minimum(np.asarray(lengths, np.int32).reshape(batch), num_steps))
+        if source is not None:
+            limits = np.minimum(limits, source.step_limits(
+                conditions[contract.LOCAL_CONDITION], prompt_length, num_steps))
+        return conditions, batch, limits.astype(np.int32)
+
     def _init_state(self, batch, conditions):
         feeds = self._whole(conditions, contract.INIT_STATE)
         if contract.BATCH_TEMPLATE in self.backend.signatures[contract.INIT_STATE]["inputs"]:
@@ -244,13 +273,17 @@ class Generator:
         spec = self.spec
         prompt = (np.zeros((int(batch_size), 0) + spec.event_shape, spec.x_dtype)
                   if prompt is None else np.asarray(prompt, spec.x_dtype))
-        batch, length = prompt.shape[:2]
+        length = prompt.shape[1]
+        conditions, batch, limits = self._prepare(conditions, prompt.shape[0], length,
+                                                  num_steps, lengths)
+        if lengths is not None or spec.source is not None:
+            lengths = limits
+        if length == 0:  # no prompt: the source may have set the batch
+            prompt = np.zeros((batch, 0) + spec.event_shape, spec.x_dtype)
+        _check_prompt_rows(prompt, batch)
         noise = noise_for(seed, batch, num_steps, spec.noise_shape)
         noise = np.concatenate([np.zeros((batch, length) + noise.shape[2:], np.float32),
                                 noise], 1)
-        conditions = {k: np.asarray(v) for k, v in (conditions or {}).items()}
-        spec.check_condition_values(conditions, batch)
-        spec.check_conditions(conditions, length + int(num_steps) - 1)
         feeds = {contract.NOISE: noise,
                  contract.PROMPT: np.concatenate(
                      [prompt, np.zeros((batch, int(num_steps)) + spec.event_shape,
@@ -311,6 +344,12 @@ def _batch(name, value, dtype, batch):
         raise ValueError(f"`{name}` holds {array.reshape(-1).tolist()}; integers are "
                          f"expected.")
     return np.broadcast_to(array.astype(dtype), (batch,)).copy()
+
+
+def _check_prompt_rows(prompt, batch):
+    if prompt is not None and prompt.shape[0] != batch:
+        raise ValueError(f"`prompt` has {prompt.shape[0]} rows; the source has {batch}: give "
+                         "one prompt row per source.")
 
 
 def _controls(temperature, top_k, top_p, batch):

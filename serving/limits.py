@@ -5,8 +5,11 @@ version with its manifest (the time axis is at most the model's own length where
 one: a transformer's `max_length`, an image model's H * W positions). `check_feeds` judges
 decoded inputs (batch, sizes, values: `keras_ar.contract`'s checks) and the outputs the
 request would produce, so a huge `batch_template` or `num_steps` is refused up front.
-Size refusals are PAYLOAD_TOO_LARGE (HTTP 413, gRPC RESOURCE_EXHAUSTED); value refusals
-INVALID_ARGUMENT.
+Size refusals are PAYLOAD_TOO_LARGE (HTTP 413, gRPC RESOURCE_EXHAUSTED); value refusals,
+and time axes or steps past the model's own length, INVALID_ARGUMENT (HTTP 400). A
+sequence-to-sequence model's source (`local_condition`) is checked as the model checks it
+(`keras_ar.contract.source_errors`) before its shape, so a long, short, empty or
+out-of-vocabulary source is named as such.
 """
 
 import math
@@ -15,6 +18,7 @@ import numpy as np
 
 from keras_ar import contract
 from serving.errors import ServingError
+from serving.source_input import SourceSpec
 
 DEFAULT_MAX_BATCH_SIZE = 256
 DEFAULT_MAX_REQUEST_BYTES = 64 << 20  # a REST body or gRPC message
@@ -52,6 +56,9 @@ def model_length(manifest):
     config = ((manifest or {}).get("model") or {}).get("config") or {}
     if config.get("max_length"):
         return int(config["max_length"])
+    source = SourceSpec.from_manifest(manifest)
+    if source is not None and source.max_target_length:
+        return source.max_target_length
     image = config.get("image_shape")
     if image:
         return int(image[0]) * int(image[1])
@@ -66,7 +73,8 @@ def max_value(manifest):
         return None
     config = (manifest.get("model") or {}).get("config") or {}
     levels = (manifest.get("decoding", {}).get("num_classes") or config.get("num_classes")
-              or config.get("vocab_size") or config.get("num_levels"))
+              or config.get("vocab_size") or config.get("num_levels")
+              or config.get("target_vocab_size"))
     if not levels:
         return None
     return max(int(levels) - 1, int(manifest["x"].get("start_id", 0)))
@@ -86,6 +94,7 @@ class ModelLimits:
         config = ((manifest or {}).get("model") or {}).get("config") or {}
         self.num_classes = int(config.get("num_global_classes") or 0)
         self.max_value = max_value(manifest)
+        self.source = SourceSpec.from_manifest(manifest)
 
     # ----------------------------------------------------------------- sizes
     def check_shape(self, key, shape, what="Input"):
@@ -113,7 +122,7 @@ class ModelLimits:
     def check_positions(self, key, positions):
         if positions > self.max_sequence_length:
             source = "--max_sequence_length" if self.sequence_flag else "the model's length"
-            raise ServingError("PAYLOAD_TOO_LARGE",
+            raise ServingError("PAYLOAD_TOO_LARGE" if self.sequence_flag else "INVALID_ARGUMENT",
                                f"Input `{key}` covers {positions} positions; at most "
                                f"{self.max_sequence_length} are served ({source}).")
 
@@ -121,10 +130,26 @@ class ModelLimits:
         steps = int(np.max(num_steps)) if np.size(num_steps) else 0
         if steps > self.max_num_steps:
             source = "--max_num_steps" if self.steps_flag else "the model's length"
-            raise ServingError("PAYLOAD_TOO_LARGE",
+            raise ServingError("PAYLOAD_TOO_LARGE" if self.steps_flag else "INVALID_ARGUMENT",
                                f"`{contract.NUM_STEPS}` asks for {steps} steps; at most "
                                f"{self.max_num_steps} are served ({source}).")
         return steps
+
+    def check_source(self, signature, feeds):
+        """Refuse a source (`local_condition` of a sequence-to-sequence model) that breaks
+        its layout, or is not padded to the signature's max_source_length positions."""
+        if self.source is None or contract.LOCAL_CONDITION not in feeds:
+            return
+        ids = feeds[contract.LOCAL_CONDITION]
+        errors = contract.source_errors(ids, self.source.vocab_size, self.source.max_length)
+        if not errors and ids.shape[1] != self.source.max_length:
+            errors = [f"`{contract.LOCAL_CONDITION}` has {ids.shape[1]} source positions; "
+                      f"this signature takes exactly max_source_length="
+                      f"{self.source.max_length}: pad each row with the pad id "
+                      f"{self.source.vocab_size}."]
+        if errors:
+            raise ServingError("INVALID_ARGUMENT",
+                               f"Signature \"{signature}\": " + " ".join(errors))
 
     # ----------------------------------------------------------------- requests
     def check_feeds(self, signature, input_specs, output_specs, feeds):

@@ -125,6 +125,7 @@ class Servable:
                 "INVALID_ARGUMENT",
                 f"Signature \"{name}\" takes inputs {sorted(specs)}: missing {missing}, "
                 f"unexpected {extra}.")
+        self.limits.check_source(name, feeds)  # the model's own terms before the shape's
         for key, array in feeds.items():
             specs[key].check(array, "Input")
         unknown = sorted(set(output_filter) - set(self.outputs[name]))

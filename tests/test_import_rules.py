@@ -30,7 +30,8 @@ RULES = {
                  "serving.onnx_backend", "serving.generation_spec", "serving.writers",
                  "serving.audio_features", "serving.plots", "serving.plot_cli",
                  "serving.image_prompt", "serving.batching_parameters",
-                 "serving.batch_scheduler")),
+                 "serving.batch_scheduler", "serving.source_input", "serving.condition_flags",
+                 "serving.limits")),
     # pipelines may use serving's writers and backends, never its server side.
     "pipelines": (("serving.server", "serving.rest_server", "serving.grpc_service",
                    "serving.model_manager", "serving.servable"), ()),

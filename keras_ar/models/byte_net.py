@@ -1,7 +1,6 @@
 """ByteNet (Kalchbrenner et al. 2016, arXiv 1610.10099) with an explicit generation state."""
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_ar import contract
@@ -11,11 +10,8 @@ from keras_ar.models import source_ids
 from keras_ar.models.autoregressive_model import AutoregressiveModel
 from keras_ar.ops import validation
 
-
-def unfolded_length(a, b, source_length):
-    """floor(a * n + 1e-4) + b in float32 arithmetic (the same rounding in and out of graphs)."""
-    scaled = np.float32(a) * np.float32(source_length) + np.float32(1e-4)
-    return int(np.floor(scaled)) + int(b)
+#: floor(a * n + 1e-4) + b in float32 arithmetic (the same rounding in and out of graphs).
+unfolded_length = contract.unfolded_length
 
 
 @keras.saving.register_keras_serializable(package="keras_ar")

@@ -11,8 +11,7 @@ import tensorflow as tf
 from keras_ar import contract
 from keras_ar.ops import validation
 
-LAYOUT = ("[batch, source_length] int32 source ids, each row's tokens then the pad id "
-          "(= source_vocab_size)")
+LAYOUT = contract.SOURCE_LAYOUT
 
 
 def validate(ids, vocab_size, max_length, name=contract.LOCAL_CONDITION):
@@ -37,18 +36,10 @@ def validate(ids, vocab_size, max_length, name=contract.LOCAL_CONDITION):
 def _check_layout(ids, pad, name):
     if not validation.runtime_checks_enabled():
         return ids
-    if tf.executing_eagerly():
-        is_pad = np.asarray(ids) == pad
-        empty = np.flatnonzero(is_pad.all(axis=1))
-        if empty.size:
-            raise ValueError(
-                f"`{name}` row {int(empty[0])} is empty (only pad ids {pad}); every source "
-                "needs at least one token. Drop empty rows before encoding.")
-        inner = np.flatnonzero((is_pad[:, :-1] & ~is_pad[:, 1:]).any(axis=1))
-        if inner.size:
-            raise ValueError(
-                f"`{name}` row {int(inner[0])} has a token after a pad id {pad}; expected "
-                f"{LAYOUT}. Move the padding to the end of each row.")
+    if tf.executing_eagerly():  # the hosts' and servers' check (keras_ar.contract)
+        errors = contract.source_errors(np.asarray(ids), pad, None, name)
+        if errors:
+            raise ValueError(" ".join(errors))
         return ids
     is_pad = tf.equal(ids, pad)
     checks = [
