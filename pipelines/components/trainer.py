@@ -101,7 +101,8 @@ def _fit(model, optimizer, ema, strategy, training, data, context, out):
                              model if training.jit_compile else None)
     epochs = math.ceil(training.steps / training.steps_per_epoch)
     validation, validation_steps = _validation(data, training, make_dataset)
-    positions = _positions(make_dataset(data, "train", repeat=False))
+    positions = (None if data.modality == "pairs"  # lengths vary: nats per pair
+                 else _positions(make_dataset(data, "train", repeat=False)))
     best = None
     if training.early_stopping_patience and validation is None:
         context.log("Trainer: early stopping is off: the eval split gave no validation batch")
