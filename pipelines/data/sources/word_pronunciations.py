@@ -94,15 +94,17 @@ class WordPronunciations(Source):
         return {"source_alphabet": source_alphabet, "target_alphabet": target_alphabet}
 
 
-def transcribe(words, voice="en-us", batch=500):
+def transcribe(words, voice="en-us", batch=500, espeak=None):
     """The IPA of each word, by espeak-ng on `batch` words per call (one word per line),
-    one word per call for a batch whose output lines do not match its words."""
+    one word per call for a batch whose output lines do not match its words. `espeak(text,
+    voice) -> output` runs espeak-ng (default: the `espeak-ng` command)."""
+    espeak = espeak or _espeak
     out = []
     for start in range(0, len(words), max(int(batch), 1)):
         chunk = words[start:start + max(int(batch), 1)]
-        lines = _espeak("\n".join(chunk) + "\n", voice).splitlines()
+        lines = espeak("\n".join(chunk) + "\n", voice).splitlines()
         if len(lines) != len(chunk) or not all(line.strip() for line in lines):
-            lines = [_espeak(word, voice) for word in chunk]
+            lines = [espeak(word, voice) for word in chunk]
         out += [" ".join(line.split()) for line in lines]
     empty = [w for w, ipa in zip(words, out) if not ipa]
     if empty:
