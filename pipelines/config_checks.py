@@ -181,8 +181,6 @@ def _check_metadata(metadata, fail):
 def check_references(config, where):
     """`data.source`, `model.family` and `model.params` name things that exist, checked
     before any component runs (a typo must not fail only after the ingest)."""
-    import inspect
-
     from pipelines.data import sources
 
     if config.data.source not in sources.SOURCES:

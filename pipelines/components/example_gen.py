@@ -10,8 +10,8 @@ items, so every runner writes the same files. Writes `<examples>/ingest.json` (c
 split, seconds, records/s, the runner, source metadata). An empty split is an error naming
 the split and how to fix it. Pairs (`data.modality: pairs`, items (source, target)) must fit
 the model's target length rule (`params["pairs_limits"]`, `pipelines.data.pairs`) or the
-ingest fails before anything is written. Every record offered is written, or the component fails: the
-written count is checked against the source's (`RecordCountError`).
+ingest fails before anything is written. Every record offered is written, or the component
+fails: the written count is checked against the source's (`RecordCountError`).
 """
 
 import time

@@ -62,3 +62,36 @@ def test_per_gate_blocks_above_the_threshold_only():
     assert seq2seq_eval.per_gate(0.95, 0.0) == []  # 0: no PER gate
     # the bits gate alone passes this candidate: the PER reason is what blocks it
     assert evaluator.gate(2.0, _evaluation(max_per=0.25), unigram=None) == []
+
+
+def test_pair_metrics_decode_greedily_and_the_gate_blocks_on_per():
+    """A real (untrained) ByteNet: the reported words and references are the feed's, the
+    decodings its greedy ones, PER is recomputed from them, and a threshold below it blocks."""
+    import keras
+    import numpy as np
+
+    from keras_ar.models import ByteNet
+    from pipelines.data import pairs
+
+    keras.utils.set_random_seed(0)
+    source_alphabet, target_alphabet = "abc", "xyz"
+    model = ByteNet(source_vocab_size=3, target_vocab_size=4, max_source_length=4, a=1.0, b=2,
+                    encoder_dilations=[1], decoder_dilations=[1, 2], channels=8)
+    words, references = ["ab", "cab", "c"], ["xy", "zzx", "y"]
+    feed = {"local_condition": np.array([pairs.encode(w, source_alphabet) + [3] * (4 - len(w))
+                                         for w in words], np.int32),
+            "x": np.array([pairs.encode(r, target_alphabet) + [3] * (6 - len(r))
+                           for r in references], np.int32),
+            "lengths": np.array([len(r) + 1 for r in references], np.int32)}
+    options = {"source_alphabet": source_alphabet, "target_alphabet": target_alphabet}
+    metrics = seq2seq_eval.pair_metrics(model, [feed], options, 6, nll_nats=12.0, positions=9)
+    assert metrics["words"] == 3 and metrics["nll_nats_per_char"] == pytest.approx(12.0 / 9)
+    assert [e["word"] for e in metrics["examples"]] == words
+    assert [e["reference"] for e in metrics["examples"]] == references
+    greedy = seq2seq_eval.greedy_decode(model, feed["local_condition"], 6, 3)
+    decoded = [pairs.decode(row, target_alphabet) for row in greedy]
+    assert [e["decoded"] for e in metrics["examples"]] == decoded
+    per = metrics["phoneme_error_rate"]
+    assert per == pytest.approx(phoneme_error_rate(decoded, references))
+    assert per > 0  # untrained: it does not read these words right
+    assert seq2seq_eval.per_gate(per, per / 2) and not seq2seq_eval.per_gate(per, per + 1)
