@@ -67,7 +67,7 @@ def execute(inputs, outputs, params, context):
         conditions = {"global_condition": shown["global_condition"]}
         images = shown["x"].reshape(len(shown["x"]), -1, shown["x"].shape[-1])
         report["references"] = _write_images(images, "reference", out, manifest, {})
-    if "local_condition" in manifest["conditions"]["whole"]:
+    if words is None and "local_condition" in manifest["conditions"]["whole"]:  # a vocoder
         clips = sample_features.test_clips(params["data"], inputs["examples"].uri,
                                            conditions, gen)
         conditions = dict(conditions, local_condition=clips["local_condition"])
@@ -84,7 +84,7 @@ def execute(inputs, outputs, params, context):
                  else _write(x, target, out, params, manifest, lengths, conditions))
         report["targets"][target] = {"files": files,
                                      "seconds": round(time.perf_counter() - start, 2)}
-        context.log(f"SampleGen: {target}: {len(files)} samples in "
+        context.log(f"SampleGen: {target}: {len(x)} rows in {len(files)} file(s) in "
                     f"{report['targets'][target]['seconds']} s -> {out}")
     write_json(out / "samples.json", report)
     outputs["samples"].properties.update(targets=",".join(report["targets"]))

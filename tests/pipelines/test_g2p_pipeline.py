@@ -89,6 +89,8 @@ def test_g2p_pipeline_decodes_test_words_alike_on_every_target(tmp_path, family)
     samples = outputs["SampleGen"]["samples"].path
     summary = json.loads((samples / "samples.json").read_text())
     assert sorted(summary["targets"]) == sorted(TARGETS), summary
+    assert sorted(p.name for p in samples.iterdir()) == sorted(
+        [f"{t}.txt" for t in TARGETS] + ["samples.json"])
     texts = {t: (samples / f"{t}.txt").read_text(encoding="utf-8") for t in TARGETS}
     for target in TARGETS:
         assert texts[target] == texts["savedmodel"], (target, texts)
