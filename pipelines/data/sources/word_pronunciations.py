@@ -37,10 +37,12 @@ class WordPronunciations(Source):
 
     @property
     def min_length(self):
+        """Fewest letters a kept word has (option `min_length`, default 2)."""
         return int(self._option("min_length", 2))
 
     @property
     def max_length(self):
+        """Most letters a kept word has (option `max_length`, default 12)."""
         return int(self._option("max_length", 12))
 
     def check(self):
@@ -86,10 +88,12 @@ class WordPronunciations(Source):
         return kept
 
     def load(self, item):
+        """(word, ipa) -> the pairs record, keyed by the word."""
         word, ipa = item
         return {"key": f"g2p/{word}", "source": word.encode(), "target": ipa.encode()}
 
     def metadata(self):
+        """The alphabets the ids index (ingest.json records them)."""
         source_alphabet, target_alphabet = pairs.alphabets(self.options)
         return {"source_alphabet": source_alphabet, "target_alphabet": target_alphabet}
 
