@@ -93,7 +93,6 @@ def execute(inputs, outputs, params, context):
     if seq2seq:
         outputs["evaluation"].properties.update(
             phoneme_error_rate=seq2seq["phoneme_error_rate"])
-    if seq2seq:
         context.log(f"Evaluator: {seq2seq['nll_nats_per_char']:.4f} nats/character, phoneme "
                     f"error rate {seq2seq['phoneme_error_rate']:.4f} (greedy, "
                     f"{seq2seq['words']} test words)")
