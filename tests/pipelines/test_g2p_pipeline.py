@@ -3,6 +3,7 @@ encoder-decoder Transformer -> evaluation (NLL per character, greedy PER) -> exp
 target -> push -> greedy decodings of test words, the same on every target."""
 
 import json
+import math
 import os
 import shutil
 
@@ -74,6 +75,11 @@ def test_g2p_pipeline_decodes_test_words_alike_on_every_target(tmp_path, family)
     assert len(seen) == len(set(seen)) == 60
     test = words["test"]
     assert [ipa for _, ipa in test] == transcribe([w for w, _ in test])
+    # the training curves: the loss over the train split's mean positions per pair
+    training = json.loads((outputs["Trainer"]["model"].path / "training.json").read_text())
+    mean_positions = sum(len(ipa) + 1 for _, ipa in words["train"]) / len(words["train"])
+    assert training["bits_per_position"] == pytest.approx(
+        [loss / mean_positions / math.log(2) for loss in training["losses"]], abs=1e-4)
     # the evaluation: NLL per character and the PER of greedy decoding
     evaluation = json.loads((outputs["Evaluator"]["evaluation"].path
                              / "evaluation.json").read_text())
