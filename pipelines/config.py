@@ -24,14 +24,16 @@ class ConfigError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     source: str = "espeak"  # espeak | klettres | fortunes | python_stdlib | fashion_mnist | ...
-    modality: str = "audio"  # audio | tokens | images | sequences (must match the source)
+    modality: str = "audio"  # audio | tokens | images | sequences | pairs (= the source's)
     options: dict = dataclasses.field(default_factory=dict)  # passed to the source adapter
     max_examples: int = 0  # 0: all the source offers
     num_shards: int = 2  # TFRecord shards per split
     eval_percent: int = 10  # split by a stable hash of each record's key
     test_percent: int = 10
     sample_rate: int = 8000  # audio: model rate (resampled in the graph)
-    window: int = 2048  # audio samples / tokens per training example (random crop)
+    window: int = 2048  # audio samples / tokens per training example (random crop); pairs:
+    # target positions per example (characters + stop, padded with the stop id)
+    source_window: int = 0  # pairs: source ids per example (= model.params.max_source_length)
     quantization_channels: int = 256  # audio: levels (65536 linear = 16 bit); tokens: bytes
     audio_encoding: str = "mu_law"  # audio: mu_law | linear (PCM levels)
     vocabulary: str = ""  # tokens: word vocabulary file (ids = lines, then OOV, stop); "" = bytes
@@ -98,6 +100,7 @@ class EvaluationConfig:
     max_bits_per_sample: float = 8.0  # absolute threshold for the blessing
     max_regression: float = 0.0  # bits/sample the candidate may lose vs the pushed model
     beat_unigram: bool = True  # discrete data: must score below the train split's unigram
+    max_per: float = 0.0  # pairs: greedy decoding's phoneme error rate must be <= this (0: off)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +162,7 @@ class PipelineConfig:
     beam: BeamConfig = dataclasses.field(default_factory=BeamConfig)
 
 
-MODALITIES = ("audio", "tokens", "images", "sequences")
+MODALITIES = ("audio", "tokens", "images", "sequences", "pairs")
 MODEL_FAMILIES = {  # config name -> keras_ar.models attribute
     "wavenet": "WaveNet",
     "causal_transformer": "CausalTransformer",
@@ -167,6 +170,8 @@ MODEL_FAMILIES = {  # config name -> keras_ar.models attribute
     "pixel_cnn": "PixelCNN",
     "gated_pixel_cnn": "GatedPixelCNN",
     "pixel_cnn_plus_plus": "PixelCNNPlusPlus",
+    "byte_net": "ByteNet",
+    "encoder_decoder_transformer": "EncoderDecoderTransformer",
 }
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 

@@ -1,7 +1,8 @@
 """Value and reference checks of a loaded `PipelineConfig` (`pipelines.config.from_dict` runs
 them before any component does): every number finite and in its range, every name one that
 exists (sources, families, model arguments, export targets), and the sections that must agree
-(the model's alphabet and the audio encoding, local features and the model's frames, the
+(the model's alphabet and the audio encoding, a seq2seq model's vocabularies and lengths
+and its pairs data, local features and the model's frames, the
 Embedder and the model's vector condition, schedules and early stopping). Each failure is a
 `ConfigError` naming the file, the dotted key, the value and what is expected.
 """
@@ -17,7 +18,15 @@ EXPORT_TARGETS = ("savedmodel", "tflite", "onnx")
 def check(config, where):
     check_values(config, where)
     check_references(config, where)
+    check_pairs(config, where)
     check_beam(config, where)
+
+
+def check_pairs(config, where):
+    """Sequence-to-sequence data and models agree (`pipelines.config_pairs`)."""
+    from pipelines import config_pairs
+
+    config_pairs.check(config, where)
 
 
 def check_beam(config, where):
@@ -172,8 +181,6 @@ def _check_metadata(metadata, fail):
 def check_references(config, where):
     """`data.source`, `model.family` and `model.params` name things that exist, checked
     before any component runs (a typo must not fail only after the ingest)."""
-    import inspect
-
     from pipelines.data import sources
 
     if config.data.source not in sources.SOURCES:
@@ -186,14 +193,30 @@ def check_references(config, where):
     import keras_ar.models
 
     cls = getattr(keras_ar.models, MODEL_FAMILIES[family])
-    accepted = {name for name, p in inspect.signature(cls.__init__).parameters.items()
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self"}
+    accepted = _arguments(cls, keras_ar.models.AutoregressiveModel)
     unknown = sorted(set(config.model.params) - accepted)
     if unknown:
         raise ConfigError(f"{where}: `model.params` {unknown} are not arguments of "
                           f"{cls.__name__}; it takes {sorted(accepted)}.")
     if config.data.modality == "audio" and family == "wavenet":
         _check_audio_levels(config, cls, where)
+
+
+def _arguments(cls, base):
+    """The keyword arguments `cls` takes: its own and, while an `__init__` passes **kwargs
+    on, those of the model classes it inherits from (not `base`'s Keras arguments)."""
+    import inspect
+
+    accepted = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is base or not issubclass(klass, base):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        accepted |= {p.name for p in params
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return accepted
 
 
 def _check_audio_levels(config, cls, where):

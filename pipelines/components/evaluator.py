@@ -22,6 +22,10 @@ bits_per_position <= baseline + evaluation.max_regression, and, with
 noise, whichever scores the same test windows better; for real values the train split's
 per-dimension Gaussian (with a constant stop rate where the model samples a stop). A model
 of noise or of the marginal alone does not beat it.
+
+Pairs (a word -> its pronunciation) also get the test NLL per target character and the
+phoneme error rate of greedy decoding (`seq2seq_eval`); with `evaluation.max_per` > 0 a PER
+above it blocks the blessing.
 Writes `evaluation.json` and `BLESSED` or `NOT_BLESSED`.
 """
 
@@ -63,6 +67,13 @@ def execute(inputs, outputs, params, context):
     unigram = _unigram_bits(model, make_dataset(data, "train", repeat=False).take(
         evaluation.max_batches), feeds)
     reasons = gate(candidate, evaluation, base, version, unigram)
+    seq2seq = {}
+    if data.modality == "pairs":
+        from pipelines.components import seq2seq_eval
+
+        seq2seq = seq2seq_eval.pair_metrics(model, feeds, data.options, data.window,
+                                            candidate * positions * math.log(2), positions)
+        reasons += seq2seq_eval.per_gate(seq2seq["phoneme_error_rate"], evaluation.max_per)
     blessed = not reasons
     windows = sum(len(f[contract.X]) for f in feeds)
     result = {"blessed": blessed, "reasons": reasons, "bits_per_position": candidate,
@@ -70,7 +81,7 @@ def execute(inputs, outputs, params, context):
               "positions_per_window": positions / windows, "windows": windows,
               "baseline_version": version, "baseline_bits_per_position": base,
               "unigram_bits_per_position": unigram,
-              "model_fingerprint": model_fp}
+              "model_fingerprint": model_fp, **seq2seq}
     unit = "bits/position"
     if data.modality == "images":
         result["bits_per_dim"] = candidate
@@ -79,6 +90,12 @@ def execute(inputs, outputs, params, context):
     write_json(out / "evaluation.json", result)
     (out / (BLESSED if blessed else NOT_BLESSED)).write_text("\n".join(reasons) + "\n")
     outputs["evaluation"].properties.update(blessed=int(blessed), bits_per_position=candidate)
+    if seq2seq:
+        outputs["evaluation"].properties.update(
+            phoneme_error_rate=seq2seq["phoneme_error_rate"])
+        context.log(f"Evaluator: {seq2seq['nll_nats_per_char']:.4f} nats/character, phoneme "
+                    f"error rate {seq2seq['phoneme_error_rate']:.4f} (greedy, "
+                    f"{seq2seq['words']} test words)")
     context.log(f"Evaluator: {candidate:.4f} {unit} on the test split (baseline: "
                 f"{'none' if base is None else f'v{version} {base:.4f}'}) -> "
                 f"{'BLESSED' if blessed else 'NOT BLESSED: ' + '; '.join(reasons)}")
@@ -107,7 +124,8 @@ def _unigram_bits(model, train_batches, feeds):
     (log2 levels, the bound when few train values are seen); real-valued data: the train
     split's per-dimension Gaussian (`_gaussian_bits`)."""
     levels = (getattr(model, "num_classes", None) or getattr(model, "vocab_size", None)
-              or getattr(model, "num_levels", None))
+              or getattr(model, "num_levels", None)
+              or getattr(model, "target_vocab_size", None))
     if not model.x_dtype.is_integer:
         return _gaussian_bits(model, list(train_batches), feeds)
     if not levels:

@@ -8,8 +8,10 @@ Apache Beam pipeline on the configured runner (`beam:`; DirectRunner in_memory b
 Every split gets `data.num_shards` files and each file's bytes depend only on the source's
 items, so every runner writes the same files. Writes `<examples>/ingest.json` (counts per
 split, seconds, records/s, the runner, source metadata). An empty split is an error naming
-the split and how to fix it. Every record offered is written, or the component fails: the
-written count is checked against the source's (`RecordCountError`).
+the split and how to fix it. Pairs (`data.modality: pairs`, items (source, target)) must fit
+the model's target length rule (`params["pairs_limits"]`, `pipelines.data.pairs`) or the
+ingest fails before anything is written. Every record offered is written, or the component
+fails: the written count is checked against the source's (`RecordCountError`).
 """
 
 import time
@@ -17,7 +19,7 @@ import time
 from pipelines import config as config_lib
 from pipelines.components import beam_pipeline
 from pipelines.components.base import write_json
-from pipelines.data import records, sources
+from pipelines.data import pairs, records, sources
 
 
 class RecordCountError(RuntimeError):
@@ -54,6 +56,9 @@ def execute(inputs, outputs, params, context):
     items = select(source.items(), data.max_examples)
     if not items:
         raise ValueError(f"Source {data.source!r} offered no records (options {data.options}).")
+    if data.modality == "pairs":  # every pair fits the model, or nothing is written
+        limits = params["pairs_limits"]
+        pairs.check_lengths(items, limits["rule"], limits["window"])
     out = outputs["examples"].path
     start = time.perf_counter()
     runner = beam_pipeline.run(_build(source, items, data, out), getattr(context, "beam", {}))

@@ -122,4 +122,17 @@ def _sequences(record, stats, validation):
     return None
 
 
-_CHECKS = {"audio": _audio, "tokens": _tokens, "images": _images, "sequences": _sequences}
+def _pairs(record, stats, validation):
+    source = record["source"].decode("utf-8")
+    target = record["target"].decode("utf-8")
+    stats["length"] = len(target) + 1  # + stop id
+    stats["source_length"] = len(source)
+    if not source:
+        return "empty source"
+    if not target:
+        return "empty target"
+    return None
+
+
+_CHECKS = {"audio": _audio, "tokens": _tokens, "images": _images, "sequences": _sequences,
+           "pairs": _pairs}

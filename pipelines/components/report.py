@@ -8,8 +8,9 @@ measure of the test speech, and per speaker one `spectrogram_<speaker>.png` of t
 sample (first target) left of real test speech of that speaker. Images: each target's grid
 is copied in, and class-conditional samples are scored by how often their nearest
 train-split class centroid is their class (`image_metrics`, beside test images and chance).
-Tokens: the generated texts are quoted. The eval figures and every sample also
-go to TensorBoard (`report_tensorboard`), beside the Trainer's curves.
+Tokens: the generated texts are quoted; pairs: each target's decoded words, one per line.
+The eval figures and every sample also go to TensorBoard (`report_tensorboard`), beside the
+Trainer's curves.
 """
 
 import json
@@ -48,7 +49,7 @@ def execute(inputs, outputs, params, context):
         lines += _images(report, samples, out)
         lines += _class_agreement(report, samples, inputs)
     else:
-        lines += _texts(report, samples)
+        lines += _texts(report, samples, params["modality"])
     report_tensorboard.write(out / "tensorboard", summary.get("steps"), evaluation, report,
                              samples, rate, real)
     lines += ["## TensorBoard", "", "Curves (train and validation bits), the eval figures and "
@@ -90,6 +91,10 @@ def _evaluation(result):
     if result.get("baseline_bits_per_position") is not None:
         lines.append(f"Pushed version {result.get('baseline_version')}: "
                      f"{result['baseline_bits_per_position']:.4f} bits/position.")
+    if result.get("phoneme_error_rate") is not None:
+        lines.append(f"Pairs: {result['nll_nats_per_char']:.4f} nats per target character "
+                     f"(the stop counted), greedy phoneme error rate "
+                     f"{result['phoneme_error_rate']:.4f} on {result['words']} test words.")
     lines += [f"- {reason}" for reason in result.get("reasons", [])]
     return lines + [""]
 
@@ -219,12 +224,16 @@ def _class_agreement(report, samples, inputs):
     return lines
 
 
-def _texts(report, samples):
+def _texts(report, samples, modality=""):
     lines = ["## Samples", ""]
     for entry in report.get("targets", {}).values():
         for name in entry.get("files", []):
             path = samples / name
-            if path.suffix == ".txt":
+            if path.suffix == ".txt" and modality == "pairs":  # a line per word
+                lines += [f"- `{name}`:", ""] + [
+                    f"    {line}" for line in path.read_text(errors="replace").splitlines()]
+                lines.append("")
+            elif path.suffix == ".txt":
                 text = path.read_text(errors="replace").strip().replace("\n", " ")
                 lines.append(f"- `{name}`: {text[:300]}")
             else:

@@ -1,4 +1,5 @@
-"""Local features for SampleGen: per generated row, the log-mel frames of a test-split clip.
+"""Conditions for SampleGen: per generated row, the log-mel frames of a test-split clip, a
+test image's embedding, or a test word (pairs).
 
 Row i takes the first test clip of its speaker (`global_condition[i]`; without speakers the
 i-th clip, cycling), cut to `num_steps` samples (padded with silence frames where it is
@@ -64,3 +65,24 @@ def test_embeddings(data_params, examples_dir, embedder_dir, rows):
     embedder = embedder_lib.load(embedder_dir)
     vectors = embedder(tf.constant(images, tf.float32), training=False)
     return {contract.X: images, contract.GLOBAL_CONDITION: np.asarray(vectors, np.float32)}
+
+
+def test_words(data_params, examples_dir, rows):
+    """{local_condition: [n, source_window] source ids, words, references: [n] strings} of
+    the first n = min(rows, test pairs) test-split pairs, in shard order (`pipelines.data.
+    make_dataset`, the Evaluator's input pipeline)."""
+    from pipelines import config as config_lib
+    from pipelines.data import make_dataset, pairs
+
+    data = config_lib.DataConfig(**{**data_params, "examples_dir": str(examples_dir),
+                                    "batch_size": int(rows)})
+    batch = next(iter(make_dataset(data, "test", repeat=False).take(1)), None)
+    if batch is None:
+        raise ValueError(f"SampleGen: the test split under {examples_dir} is empty; a "
+                         "sequence-to-sequence model needs test sources to decode.")
+    source_alphabet, target_alphabet = pairs.alphabets(data.options)
+    sources = np.asarray(batch[contract.LOCAL_CONDITION])
+    return {contract.LOCAL_CONDITION: sources.astype(np.int32),
+            "words": [pairs.decode(row, source_alphabet) for row in sources],
+            "references": [pairs.decode(row, target_alphabet)
+                           for row in np.asarray(batch[contract.X])]}

@@ -20,6 +20,11 @@ row's words before the stop id joined with spaces, `<unk>` for the OOV id);
 images -> `<target>_<i>[_<class>].png` and one `<target>_grid.png` of all rows (levels scaled to
 0..255,
 `serving.writers`).
+
+Pairs (a word -> its pronunciation): the rows are the first `generation.num_samples` test
+words (`sample_features.test_words`), decoded at `generation.temperature` (0: greedy) up to
+the manifest's `target_stop_id`; each target writes `<target>.txt`, one line per word:
+`word -> decoded (reference: reference)`.
 """
 
 import json
@@ -49,13 +54,20 @@ def execute(inputs, outputs, params, context):
     out.mkdir(parents=True, exist_ok=True)
     report = {"targets": {}, "skipped": {}}
     embedder = embedder_dir(inputs)
+    words = None
+    if params["modality"] == "pairs":  # rows: test words; their pronunciations as references
+        words = sample_features.test_words(params["data"], inputs["examples"].uri,
+                                           gen["num_samples"])
+        conditions = {"local_condition": words["local_condition"]}
+        gen = dict(gen, num_samples=len(words["words"]),
+                   stop_token=manifest["decoding"]["target_stop_id"])
     if embedder:  # rows: test images' embeddings; the images are the references
         shown = sample_features.test_embeddings(params["data"], inputs["examples"].uri,
                                                 embedder, gen["num_samples"])
         conditions = {"global_condition": shown["global_condition"]}
         images = shown["x"].reshape(len(shown["x"]), -1, shown["x"].shape[-1])
         report["references"] = _write_images(images, "reference", out, manifest, {})
-    if "local_condition" in manifest["conditions"]["whole"]:
+    if words is None and "local_condition" in manifest["conditions"]["whole"]:  # a vocoder
         clips = sample_features.test_clips(params["data"], inputs["examples"].uri,
                                            conditions, gen)
         conditions = dict(conditions, local_condition=clips["local_condition"])
@@ -68,10 +80,11 @@ def execute(inputs, outputs, params, context):
             continue
         start = time.perf_counter()
         x, lengths = _generate(target, path, gen, conditions)
-        files = _write(x, target, out, params, manifest, lengths, conditions)
+        files = (_write_pairs(x, target, out, manifest, words) if words is not None
+                 else _write(x, target, out, params, manifest, lengths, conditions))
         report["targets"][target] = {"files": files,
                                      "seconds": round(time.perf_counter() - start, 2)}
-        context.log(f"SampleGen: {target}: {len(files)} samples in "
+        context.log(f"SampleGen: {target}: {len(x)} rows in {len(files)} file(s) in "
                     f"{report['targets'][target]['seconds']} s -> {out}")
     write_json(out / "samples.json", report)
     outputs["samples"].properties.update(targets=",".join(report["targets"]))
@@ -110,7 +123,7 @@ def _generate(target, path, gen, conditions):
     out = Generator(make_backend(target, path)).generate(
         gen["num_steps"], batch_size=gen["num_samples"], seed=gen["seed"],
         conditions=conditions, temperature=gen["temperature"],
-        use_graph_loop=target == "savedmodel")
+        stop_token=gen.get("stop_token"), use_graph_loop=target == "savedmodel")
     return np.asarray(out["x"]), out.get("lengths")
 
 
@@ -144,6 +157,20 @@ def _write(x, target, out, params, manifest, lengths=None, conditions=None):
             pathlib.Path(name).write_bytes(bytes(ids))
         files.append(name.name)
     return files
+
+
+def _write_pairs(x, target, out, manifest, words):
+    """`<target>.txt`: per row `word -> decoded (reference: reference)`, decoded = the target
+    characters before the stop id."""
+    from pipelines.data import pairs
+
+    alphabet = manifest["decoding"]["target_alphabet"]
+    lines = [f"{word} -> {pairs.decode(row, alphabet)} (reference: {reference})"
+             for word, reference, row in zip(words["words"], words["references"],
+                                             np.asarray(x))]
+    name = f"{target}.txt"
+    (out / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [name]
 
 
 def _write_images(x, target, out, manifest, conditions):

@@ -61,11 +61,24 @@ def _vocabulary(config):
     return {"vocabulary_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
+def _ingest(config):
+    """ExampleGen's parameters; for pairs also the model's target length rule and the
+    window, which every pair must fit (checked at ingest)."""
+    out = {"data": _data(config, _INGEST_FIELDS)}
+    if config.data.modality == "pairs":
+        from pipelines.data import pairs
+
+        out["pairs_limits"] = {"rule": pairs.target_rule(config.model.family,
+                                                         config.model.params),
+                               "window": config.data.window}
+    return out
+
+
 EXAMPLE_GEN = ComponentSpec(
     name="ExampleGen", inputs={}, outputs={"examples": EXAMPLES},
-    parameters=lambda c: {"data": _data(c, _INGEST_FIELDS)},
+    parameters=_ingest,
     executor=example_gen.execute,
-    code=("pipelines.data.sources", "pipelines.data.records"))
+    code=("pipelines.data.sources", "pipelines.data.records", "pipelines.data.pairs"))
 
 DATA_VALIDATOR = ComponentSpec(
     name="DataValidator", inputs={"examples": Input(EXAMPLES, "ExampleGen", "examples")},
@@ -103,7 +116,8 @@ TRAINER = ComponentSpec(
                           "training": _section(c, "training"), **_vocabulary(c)},
     executor=trainer.execute,
     code=("pipelines.components.training", "pipelines.components.trainer_workers",
-          "pipelines.data.dataset", "pipelines.data.vocabulary", "keras_ar"))
+          "pipelines.data.dataset", "pipelines.data.vocabulary", "pipelines.data.pairs",
+          "keras_ar"))
 
 EVALUATOR = ComponentSpec(
     name="Evaluator",
@@ -114,8 +128,9 @@ EVALUATOR = ComponentSpec(
     parameters=lambda c: {"data": _data(c), "evaluation": _section(c, "evaluation"),
                           "push": _section(c, "push"), **_vocabulary(c)},
     executor=evaluator.execute,
-    code=("pipelines.data.dataset", "pipelines.data.vocabulary",
-          "pipelines.components.repository", "keras_ar"),
+    code=("pipelines.data.dataset", "pipelines.data.vocabulary", "pipelines.data.pairs",
+          "pipelines.components.repository", "pipelines.components.phoneme_metrics",
+          "pipelines.components.seq2seq_eval", "keras_ar"),
     runtime_parameters=lambda c, inputs: {"baseline": _baseline(c, inputs)})
 
 EXPORTER = ComponentSpec(
@@ -145,10 +160,11 @@ SAMPLE_GEN = ComponentSpec(
                           "modality": c.data.modality, "sample_rate": c.data.sample_rate,
                           **({"vocabulary": c.data.vocabulary} if c.data.vocabulary else {}),
                           **({"data": _data(c)} if c.data.local_features or c.embedding.model
-                             else {}),
+                             or c.data.modality == "pairs" else {}),
                           **_vocabulary(c)},
     executor=sample_gen.execute,
-    code=("serving", "pipelines.data.vocabulary", "pipelines.components.sample_features",
+    code=("serving", "pipelines.data.vocabulary", "pipelines.data.pairs",
+          "pipelines.components.sample_features",
           "pipelines.data.dataset", "pipelines.data.features"))
 
 REPORTER = ComponentSpec(

@@ -24,6 +24,8 @@
   inputs and parameters, resumes from the last epoch with its step counter, optimizer
   and EMA state (`resume.json` records where it started); every worker of a cluster
   restores the chief's backup, so all resume from the same epoch;
+* the curves are bits per position: the loss (mean nats per example) over the positions per
+  example, for pairs (varying lengths) the train split's mean `lengths`;
 * TensorBoard logs in `<model>/logs`.
 `model.fit` trains under every strategy but `multi_worker`, where Keras 3.15's fit fails and
 `custom_loop.fit` (a `strategy.run` step with the same callbacks) trains instead.
@@ -101,7 +103,9 @@ def _fit(model, optimizer, ema, strategy, training, data, context, out):
                              model if training.jit_compile else None)
     epochs = math.ceil(training.steps / training.steps_per_epoch)
     validation, validation_steps = _validation(data, training, make_dataset)
-    positions = _positions(make_dataset(data, "train", repeat=False))
+    positions = (_mean_length(make_dataset(data, "train", repeat=False))
+                 if data.modality == "pairs"
+                 else _positions(make_dataset(data, "train", repeat=False)))
     best = None
     if training.early_stopping_patience and validation is None:
         context.log("Trainer: early stopping is off: the eval split gave no validation batch")
@@ -161,6 +165,17 @@ def _positions(dataset):
 
     dims = dataset.element_spec[contract.X].shape[1:]
     return int(math.prod(dims)) if dims.is_fully_defined() else None
+
+
+def _mean_length(dataset):
+    """Mean scored positions per example (`lengths`) over a split: the loss, mean nats per
+    example over batches of one size, divided by it is nats per position in expectation."""
+    import numpy as np
+
+    from keras_ar import contract
+
+    lengths = [np.asarray(b[contract.LENGTHS]) for b in dataset]
+    return float(np.mean(np.concatenate(lengths))) if lengths else None
 
 
 def _validation(data, training, make_dataset):

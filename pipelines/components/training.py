@@ -126,6 +126,12 @@ def decoding_metadata(data, metadata):
     names = metadata.get("class_names") or metadata.get("classes")
     if data.modality == "images" and data.use_label and names:
         out["class_names"] = [str(c) for c in names]
+    if data.modality == "pairs":
+        from pipelines.data import pairs
+
+        source_alphabet, target_alphabet = pairs.alphabets(data.options)
+        out.update(source_alphabet=source_alphabet, target_alphabet=target_alphabet,
+                   target_stop_id=len(target_alphabet))
     if data.modality == "tokens":
         if data.vocabulary:
             from pipelines.data import vocabulary

@@ -15,6 +15,10 @@ its own causal shift and the loss is -log_prob):
                data.use_label) or float32 [B, dim] the Embedder's e(x) (data.embedder_dir)
     sequences: x float32 [B, T_max, dim] zero-padded, lengths int32 [B], global_condition
                label (if data.use_label)
+    pairs:     local_condition int32 [B, data.source_window] source character ids, then the
+               pad id; x int32 [B, window] target character ids, then the stop id (also the
+               padding); lengths int32 [B] (characters + the stop id); `pipelines.data.pairs`
+               (no crop: ingest checked that every pair fits)
 
 Order of operations: shard (per `tf.distribute.InputContext`: whole files when there are at
 least as many files as input pipelines, else records) -> parse -> decode (audio: tensorflow-io
@@ -42,9 +46,11 @@ def make_dataset(config, split, input_context=None, repeat=None):
     repeat = training if repeat is None else repeat
     files = records.shard_files(config.examples_dir, split)
     ds = _sharded_records(files, input_context)
-    parse = _PARSERS[config.modality]
+    parse = _PARSERS.get(config.modality)
     if config.modality == "tokens" and config.vocabulary:
         parse = _vocabulary_parser(config)
+    if config.modality == "pairs":
+        parse = _pairs_parser(config)
     ds = ds.map(lambda data: parse(config, data), num_parallel_calls=AUTOTUNE,
                 deterministic=True)
     ds = ds.cache()
@@ -159,6 +165,34 @@ def _vocabulary_parser(config):
         ex = tf.io.parse_single_example(data, records.feature_spec("tokens"))
         ids = vocabulary.tokenize(ex["text"], table, config.lowercase)
         return {contract.X: tf.concat([ids, [stop]], axis=0)}
+
+    return parse
+
+
+def _pairs_parser(config):
+    """record -> {local_condition, x, lengths} padded to data.source_window / data.window."""
+    from pipelines.data import pairs
+
+    source_alphabet, target_alphabet = pairs.alphabets(config.options)
+    source_table = pairs.lookup_table(source_alphabet)
+    target_table = pairs.lookup_table(target_alphabet)
+    pad, stop = len(source_alphabet), len(target_alphabet)
+
+    def ids(text, table, width, fill, end=()):
+        chars = tf.strings.unicode_split(text, "UTF-8")
+        values = tf.concat([table.lookup(chars), tf.constant(end, tf.int32)], axis=0)
+        values = values[:width]
+        values = tf.concat([values, tf.fill([width - tf.shape(values)[0]], fill)], axis=0)
+        values.set_shape([width])
+        return values
+
+    def parse(config, data):
+        ex = tf.io.parse_single_example(data, records.feature_spec("pairs"))
+        target = ids(ex["target"], target_table, config.window, stop, [stop])
+        length = tf.strings.length(ex["target"], unit="UTF8_CHAR") + 1
+        return {contract.LOCAL_CONDITION: ids(ex["source"], source_table,
+                                              config.source_window, pad),
+                contract.X: target, contract.LENGTHS: tf.minimum(length, config.window)}
 
     return parse
 

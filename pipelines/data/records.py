@@ -5,6 +5,7 @@
     tokens:    key bytes, text bytes
     images:    key bytes, image bytes (PNG), label int64
     sequences: key bytes, values float[], dim int64, label int64
+    pairs:     key bytes, source bytes (UTF-8), target bytes (UTF-8)
 
 Shards live at `<examples>/<split>/data-XXXXX-of-NNNNN.tfrecord`.
 """
@@ -20,6 +21,7 @@ FIELDS = {
     "tokens": {"key": "bytes", "text": "bytes"},
     "images": {"key": "bytes", "image": "bytes", "label": "int"},
     "sequences": {"key": "bytes", "values": "floats", "dim": "int", "label": "int"},
+    "pairs": {"key": "bytes", "source": "bytes", "target": "bytes"},
 }
 
 

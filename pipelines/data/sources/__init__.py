@@ -8,10 +8,12 @@ from pipelines.data.sources.klettres_speech import KlettresSpeech
 from pipelines.data.sources.source import Source, SourceUnavailable
 from pipelines.data.sources.tabular_sequences import TabularSequences
 from pipelines.data.sources.text_sources import Fortunes, PythonStdlib
+from pipelines.data.sources.word_pronunciations import WordPronunciations
 
 SOURCES = {cls.name: cls for cls in (EspeakSpeech, KlettresSpeech, Fortunes, PythonStdlib,
                                      FashionMnist, SklearnDigits, JapaneseVowels,
-                                     TabularSequences, ImageFolder, AudioFolder)}
+                                     TabularSequences, ImageFolder, AudioFolder,
+                                     WordPronunciations)}
 
 
 def get(name, **options):

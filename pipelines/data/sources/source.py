@@ -9,6 +9,7 @@ Record dicts per modality (see `pipelines.data.records`):
     tokens:    key, text (bytes)
     images:    key, image (PNG bytes), label
     sequences: key, values (flat float list), dim, label
+    pairs:     key, source (bytes), target (bytes): a string and its transduction
 """
 
 
