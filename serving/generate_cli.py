@@ -72,7 +72,9 @@ def add_arguments(parser):
     parser.add_argument("--top-k", "--top_k", dest="top_k", type=int, default=0)
     parser.add_argument("--top-p", "--top_p", dest="top_p", type=float, default=1.0)
     parser.add_argument("--stop-token", "--stop_token", dest="stop_token",
-                        type=int, default=None)
+                        type=int, default=None,
+                        help="a row ends at this id (default: the manifest's "
+                             "decoding.stop_token, the one the model was exported with)")
     parser.add_argument("--prompt", default=None, help="comma-separated ids (every row)")
     parser.add_argument("--prompt-images", "--prompt_images", dest="prompt_images",
                         default=None,
@@ -157,7 +159,7 @@ def _run(args):
     plan = _plan(args, generator.spec)
     _out_path(args.out, generator.spec)  # a bad --out fails before generating
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                   stop_token=args.stop_token)
+                   stop_token=_stop_token(args, generator.spec))
     options["conditions"] = ({} if args.resume  # the saved run holds its conditions
                              else condition_flags.conditions(args, generator.spec, plan))
     if plan.num_steps is None and not args.resume:  # a source without --num-steps
@@ -177,6 +179,15 @@ def _run(args):
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     out = _finish(args, generator, run_state, progress)
     return _write(args, generator, out, plan)
+
+
+def _stop_token(args, spec):
+    """--stop-token, else the stop token the artifact was exported with (the manifest's
+    decoding.stop_token; None: rows run to --num-steps)."""
+    if args.stop_token is not None:
+        return args.stop_token
+    baked = spec.decoding.get("stop_token")
+    return None if baked is None else int(baked)
 
 
 # batch: rows generated; base: rows before --repeat; prompt [batch, P(, C)] or None;

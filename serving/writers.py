@@ -142,7 +142,10 @@ def ids_to_images(x, image_shape, num_classes=256):
 def write_text(path, x, lengths=None, vocabulary=None, separator=" ", text=None):
     """One line per row up to each row's length: decoded text when the ids are UTF-8 bytes
     (`text="bytes"`: ids 0..255; undecodable bytes become U+FFFD) or vocabulary entries
-    (ids past the vocabulary: `<unk>`), else the ids."""
+    (ids past the vocabulary: `<unk>`; joined without `separator` when every entry is one
+    character, as `serving.source_input` reads such a vocabulary), else the ids."""
+    if vocabulary and all(len(token) == 1 for token in vocabulary):
+        separator = ""
     lines = []
     for row, values in enumerate(np.asarray(x)):
         values = values[: int(lengths[row])] if lengths is not None else values

@@ -57,8 +57,12 @@ def execute(inputs, outputs, params, context):
 def _export_all(model, out, targets, export, training):
     from export import export_all
 
+    # a seq2seq model's target stop id (pairs data) ends `generate` rows in the artifacts and
+    # is the manifest's decoding.stop_token (`keras-ar generate`'s default --stop-token)
+    stop = getattr(model, "metadata", {}).get("target_stop_id")
     return export_all(model, out, targets=targets, verify_parity=export.verify_parity,
-                      num_steps=export.parity_steps, training=training)
+                      num_steps=export.parity_steps, training=training,
+                      stop_token=None if stop is None else int(stop))
 
 
 def _gate_errors():

@@ -131,7 +131,11 @@ def decoding_metadata(data, metadata):
 
         source_alphabet, target_alphabet = pairs.alphabets(data.options)
         out.update(source_alphabet=source_alphabet, target_alphabet=target_alphabet,
-                   target_stop_id=len(target_alphabet))
+                   target_stop_id=len(target_alphabet),
+                   # `keras-ar generate --source WORD --out F.txt`: letters -> ids, ids ->
+                   # characters (the pad and stop ids follow the lists)
+                   source_vocabulary=list(source_alphabet),
+                   vocabulary=list(target_alphabet))
     if data.modality == "tokens":
         if data.vocabulary:
             from pipelines.data import vocabulary
