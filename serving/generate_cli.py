@@ -18,10 +18,13 @@ same samples for every K); `--max_steps` pauses at that step and `--save_state` 
 The output kind follows `--out`'s suffix: .wav (16-bit at the manifest's sample rate,
 mu-law decoded when the manifest says so; one file per row, `<name>_<row>.wav` when the
 batch has several), .png (a grid; needs the manifest's image shape or --image_shape), .txt
-(decoded text: the manifest's vocabulary, or UTF-8 bytes for byte-level text; else ids), .npz
-(x and lengths). `--out DIR/` (or an existing directory) writes `sample.<kind>` files there,
-the kind from the model (audio .wav, images .png, tokens .txt, sequences .npz). `--backend`
-is inferred from `--model` when omitted.
+(decoded text: the manifest's vocabulary, one-character tokens joined without spaces, or
+UTF-8 bytes for byte-level text; else ids), .npz (x and lengths). Rows end at `--stop-token`,
+by default the stop token the artifact was exported with (the manifest's
+decoding.stop_token; a grapheme-to-phoneme export's target stop id). `--out DIR/` (or an
+existing directory) writes `sample.<kind>` files there, the kind from the model (audio .wav,
+images .png, tokens .txt, sequences .npz). `--backend` is inferred from `--model` when
+omitted.
 
 `--repeat N` draws N samples for each row (its condition and prompt repeated, each with its
 own noise); a .png grid then shows one row's N samples per grid row. `--prompt-images FILE`

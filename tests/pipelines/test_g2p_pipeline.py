@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
+from pipelines import cli, runner
 from pipelines import config as config_lib
-from pipelines import runner
 from pipelines.components import repository
 from pipelines.components.phoneme_metrics import phoneme_error_rate
 from pipelines.data import records
@@ -104,3 +104,10 @@ def test_g2p_pipeline_decodes_test_words_alike_on_every_target(tmp_path, family)
     assert len(lines) == min(4, len(test))
     for line, (word, ipa) in zip(lines, test):
         assert line.startswith(f"{word} -> ") and line.endswith(f" (reference: {ipa})"), line
+    # `keras-ar generate` on the pushed version: the same words give the same decodings
+    pushed = os.path.join(config.push.serving_base_path, "1")
+    words = [x for word, _ in test[:len(lines)] for x in ("--source", word)]
+    assert cli.main(["generate", "--model", pushed, *words, "--temperature", "0",
+                     "--num-steps", "24", "--out", str(tmp_path / "ipa.txt")]) == 0
+    decoded = [line.split(" -> ", 1)[1].rsplit(" (reference: ", 1)[0] for line in lines]
+    assert (tmp_path / "ipa.txt").read_text(encoding="utf-8").split("\n") == decoded + [""]
