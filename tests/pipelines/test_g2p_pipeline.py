@@ -5,7 +5,6 @@ target -> push -> greedy decodings of test words, the same on every target."""
 import json
 import math
 import os
-import shutil
 
 import pytest
 
@@ -14,7 +13,7 @@ from pipelines import config as config_lib
 from pipelines.components import repository
 from pipelines.components.phoneme_metrics import phoneme_error_rate
 from pipelines.data import records
-from pipelines.data.sources.word_pronunciations import WORDS, transcribe
+from pipelines.data.sources.word_pronunciations import transcribe
 
 TARGETS = ("savedmodel", "tflite", "onnx")
 MODELS = {
@@ -59,8 +58,6 @@ def _test_words(examples):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists(WORDS) or shutil.which("espeak-ng") is None,
-                    reason="needs the Debian packages wamerican and espeak-ng")
 @pytest.mark.parametrize("family", sorted(MODELS))
 def test_g2p_pipeline_decodes_test_words_alike_on_every_target(tmp_path, family):
     config = _tiny_g2p_config(tmp_path, family)
