@@ -385,12 +385,12 @@ def verify(model, directory, targets=None, num_steps=64, batch=2, atol=1e-5):
     any failure; return the rows."""
     directory = pathlib.Path(directory)
     runners = runners_for(directory, targets)
+    manifests = {t: manifest_lib.read_manifest(directory / t) for t in runners}
     for target, run in runners.items():
-        run.signatures = list(manifest_lib.read_manifest(directory / target)["signatures"])
+        run.signatures = list(manifests[target]["signatures"])
     names = [n for n in contract.ENDPOINTS]
     # the Keras reference ends rows where the artifacts do: at the stop token they hold
-    stop = {manifest_lib.read_manifest(directory / t)["decoding"].get("stop_token")
-            for t in runners}
+    stop = {m["decoding"].get("stop_token") for m in manifests.values()}
     if len(stop) > 1:
         raise ParityError(f"The targets under {directory} were exported with different stop "
                           f"tokens {sorted(stop, key=str)}; export them together.", [])
