@@ -4,8 +4,11 @@ frames that carry voice energy.
 Spectral flatness of a frame is the geometric over the arithmetic mean of its power spectrum
 (Wiener entropy): 1 for white noise, near 0 for a few harmonics (voiced speech). Silence would
 count as flat noise, so only "voiced-energy" frames are scored: frames whose RMS is within
-`energy_db` (default 30 dB) of the loudest frame of the clip. Speech synthesised by espeak-ng
-measures 0.07-0.25 over all frames; white noise ~0.56 with a Hann window.
+`energy_db` (default 30 dB) of the loudest frame of the clip and above an absolute floor of
+`SILENCE_DBFS` (-50 dB of full scale), so a clip that is silent, or nearly so, has no voiced
+frames instead of scoring its quantisation hiss. Each frame's mean is removed first: a DC offset
+is not a harmonic. Speech synthesised by espeak-ng measures 0.07-0.25 over all frames; white
+noise ~0.56 with a Hann window.
 
     median_flatness(audio, sample_rate) -> (median flatness of voiced frames, voiced fraction)
 """
@@ -13,17 +16,21 @@ measures 0.07-0.25 over all frames; white noise ~0.56 with a Hann window.
 import numpy as np
 
 FRAME_S, HOP_S = 0.032, 0.016  # 32 ms frames, 16 ms hop
+SILENCE_DBFS = -50.0  # frames quieter than this (RMS re full scale 1.0) are silence
 
 
 def frames(audio, sample_rate):
-    """Hann-windowed frames [N, L] of a float clip [T] (empty when T < L)."""
+    """Hann-windowed frames [N, L] of a float clip [T], each frame's mean removed (empty
+    when T < L)."""
     audio = np.asarray(audio, np.float64).reshape(-1)
     length, hop = int(FRAME_S * sample_rate), int(HOP_S * sample_rate)
     if audio.size < length:
         return np.zeros((0, length))
     count = 1 + (audio.size - length) // hop
     index = np.arange(length)[None, :] + hop * np.arange(count)[:, None]
-    return audio[index] * np.hanning(length)[None, :]
+    framed = audio[index]  # (N, L)
+    framed = framed - framed.mean(axis=1, keepdims=True)
+    return framed * np.hanning(length)[None, :]
 
 
 def flatness(framed, eps=1e-12):
@@ -34,14 +41,16 @@ def flatness(framed, eps=1e-12):
 
 def median_flatness(audio, sample_rate, energy_db=30.0):
     """(median flatness over voiced-energy frames, fraction of frames that are voiced);
-    (nan, 0.0) for a clip shorter than one frame or all silence."""
+    (nan, 0.0) for a clip shorter than one frame or all silence (no frame above
+    `SILENCE_DBFS`)."""
     framed = frames(audio, sample_rate)
     if not len(framed):
         return float("nan"), 0.0
     rms = np.sqrt(np.mean(framed ** 2, axis=1))
-    if rms.max() <= 0:
+    level = 20 * np.log10(np.maximum(rms, 1e-12))  # dB re full scale
+    voiced = (level > level.max() - energy_db) & (level > SILENCE_DBFS)
+    if not voiced.any():
         return float("nan"), 0.0
-    voiced = 20 * np.log10(np.maximum(rms, 1e-12) / rms.max()) > -energy_db
     return float(np.median(flatness(framed[voiced]))), float(np.mean(voiced))
 
 

@@ -136,7 +136,8 @@ def _audio(report, samples, real, params, out):
         for name in entry.get("files", []):
             audio = audio_metrics.decode_wav((samples / name).read_bytes(), rate)
             value, voiced = audio_metrics.median_flatness(audio, rate)
-            lines.append(f"| {name} | {value:.3f} | {voiced:.0%} |")
+            shown = "silent" if np.isnan(value) else f"{value:.3f}"
+            lines.append(f"| {name} | {shown} | {voiced:.0%} |")
             row, label = _row(name, target)
             generated.setdefault((label, row % speakers), audio)
     if real:

@@ -28,6 +28,19 @@ def test_silence_is_not_scored():
         assert np.isnan(value) and voiced == 0.0
 
 
+def test_near_silence_and_a_dc_offset_are_not_voiced_speech():
+    """A generated clip stuck at one mu-law level near zero (hiss ~-70 dBFS) has no voiced
+    frames; a DC offset is not a harmonic, so it does not make noise look voiced."""
+    rng = np.random.default_rng(2)
+    hiss = 3e-4 * rng.choice([-1.0, 1.0], RATE)
+    value, voiced = audio_metrics.median_flatness(hiss, RATE)
+    assert np.isnan(value) and voiced == 0.0
+    noise = 0.05 * rng.normal(size=RATE)
+    plain, _ = audio_metrics.median_flatness(noise, RATE)
+    offset, voiced = audio_metrics.median_flatness(noise + 0.5, RATE)
+    assert abs(offset - plain) < 0.02 and offset > 0.45 and voiced > 0.95
+
+
 def test_the_command_scores_wav_files(tmp_path, capsys):
     from serving import writers
 
