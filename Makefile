@@ -20,8 +20,9 @@ run: venv
 	$(BIN)/keras-ar pipeline run pipelines/configs/speech_wavenet.yaml --pipeline-root runs/speech
 
 # One pytest worker per core (pytest-xdist); a test file's tests share a worker, so its
-# module fixtures are built once. The suite is ~1 core of work at a time on its own.
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile
+# module fixtures are built once. Files start longest first (tests/durations.json, kept in
+# that order by --no-loadscope-reorder) so the workers finish together.
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --no-loadscope-reorder
 
 test: venv
 	$(PYTEST)
