@@ -1,11 +1,16 @@
 """Serving fixtures: tiny exported models and a `keras-ar serve` subprocess on free ports.
 
-Model base paths (built once per session):
+Model base paths (exported once per pytest run with `artifacts.built_once`, copied into each
+xdist worker's session, since tests publish versions into them):
 
     models/wavenet/1       tiny WaveNet (served as `wavenet`, latest policy, and as
                            `wavenet_all`, all-versions policy with label stable -> 1)
     models/other/1         a different tiny WaveNet (other state shapes), with a warm-up
                            request in assets.extra/tf_serving_warmup_requests
+
+`wavenet_exports` (TFLite and ONNX of models/wavenet/1) are built once per run too;
+`hostile_server` (tight limits) is shared by test_hostile_inputs.py and
+test_rest_connections.py.
 """
 
 import os
