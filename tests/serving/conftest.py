@@ -1,15 +1,21 @@
 """Serving fixtures: tiny exported models and a `keras-ar serve` subprocess on free ports.
 
-Model base paths (built once per session):
+Model base paths (exported once per pytest run with `artifacts.built_once`, copied into each
+xdist worker's session, since tests publish versions into them):
 
     models/wavenet/1       tiny WaveNet (served as `wavenet`, latest policy, and as
                            `wavenet_all`, all-versions policy with label stable -> 1)
     models/other/1         a different tiny WaveNet (other state shapes), with a warm-up
                            request in assets.extra/tf_serving_warmup_requests
+
+`wavenet_exports` (TFLite and ONNX of models/wavenet/1) are built once per run too;
+`hostile_server` (tight limits) is shared by test_hostile_inputs.py and
+test_rest_connections.py.
 """
 
 import os
 import pathlib
+import resource
 import shutil
 import socket
 import subprocess
@@ -23,6 +29,10 @@ from tests.serving import artifacts
 REPO = pathlib.Path(__file__).resolve().parents[2]
 POLL_S = 0.5
 MAX_REQUEST_BYTES = 2 << 20
+#: the hostile_server's limits
+MAX_BATCH, MAX_ELEMENTS, MAX_POSITIONS, MAX_STEPS = 64, 200_000, 4096, 512
+MAX_CONNECTIONS = 32
+ADDRESS_SPACE = 4 << 30
 
 
 def free_port():
@@ -38,12 +48,32 @@ def wavenet_model():
 
 @pytest.fixture(scope="session")
 def model_root(tmp_path_factory, wavenet_model):
+    """This worker's copy (tests publish versions into it) of SavedModels built once a run."""
+    def other(path):
+        model = artifacts.tiny_wavenet(seed=1, dilations=[1, 2], residual_channels=4)
+        artifacts.export_saved_model(model, path)
+        write_warmup(path, batch=2)
+
+    builds = {"wavenet": ("wavenet_seed0_savedmodel",
+                          lambda path: artifacts.export_saved_model(wavenet_model, path)),
+              "other": ("other_seed1_savedmodel_warmup", other)}
     root = tmp_path_factory.mktemp("models")
-    artifacts.export_saved_model(wavenet_model, root / "wavenet" / "1")
-    other = artifacts.tiny_wavenet(seed=1, dilations=[1, 2], residual_channels=4)
-    artifacts.export_saved_model(other, root / "other" / "1")
-    write_warmup(root / "other" / "1", batch=2)
+    for name, (key, build) in builds.items():
+        shutil.copytree(artifacts.built_once(tmp_path_factory, key, build), root / name / "1")
     return root
+
+
+@pytest.fixture(scope="session")
+def wavenet_exports(tmp_path_factory, wavenet_model, model_root):
+    """{"tflite": path, "onnx": path}: `wavenet_model` with the loop signatures."""
+    saved = model_root / "wavenet" / "1"
+    builds = {
+        "tflite": lambda path: artifacts.export_tflite(wavenet_model, path,
+                                                       saved_model_dir=saved),
+        # check_atol=None: test_generator.py's sample comparisons are the parity check
+        "onnx": lambda path: artifacts.export_onnx(wavenet_model, path, check_atol=None)}
+    return {kind: artifacts.built_once(tmp_path_factory, f"wavenet_seed0_loop_{kind}", build)
+            for kind, build in builds.items()}
 
 
 def write_warmup(version_dir, batch):
@@ -135,6 +165,35 @@ def server(model_root, tmp_path_factory):
     work = tmp_path_factory.mktemp("server")
     config = write_config(work / "models.config", model_root)
     proc = ServerProcess([f"--model_config_file={config}"], work / "server.log")
+    yield proc
+    proc.stop()
+
+
+def _limit_memory():
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+
+@pytest.fixture(scope="session")
+def hostile_server(model_root, tmp_path_factory):
+    """A server with tight limits under RLIMIT_AS = ADDRESS_SPACE, serving `wavenet` and a
+    `speaker` (global condition); test_hostile_inputs.py and test_rest_connections.py."""
+    work = tmp_path_factory.mktemp("hostile")
+    speaker = artifacts.tiny_wavenet(seed=2, dilations=[1, 2], residual_channels=4,
+                                     num_global_classes=3)
+    artifacts.export_saved_model(speaker, work / "speaker" / "1",
+                                 signatures=("init_state",))  # all the tests send it
+    config = work / "models.config"
+    config.write_text(f"""model_config_list {{
+  config {{ name: "wavenet" base_path: "{model_root / 'wavenet'}" }}
+  config {{ name: "speaker" base_path: "{work / 'speaker'}" }}
+}}""")
+    proc = ServerProcess([f"--model_config_file={config}", f"--max_batch_size={MAX_BATCH}",
+                          f"--max_tensor_elements={MAX_ELEMENTS}",
+                          f"--max_sequence_length={MAX_POSITIONS}",
+                          f"--max_num_steps={MAX_STEPS}", "--rest_api_num_threads=4",
+                          "--grpc_max_threads=4", "--rest_api_timeout_in_ms=3000",
+                          f"--rest_api_max_connections={MAX_CONNECTIONS}"],
+                         work / "server.log", preexec_fn=_limit_memory)
     yield proc
     proc.stop()
 

@@ -17,7 +17,7 @@ from serving.tf_serving_backend import TFServingBackend
 from tests.serving import rest_client
 from tests.serving.conftest import ServerProcess
 
-CLIENTS, STEPS = 32, 100
+CLIENTS, STEPS = 32, 50
 STATS = re.compile(r"Batching wavenet version 1 signature (\w+): (\d+) batches of (\d+) "
                    r"requests \((\d+) rows, (\d+) after padding\); largest batch (\d+)")
 

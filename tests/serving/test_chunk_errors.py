@@ -42,14 +42,10 @@ CASES = ["K = 0", "noise batch", "prompt longer than K", "state of another model
 
 
 @pytest.fixture(scope="module")
-def local_backends(wavenet_model, tmp_path_factory, model_root):
-    root = tmp_path_factory.mktemp("chunk_errors")
-    signatures = (contract.INIT_STATE, contract.SAMPLE_CHUNK)
+def local_backends(wavenet_exports, model_root):
     made = {"savedmodel": SavedModelBackend(model_root / "wavenet" / "1"),
-            "tflite": TFLiteBackend(artifacts.export_tflite(wavenet_model, root / "tflite",
-                                                            signatures)),
-            "onnx": OnnxBackend(artifacts.export_onnx(wavenet_model, root / "onnx",
-                                                      signatures))}
+            "tflite": TFLiteBackend(wavenet_exports["tflite"]),
+            "onnx": OnnxBackend(wavenet_exports["onnx"])}
     yield made
     for backend in made.values():
         backend.close()

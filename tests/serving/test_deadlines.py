@@ -20,7 +20,8 @@ def server(tmp_path_factory):
     work = tmp_path_factory.mktemp("deadline")
     model = artifacts.tiny_wavenet(seed=3, dilations=[1, 2, 4, 8], residual_channels=16,
                                    skip_channels=16)
-    artifacts.export_saved_model(model, work / "wavenet" / "1")
+    artifacts.export_saved_model(model, work / "wavenet" / "1",
+                                 signatures=("generate_seeded",))  # the one sent here
     proc = ServerProcess(["--model_name=wavenet", f"--model_base_path={work / 'wavenet'}",
                           f"--max_num_steps={STEPS}", f"--max_sequence_length={STEPS}",
                           f"--max_tensor_elements={4 * STEPS}"], work / "server.log")

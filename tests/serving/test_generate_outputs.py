@@ -25,7 +25,7 @@ def speech(tmp_path_factory):
         "sample_rate": 8000, "speakers": ["en-us+m3", "en-gb+f2"]})
     root = tmp_path_factory.mktemp("speech")
     export_saved_model(model, root / "savedmodel", signatures=LOOP)
-    export_tflite(model, root / "tflite", signatures=LOOP)
+    export_tflite(model, root / "tflite", signatures=LOOP, saved_model_dir=root / "savedmodel")
     return root
 
 

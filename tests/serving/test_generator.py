@@ -9,24 +9,16 @@ from serving.onnx_backend import OnnxBackend
 from serving.saved_model_backend import SavedModelBackend
 from serving.tf_serving_backend import TFServingBackend
 from serving.tflite_backend import TFLiteBackend
-from tests.serving import artifacts
 
 STEPS, BATCH, SEED = 24, 3, 7
 
 
 @pytest.fixture(scope="module")
-def exports(wavenet_model, tmp_path_factory):
-    root = tmp_path_factory.mktemp("exports")
-    return {"tflite": artifacts.export_tflite(wavenet_model, root / "tflite"),
-            "onnx": artifacts.export_onnx(wavenet_model, root / "onnx")}
-
-
-@pytest.fixture(scope="module")
-def backends(model_root, exports, server):
+def backends(model_root, wavenet_exports, server):
     saved = model_root / "wavenet" / "1"
     made = {"savedmodel": SavedModelBackend(saved),
-            "tflite": TFLiteBackend(exports["tflite"]),
-            "onnx": OnnxBackend(exports["onnx"]),
+            "tflite": TFLiteBackend(wavenet_exports["tflite"]),
+            "onnx": OnnxBackend(wavenet_exports["onnx"]),
             "rest": TFServingBackend(f"{server.rest}/v1/models/wavenet_all/versions/1",
                                      manifest=saved),
             "grpc": TFServingBackend(f"grpc://{server.grpc_target}/wavenet_all/versions/1",

@@ -22,8 +22,10 @@ from tests.serving.conftest import ServerProcess
 from tests.serving.test_writers_cli import _read_png
 
 SLOW = pytest.mark.slow
-LOOP = ("init_state", "prefill", "sample_step", "sample_chunk", "generate")
-NO_PREFILL = ("init_state", "sample_step", "sample_chunk", "generate")
+#: what the chunked and in-graph loops below run (no `sample_step`: chunks serve every run),
+#: exported to every backend
+CHUNKED = ("init_state", "prefill", "sample_chunk", "generate")
+NO_PREFILL = ("init_state", "sample_chunk", "generate")
 
 
 def _transformer():
@@ -47,9 +49,9 @@ def _conditioned_wavenet():
                    num_global_classes=3, local_condition_dim=2, local_hop=4)
 
 
-# name: (factory, ONNX signatures): the PixelCNN tests use no prompt, so no prefill there.
-FAMILIES = {"transformer": (_transformer, LOOP), "pixelcnn": (_pixel_cnn, NO_PREFILL),
-            "wavenet_cond": (_conditioned_wavenet, LOOP)}
+# name: (factory, signatures): the PixelCNN tests use no prompt, so no prefill there.
+FAMILIES = {"transformer": (_transformer, CHUNKED), "pixelcnn": (_pixel_cnn, NO_PREFILL),
+            "wavenet_cond": (_conditioned_wavenet, CHUNKED)}
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +67,12 @@ def models():
 
 @pytest.fixture(scope="module")
 def family_root(models, tmp_path_factory):
-    """`<root>/<name>/1`: a SavedModel per family (the loop signatures), a TF Serving base."""
+    """`<root>/<name>/1`: a SavedModel per family (its signatures), a TF Serving base."""
     from export.saved_model import export_saved_model
 
     root = tmp_path_factory.mktemp("families")
     for name, model in models.items():
-        export_saved_model(model, root / name / "1", signatures=LOOP)
+        export_saved_model(model, root / name / "1", signatures=FAMILIES[name][1])
     return root
 
 
@@ -106,7 +108,8 @@ class Backends:
             from export.tflite import export_tflite
 
             path = self.root / "tflite" / name
-            export_tflite(self.models[name], path, signatures=LOOP, saved_model_dir=saved)
+            export_tflite(self.models[name], path, signatures=FAMILIES[name][1],
+                          saved_model_dir=saved)
             return TFLiteBackend(path)
         if kind == "onnx":
             from export.onnx import export_onnx

@@ -21,7 +21,9 @@ from tests.serving.conftest import ServerProcess
 
 SLOW = pytest.mark.slow
 LOOP = ("init_state", "prefill", "sample_step", "sample_chunk", "generate")
-NO_PREFILL = ("init_state", "sample_step", "sample_chunk", "generate")
+#: what the chunked and in-graph loops run, converted to TFLite and ONNX (no prompt, and
+#: chunks serve every run: no prefill or sample_step); the SavedModels keep LOOP
+CHUNKED = ("init_state", "sample_chunk", "generate")
 SOURCE_VOCAB, MAX_SOURCE = 6, 6  # ids 0..5, pad id 6
 #: |s| = 6, 1, 3; ByteNet (a = 1.5, b = 2) unfolds them to 11, 3 and 6 target positions
 SOURCES = [[1, 2, 3, 4, 5, 0], [2], [3, 1, 4]]
@@ -107,14 +109,14 @@ def backends(models, s2s_root, request):
             from export.tflite import export_tflite
 
             path = s2s_root / "tflite" / name
-            export_tflite(models[name], path, signatures=NO_PREFILL, saved_model_dir=saved)
+            export_tflite(models[name], path, signatures=CHUNKED, saved_model_dir=saved)
             backend = TFLiteBackend(path)
         elif kind == "onnx":
             from export.onnx import export_onnx
 
             path = s2s_root / "onnx" / name
             # check_atol=None: the id comparisons below are the parity check
-            export_onnx(models[name], path, signatures=NO_PREFILL, check_atol=None)
+            export_onnx(models[name], path, signatures=CHUNKED, check_atol=None)
             backend = OnnxBackend(path)
         else:
             server = request.getfixturevalue("s2s_server")

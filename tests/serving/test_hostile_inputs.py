@@ -1,12 +1,12 @@
 """Hostile requests over REST and gRPC: each is refused with a status and a message naming
-the tensor, the value and the limit, and the server keeps serving.
+the tensor, the value and the limit, and the server keeps serving (`hostile_server`, shared
+with test_rest_connections.py: see conftest.py).
 
 The server runs under RLIMIT_AS = 4 GiB: a probe that allocated before checking (a [1, 2^24]
 tensor from one value, a batch of 20,000 states) would fail there instead of being refused.
 """
 
 import json
-import resource
 import time
 
 import grpc
@@ -14,40 +14,10 @@ import numpy as np
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tests.serving import artifacts
-from tests.serving.conftest import ServerProcess
+from tests.serving.conftest import MAX_BATCH, MAX_ELEMENTS, MAX_POSITIONS, MAX_STEPS
 from tests.serving.rest_client import call
 
-MAX_BATCH, MAX_ELEMENTS, MAX_POSITIONS, MAX_STEPS = 64, 200_000, 4096, 512
-MAX_CONNECTIONS = 32
-ADDRESS_SPACE = 4 << 30
 INT32, FLOAT = 3, 1  # DataType enums
-
-
-def _limit_memory():
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-
-
-@pytest.fixture(scope="module")
-def hostile_server(model_root, tmp_path_factory):
-    work = tmp_path_factory.mktemp("hostile")
-    speaker = artifacts.tiny_wavenet(seed=2, dilations=[1, 2], residual_channels=4,
-                                     num_global_classes=3)
-    artifacts.export_saved_model(speaker, work / "speaker" / "1")
-    config = work / "models.config"
-    config.write_text(f"""model_config_list {{
-  config {{ name: "wavenet" base_path: "{model_root / 'wavenet'}" }}
-  config {{ name: "speaker" base_path: "{work / 'speaker'}" }}
-}}""")
-    proc = ServerProcess([f"--model_config_file={config}", f"--max_batch_size={MAX_BATCH}",
-                          f"--max_tensor_elements={MAX_ELEMENTS}",
-                          f"--max_sequence_length={MAX_POSITIONS}",
-                          f"--max_num_steps={MAX_STEPS}", "--rest_api_num_threads=4",
-                          "--grpc_max_threads=4", "--rest_api_timeout_in_ms=3000",
-                          f"--rest_api_max_connections={MAX_CONNECTIONS}"],
-                         work / "server.log", preexec_fn=_limit_memory)
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture(scope="module")

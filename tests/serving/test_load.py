@@ -10,7 +10,7 @@ from serving.generator import Generator
 from serving.saved_model_backend import SavedModelBackend
 from serving.tf_serving_backend import TFServingBackend
 
-CLIENTS, STEPS = 32, 200
+CLIENTS, STEPS = 32, 100
 
 
 def _client(url, manifest, seed):
@@ -29,7 +29,7 @@ def _client(url, manifest, seed):
 
 
 @pytest.mark.slow
-def test_32_clients_x_200_sample_steps_match_their_solo_runs(server, model_root):
+def test_32_clients_x_100_sample_steps_match_their_solo_runs(server, model_root):
     saved = model_root / "wavenet" / "1"
     url = f"grpc://{server.grpc_target}/wavenet_all/versions/1"
     with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:

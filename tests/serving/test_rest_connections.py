@@ -6,11 +6,10 @@ import json
 import socket
 import time
 
+from tests.serving.conftest import MAX_CONNECTIONS
 from tests.serving.rest_client import call
 from tests.serving.test_hostile_inputs import (  # noqa: F401 (fixtures)
-    MAX_CONNECTIONS,
     assert_still_serving,
-    hostile_server,
     rest_predict,
     stub,
 )

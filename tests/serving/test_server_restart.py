@@ -97,13 +97,14 @@ def test_backend_retries_through_a_restart(restartable):
         backend.close()
 
 
-def test_other_errors_fail_at_once(restartable):
-    server, version = restartable
+def test_other_errors_fail_at_once(server, model_root):
+    """No retries for an unknown model (the session's server: no restart needed here)."""
+    version = model_root / "wavenet" / "1"
     start = time.monotonic()
     with pytest.raises(RuntimeError, match="NOT_FOUND"):
-        TFServingBackend(server.urls["grpc"][:-1] + "nosuch", manifest=version)
+        TFServingBackend(f"grpc://{server.grpc_target}/nosuch", manifest=version)
     with pytest.raises(RuntimeError, match="404"):
-        TFServingBackend(server.urls["rest"][:-1] + "nosuch", manifest=version)
+        TFServingBackend(f"{server.rest}/v1/models/nosuch", manifest=version)
     assert time.monotonic() - start < 5
 
 
