@@ -1,6 +1,9 @@
 """Vector conditioning from another Keras model of the pipeline: the Embedder trains a
 classifier's embedding, the input pipeline conditions every image on e(x), SampleGen draws
-rows from test images' embeddings on every target."""
+rows from test images' embeddings on SavedModel (the in-graph loop) and TFLite (the host chunk
+loop), the same rows on both. The parity gate and ONNX are left to the tests about targets
+(tests/export; every target end to end: test_linear16_pipeline, test_text_pipeline,
+test_g2p_pipeline)."""
 
 import json
 import pathlib
@@ -40,7 +43,7 @@ def test_config_ties_the_embedding_to_the_model_and_the_data(tmp_path):
 def test_embedding_conditioned_pipeline_end_to_end_tiny(tmp_path):
     config = config_lib.load(CONFIG, overrides={
         **TINY, "push.serving_base_path": str(tmp_path / "serving"),
-        "export.targets": ["savedmodel", "tflite", "onnx"]})
+        "export.targets": ["savedmodel", "tflite"], "export.verify_parity": False})
     report = {n: o for n, _, o in runner.run(config, tmp_path / "root", logger=lambda m: None)}
     embedder = report["Embedder"]["embedder"]
     summary = json.loads((embedder.path / "embedder.json").read_text())
@@ -62,9 +65,9 @@ def test_embedding_conditioned_pipeline_end_to_end_tiny(tmp_path):
     samples = report["SampleGen"]["samples"].path
     listing = json.loads((samples / "samples.json").read_text())
     assert listing["references"][-1] == "reference_grid.png"
-    grids = {t: (samples / f"{t}_grid.png").read_bytes() for t in ("savedmodel", "tflite",
-                                                                    "onnx")}
-    assert grids["savedmodel"] == grids["tflite"] == grids["onnx"]  # same noise, same rows
+    grids = {t: (samples / f"{t}_grid.png").read_bytes() for t in ("savedmodel", "tflite")}
+    assert grids["savedmodel"] == grids["tflite"]  # same noise, same rows
+    assert sorted(listing["targets"]) == ["savedmodel", "tflite"]
     assert (report["Reporter"]["report"].path / "reference_grid.png").is_file()
 
 

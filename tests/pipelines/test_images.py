@@ -1,5 +1,7 @@
 """The image path of the pipeline: Fashion-MNIST levels, image model checks, PNG samples, and
-the shipped `fashion_pixelcnn.yaml` end to end on tiny settings (slow)."""
+the shipped `fashion_pixelcnn.yaml` end to end on tiny settings (slow) on the SavedModel: the
+same samples on another target and the parity gate of image models are test_embedding's and
+tests/export's (class-conditioned images on every target: tests/serving/test_generate_images)."""
 
 import dataclasses
 import io
@@ -76,19 +78,16 @@ def test_fashion_config_end_to_end_tiny(tmp_path):
         "training.steps": 4, "training.steps_per_epoch": 2,
         "evaluation.max_batches": 2, "evaluation.max_bits_per_sample": 2.0,
         "evaluation.beat_unigram": False,  # 4 training steps: the plumbing, not learning
-        "export.targets": ["savedmodel", "tflite"], "export.parity_steps": 64,
+        "export.targets": ["savedmodel"], "export.verify_parity": False,
         "push.serving_base_path": str(tmp_path / "serving"),
         "generation.num_samples": 3})
     report = {n: o for n, _, o in runner.run(config, tmp_path / "root", logger=lambda m: None)}
     evaluation = report["Evaluator"]["evaluation"].path
     assert (evaluation / "BLESSED").is_file()
     samples = report["SampleGen"]["samples"].path
-    grids = {target: _read_png(samples / f"{target}_grid.png")
-             for target in ("savedmodel", "tflite")}
+    grid = _read_png(samples / "savedmodel_grid.png")
     # every class once (10 rows, more than generation.num_samples): a 4-column grid of 28x28
-    assert grids["savedmodel"].shape == (86, 115)
+    assert grid.shape == (86, 115)
     assert (samples / "savedmodel_9_Ankle-boot.png").is_file()  # named by class
-    assert set(np.unique(grids["savedmodel"])) <= {0, 255}
-    # Same seeded noise on both targets: the same samples (the parity gate held every
-    # teacher-forced step to identical values)
-    np.testing.assert_array_equal(grids["savedmodel"], grids["tflite"])
+    assert set(np.unique(grid)) <= {0, 255}
+    assert len(list(samples.glob("savedmodel_*_*.png"))) == 10  # one file per row

@@ -35,8 +35,9 @@ def _broken_tflite(monkeypatch):
 @pytest.mark.slow
 def test_a_target_failing_parity_stops_the_run_or_is_dropped_by_name(tmp_path, monkeypatch):
     _broken_tflite(monkeypatch)
+    # The gate runs after every conversion: ONNX would only add a conversion to the stop.
     config = helpers.pipeline_config(
-        tmp_path, export__targets=["savedmodel", "tflite", "onnx"], export__verify_parity=True)
+        tmp_path, export__targets=["savedmodel", "tflite"], export__verify_parity=True)
     root = tmp_path / "root"
     with pytest.raises(runner.PipelineError, match=r"Exporter failed") as failure:
         runner.run(config, root, logger=lambda m: None)

@@ -90,18 +90,27 @@ def test_sigkill_then_rerun_resumes_from_backup(tmp_path):
     assert len(summary["losses"]) == params["training"]["steps"] // 2 - resume["initial_epoch"]
 
 
-def test_mirrored_two_logical_cpus_matches_single_device(tmp_path):
-    """Each run in a fresh process (as a pipeline step runs): collective ops of earlier
-    strategies in one process can clash, and the Trainer splits the CPU into the 2 logical
-    devices that `devices` names itself."""
+@pytest.fixture(scope="module")
+def single_and_mirrored(tmp_path_factory):
+    """(folder, {run: output}): 4 steps of the Trainer on one device and under
+    MirroredStrategy, each in a fresh process (as a pipeline step runs): collective ops of
+    earlier strategies in one process can clash, and the Trainer splits the CPU into the 2
+    logical devices that `devices` names itself."""
+    tmp_path = tmp_path_factory.mktemp("single_and_mirrored")
     examples = helpers.write_examples(tmp_path / "ex", "audio")
     runs = {"single": {}, "mirrored": dict(strategy="mirrored", devices=["/cpu:0", "/cpu:1"])}
     procs = {name: _spawn(tmp_path, _params(examples, learning_rate=1e-3, **training),
                           examples, tmp_path / name, key=name, name=name)
              for name, training in runs.items()}
-    for proc in procs.values():
-        output, _ = proc.communicate(timeout=400)
-        assert proc.returncode == 0, output
+    outputs = {}
+    for name, proc in procs.items():
+        outputs[name], _ = proc.communicate(timeout=400)
+        assert proc.returncode == 0, outputs[name]
+    return tmp_path, outputs
+
+
+def test_mirrored_two_logical_cpus_matches_single_device(single_and_mirrored):
+    tmp_path, runs = single_and_mirrored
     single, mirrored = (_weights(tmp_path / name / "raw.weights.h5") for name in runs)
     assert single.keys() == mirrored.keys()
     changed = 0
@@ -170,19 +179,16 @@ def _scalars(log_dir):
     return out
 
 
-def test_train_and_validation_curves_in_bits_reach_tensorboard(tmp_path):
-    examples = helpers.write_examples(tmp_path / "ex", "audio")
-    proc = _spawn(tmp_path, _params(examples), examples, tmp_path / "model")
-    output, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, output
-    assert "ran out of data" not in output  # validation takes exactly the batches it has
-    summary = json.loads((tmp_path / "model" / "training.json").read_text())
+def test_train_and_validation_curves_in_bits_reach_tensorboard(single_and_mirrored):
+    tmp_path, outputs = single_and_mirrored  # the single-device run: 4 steps, 2 epochs
+    assert "ran out of data" not in outputs["single"]  # validation takes its exact batches
+    summary = json.loads((tmp_path / "single" / "training.json").read_text())
     bits = np.array(summary["losses"]) / (128 * np.log(2))  # window 128, nats per window
     np.testing.assert_allclose(summary["bits_per_position"], bits, rtol=1e-4)
     assert len(summary["val_bits_per_position"]) == 2
     assert all(0 < v < 12 for v in summary["val_bits_per_position"])
-    train = _scalars(tmp_path / "model" / "logs" / "train")
-    validation = _scalars(tmp_path / "model" / "logs" / "validation")
+    train = _scalars(tmp_path / "single" / "logs" / "train")
+    validation = _scalars(tmp_path / "single" / "logs" / "validation")
     np.testing.assert_allclose(train["epoch_bits_per_position"], bits, rtol=1e-4)
     np.testing.assert_allclose(validation["epoch_bits_per_position"],
                                summary["val_bits_per_position"], rtol=1e-4)
