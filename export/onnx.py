@@ -13,6 +13,7 @@ example inputs (`check_atol`). The batch dimension (tf2onnx's `unk__N`) is renam
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -61,7 +62,7 @@ def export_onnx(model: AutoregressiveModel, path: str | os.PathLike,
     text = manifest_lib.dumps(manifest)
     with atomic_directory(path, overwrite) as tmp:
         for name, signature in built.items():
-            with branch_shapes(), one_walk_pruning():
+            with branch_shapes(), one_walk_pruning(), one_copy_optimizing():
                 proto, _ = tf2onnx.convert.from_function(
                     signature.function, input_signature=signature.inputs, opset=OPSET)
             rename_batch_dim(proto)
@@ -127,6 +128,35 @@ def one_walk_pruning():
         yield
     finally:
         Graph.extract_sub_graph_nodes = original
+
+
+@contextlib.contextmanager
+def one_copy_optimizing():
+    """Let tf2onnx's optimizer passes work on the graph itself, with one copy to fall back on.
+
+    tf2onnx 1.17 (`optimizer.optimize_graph` with `catch_errors`) deep-copies the whole graph
+    before each of its ~24 optimizer passes so that a failing pass can be skipped (a quarter
+    of PixelCNN++'s `sample_step` conversion). Here the passes run without the copies; if one
+    fails, tf2onnx's own careful run starts again from the one copy taken before, so the
+    result is tf2onnx's in either case."""
+    from tf2onnx import optimizer
+
+    original = optimizer.optimize_graph
+
+    def optimize_graph(graph, catch_errors=True, optimizers=None):
+        if not catch_errors:
+            return original(graph, False, optimizers=optimizers)
+        backup = copy.deepcopy(graph)
+        try:
+            return original(graph, False, optimizers=optimizers)
+        except Exception:  # a pass failed: skip it as tf2onnx does, from the untouched graph
+            return original(backup, True, optimizers=optimizers)
+
+    optimizer.optimize_graph = optimize_graph
+    try:
+        yield
+    finally:
+        optimizer.optimize_graph = original
 
 
 def _sub_graph_nodes(graph, outputs_name, remove_unused_inputs=True):
