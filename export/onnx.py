@@ -13,6 +13,7 @@ example inputs (`check_atol`). The batch dimension (tf2onnx's `unk__N`) is renam
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -61,7 +62,7 @@ def export_onnx(model: AutoregressiveModel, path: str | os.PathLike,
     text = manifest_lib.dumps(manifest)
     with atomic_directory(path, overwrite) as tmp:
         for name, signature in built.items():
-            with branch_shapes():
+            with branch_shapes(), one_walk_pruning(), one_copy_optimizing():
                 proto, _ = tf2onnx.convert.from_function(
                     signature.function, input_signature=signature.inputs, opset=OPSET)
             rename_batch_dim(proto)
@@ -102,6 +103,79 @@ def branch_shapes():
         yield
     finally:
         tfonnx.resolve_functions = original
+
+
+@contextlib.contextmanager
+def one_walk_pruning():
+    """Let tf2onnx find the nodes its outputs depend on in one walk of the graph.
+
+    tf2onnx 1.17 (`Graph.extract_sub_graph_nodes`, called by `delete_unused_nodes` after
+    every rewrite and optimizer pass) walks the graph once per output without remembering
+    the nodes it has seen, so a model with many state outputs walked it dozens of times per
+    pass (a fifth of PixelCNN++'s `sample_step` conversion). The set of nodes kept is the
+    same, so the ONNX graph is too."""
+    from tf2onnx.graph import Graph
+
+    original = Graph.extract_sub_graph_nodes
+
+    def extract(graph, outputs_name, input_checker=None, remove_unused_inputs=True):
+        if input_checker is not None:  # a custom boundary: tf2onnx's own walk
+            return original(graph, outputs_name, input_checker, remove_unused_inputs)
+        return _sub_graph_nodes(graph, outputs_name, remove_unused_inputs)
+
+    Graph.extract_sub_graph_nodes = extract
+    try:
+        yield
+    finally:
+        Graph.extract_sub_graph_nodes = original
+
+
+@contextlib.contextmanager
+def one_copy_optimizing():
+    """Let tf2onnx's optimizer passes work on the graph itself, with one copy to fall back on.
+
+    tf2onnx 1.17 (`optimizer.optimize_graph` with `catch_errors`) deep-copies the whole graph
+    before each of its ~24 optimizer passes so that a failing pass can be skipped (a quarter
+    of PixelCNN++'s `sample_step` conversion). Here the passes run without the copies; if one
+    fails, tf2onnx's own careful run starts again from the one copy taken before, so the
+    result is tf2onnx's in either case."""
+    from tf2onnx import optimizer
+
+    original = optimizer.optimize_graph
+
+    def optimize_graph(graph, catch_errors=True, optimizers=None):
+        if not catch_errors:
+            return original(graph, False, optimizers=optimizers)
+        backup = copy.deepcopy(graph)
+        try:
+            return original(graph, False, optimizers=optimizers)
+        except Exception:  # a pass failed: skip it as tf2onnx does, from the untouched graph
+            return original(backup, True, optimizers=optimizers)
+
+    optimizer.optimize_graph = optimize_graph
+    try:
+        yield
+    finally:
+        optimizer.optimize_graph = original
+
+
+def _sub_graph_nodes(graph, outputs_name, remove_unused_inputs=True):
+    """The nodes of `graph` the outputs `outputs_name` depend on (and, unless
+    `remove_unused_inputs`, its placeholders), found with one set of visited nodes."""
+    outputs = list(outputs_name)
+    if not remove_unused_inputs:  # placeholders stay, connected to an output or not
+        outputs += [value.output[0] for value in graph.inputs]
+    found = set()
+    pending = [graph.get_node_by_output(name, search_in_parent_graphs=False)
+               for name in outputs]
+    while pending:
+        node = pending.pop()
+        if not node or node in found:
+            continue
+        found.add(node)
+        for name in node.input + list(node.get_implicit_inputs()):
+            pending.append(graph.get_node_by_output(name, search_in_parent_graphs=False))
+    return list(found)
 
 
 def _called_shapes(graph, branches=None):

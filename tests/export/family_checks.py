@@ -6,6 +6,7 @@ the workers)."""
 import json
 
 import keras
+import pytest
 
 from export import export_all
 from export import manifest as manifest_lib
@@ -83,6 +84,31 @@ def export_family(family, tmp_path_factory):
     out = tmp_path_factory.mktemp(family) / "export"
     report = export_all(model, out, onnx_signatures=onnx_signatures)
     return family, model, out, report
+
+
+def family_tests(families):
+    """(fixture `exported`: each of `families` exported once per module, and the three slow
+    checks as tests) for a test file to bind at module level."""
+
+    @pytest.fixture(scope="module", params=families)
+    def exported(request, tmp_path_factory):
+        return export_family(request.param, tmp_path_factory)
+
+    @pytest.mark.slow
+    def test_family_passes_parity_gate_on_every_target(exported):
+        check_parity_gate_on_every_target(exported)
+
+    @pytest.mark.slow
+    def test_family_signatures_take_the_model_conditions(exported):
+        check_signatures_take_the_model_conditions(exported)
+
+    @pytest.mark.slow
+    def test_exported_log_prob_scores_only_the_first_lengths_positions(exported):
+        check_log_prob_scores_only_the_first_lengths_positions(exported)
+
+    return (exported, test_family_passes_parity_gate_on_every_target,
+            test_family_signatures_take_the_model_conditions,
+            test_exported_log_prob_scores_only_the_first_lengths_positions)
 
 
 def check_parity_gate_on_every_target(exported):

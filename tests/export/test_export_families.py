@@ -18,31 +18,14 @@ shapes win over the unknown `_output_shapes` of grappler's specialised `If` bran
 could not convert the shapeless convolution kernels of the parallel prefill).
 """
 
-import pytest
-
 from tests.export import family_checks
 
 FAMILIES = ("pixel_cnn", "gated_pixel_cnn_class", "continuous_conditioned")
 
-
-@pytest.fixture(scope="module", params=FAMILIES)
-def exported(request, tmp_path_factory):
-    return family_checks.export_family(request.param, tmp_path_factory)
-
-
-@pytest.mark.slow
-def test_family_passes_parity_gate_on_every_target(exported):
-    family_checks.check_parity_gate_on_every_target(exported)
-
-
-@pytest.mark.slow
-def test_family_signatures_take_the_model_conditions(exported):
-    family_checks.check_signatures_take_the_model_conditions(exported)
-
-
-@pytest.mark.slow
-def test_exported_log_prob_scores_only_the_first_lengths_positions(exported):
-    family_checks.check_log_prob_scores_only_the_first_lengths_positions(exported)
+(exported, test_family_passes_parity_gate_on_every_target,
+ test_family_signatures_take_the_model_conditions,
+ test_exported_log_prob_scores_only_the_first_lengths_positions) = (
+    family_checks.family_tests(FAMILIES))
 
 
 def test_the_export_files_cover_every_family_once():

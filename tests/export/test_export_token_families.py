@@ -1,29 +1,12 @@
 """The export gate of the token families: see
 tests/export/test_export_families.py for what is checked."""
 
-import pytest
-
 from tests.export import family_checks
 
 FAMILIES = ("causal_transformer", "causal_transformer_class", "byte_net",
             "encoder_decoder_transformer")
 
-
-@pytest.fixture(scope="module", params=FAMILIES)
-def exported(request, tmp_path_factory):
-    return family_checks.export_family(request.param, tmp_path_factory)
-
-
-@pytest.mark.slow
-def test_family_passes_parity_gate_on_every_target(exported):
-    family_checks.check_parity_gate_on_every_target(exported)
-
-
-@pytest.mark.slow
-def test_family_signatures_take_the_model_conditions(exported):
-    family_checks.check_signatures_take_the_model_conditions(exported)
-
-
-@pytest.mark.slow
-def test_exported_log_prob_scores_only_the_first_lengths_positions(exported):
-    family_checks.check_log_prob_scores_only_the_first_lengths_positions(exported)
+(exported, test_family_passes_parity_gate_on_every_target,
+ test_family_signatures_take_the_model_conditions,
+ test_exported_log_prob_scores_only_the_first_lengths_positions) = (
+    family_checks.family_tests(FAMILIES))

@@ -85,10 +85,10 @@ def test_jit_and_plain_training_take_the_same_steps():
 
 def test_jit_gated_pixel_cnn_checks_levels_and_class_ids():
     keras.utils.set_random_seed(0)
-    model = GatedPixelCNN(image_shape=(3, 3, 1), num_levels=4, num_layers=2, filters=8,
+    model = GatedPixelCNN(image_shape=(2, 2, 1), num_levels=4, num_layers=1, filters=4,
                           num_global_classes=2)
     model.compile(optimizer="adam", jit_compile=True)
-    x = np.zeros((4, 3, 3, 1), "int32")
+    x = np.zeros((4, 2, 2, 1), "int32")
     labels = np.array([0, 1, 0, 1], "int32")
     model.train_on_batch({"x": x, "global_condition": labels})
     for bad, message in (({"x": x + 4}, "`x` must hold ids < 4"),
@@ -101,7 +101,7 @@ def test_jit_gated_pixel_cnn_checks_levels_and_class_ids():
 
 def test_jit_continuous_model_checks_values_within_lengths_only():
     keras.utils.set_random_seed(0)
-    model = ContinuousSequenceModel(feature_dim=2, num_mixtures=2, num_layers=2, hidden_dim=8,
+    model = ContinuousSequenceModel(feature_dim=2, num_mixtures=2, num_layers=2, hidden_dim=4,
                                     max_length=8)
     model.compile(optimizer="adam", jit_compile=True)
     x = np.zeros((2, 5, 2), "float32")
