@@ -28,7 +28,7 @@ TARGETS = ("savedmodel", "tflite", "onnx")
 
 def _pixel_cnn():
     return PixelCNN(image_shape=(4, 4, 1), num_levels=4, num_layers=1, filters=4,
-                    first_kernel_size=3)
+                    first_kernel_size=3, global_condition_dim=2)  # vector-conditioned
 
 
 def _gated_pixel_cnn():
@@ -65,7 +65,7 @@ def _encoder_decoder_transformer():
 
 # family -> (factory, ONNX signatures: None = all)
 FAMILIES = {
-    "pixel_cnn": (_pixel_cnn, None),
+    "pixel_cnn_vector": (_pixel_cnn, None),
     "gated_pixel_cnn_class": (_gated_pixel_cnn, None),
     "pixel_cnn_plus_plus_rgb": (_pixel_cnn_plus_plus, CORE),
     "continuous_conditioned": (_continuous, CORE),

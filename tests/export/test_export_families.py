@@ -20,7 +20,7 @@ could not convert the shapeless convolution kernels of the parallel prefill).
 
 from tests.export import family_checks
 
-FAMILIES = ("pixel_cnn", "gated_pixel_cnn_class", "continuous_conditioned")
+FAMILIES = ("pixel_cnn_vector", "gated_pixel_cnn_class", "continuous_conditioned")
 
 (exported, test_family_passes_parity_gate_on_every_target,
  test_family_signatures_take_the_model_conditions,
