@@ -52,6 +52,7 @@ def curve_rows():
     return rows
 
 
+@pytest.mark.slow
 def test_curve_rows_record_every_slice(curve_rows):
     assert len(curve_rows) >= 4  # >= 2 slices for each of 2 models
     steps = [r["step"] for r in curve_rows if r["case"].endswith("PixelCNN")

@@ -248,6 +248,7 @@ def test_cli_errors_for_missing_and_foreign_checkpoints(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_cli_exports_a_fixed_batch_tflite_that_passes_the_gate(tmp_path, capsys):
     """`--tflite-batch-size 1` (the fastest on-device `generate`) writes a TFLite model with
     a static batch, names the size in its manifest and passes the parity gate."""

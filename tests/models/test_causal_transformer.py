@@ -266,6 +266,7 @@ def test_cached_attention_step_loop_equals_causal_call():
         np.testing.assert_allclose(out, full[:, t], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_fit_lowers_the_loss():
     model = make(vocab_size=4, max_length=8)
     model.compile(optimizer="adam")

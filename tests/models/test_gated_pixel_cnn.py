@@ -164,6 +164,7 @@ def test_masked_vertical_rows_are_held_counted_and_inert():
         assert np.any(np.asarray(grad)[:live] != 0.0)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_training_smoke():
     rng = np.random.default_rng(0)
     x = rng.integers(0, K, (8, H, W, 1)).astype("int32")

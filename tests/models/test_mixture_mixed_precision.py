@@ -35,6 +35,7 @@ def policy():
 
 @pytest.mark.parametrize("name, jit", [("mixed_float16", False), ("mixed_float16", True),
                                        ("float32", True)])
+@pytest.mark.slow
 def test_mixture_trains_with_finite_falling_loss(policy, name, jit):
     policy(name)
     keras.utils.set_random_seed(0)

@@ -69,6 +69,7 @@ def test_sampling_follows_teacher_forcing_and_temperature_shrinks():
                                                        conditions=conditions, temperature=0.8)
 
 
+@pytest.mark.slow
 def test_inpainting_and_generate_reproducible():
     model = make()
     known = make_inputs(model)["x"][:, :2].reshape(B, 2 * W, 3)
@@ -89,6 +90,7 @@ def test_config_and_saving_round_trip(tmp_path):
     testing.assert_saving_round_trip(model, inputs, tmp_path)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_training_smoke():
     x = np.random.default_rng(0).integers(0, L, (8, H, W, 3)).astype("int32")
     image_checks.train_smoke(make, x)
@@ -139,6 +141,7 @@ def _step_graph_cost(model):
     return size, _matmul_macs(fn.graph), _matmul_macs(row_pass)
 
 
+@pytest.mark.slow
 def test_step_cost_per_pixel_depends_on_neither_height_nor_width():
     """The cache is per row: state size and a step's work are the same for 4 and 16 rows.
     Per pixel, the u stream's row pass (at the first pixel of each row) costs the same at

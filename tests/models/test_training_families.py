@@ -3,6 +3,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from keras_ar.models import CausalTransformer
@@ -14,6 +15,7 @@ def make_transformer():
                              max_length=16)
 
 
+@pytest.mark.slow
 def test_transformer_fit_under_mirrored_strategy():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     strategy = tf.distribute.MirroredStrategy(
@@ -26,6 +28,7 @@ def test_transformer_fit_under_mirrored_strategy():
     assert losses[-1] < 0.6 * losses[0], losses
 
 
+@pytest.mark.slow
 def test_transformer_mixed_float16_stays_finite():
     keras.config.set_dtype_policy("mixed_float16")
     keras.utils.set_random_seed(0)

@@ -57,6 +57,7 @@ def test_yaml_alias_bombs_are_refused_quickly(tmp_path):
         config_lib.load(few)
 
 
+@pytest.mark.slow
 def test_a_bad_data_file_and_an_unusable_root_print_one_line(tmp_path):
     """The CLI prints one line naming the file (Beam's per-element traceback log is off; the
     traceback is saved under <root>/errors/), and a pipeline root that is a file is named."""

@@ -98,6 +98,7 @@ def test_pair_metrics_decode_greedily_and_the_gate_blocks_on_per():
     assert seq2seq_eval.per_gate(per, per / 2) and not seq2seq_eval.per_gate(per, per + 1)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_per_of_held_out_words():
     """A tiny ByteNet learns a letter-for-letter transduction (abcd -> wxyz): greedy PER on
     words it was not trained on falls from about 1 (untrained) to below 0.1."""

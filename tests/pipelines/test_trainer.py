@@ -109,6 +109,7 @@ def single_and_mirrored(tmp_path_factory):
     return tmp_path, outputs
 
 
+@pytest.mark.slow
 def test_mirrored_two_logical_cpus_matches_single_device(single_and_mirrored):
     tmp_path, runs = single_and_mirrored
     single, mirrored = (_weights(tmp_path / name / "raw.weights.h5") for name in runs)
@@ -179,6 +180,7 @@ def _scalars(log_dir):
     return out
 
 
+@pytest.mark.slow
 def test_train_and_validation_curves_in_bits_reach_tensorboard(single_and_mirrored):
     tmp_path, outputs = single_and_mirrored  # the single-device run: 4 steps, 2 epochs
     assert "ran out of data" not in outputs["single"]  # validation takes its exact batches

@@ -61,6 +61,7 @@ def reload_server(model_root, tmp_path_factory):
     proc.stop()
 
 
+@pytest.mark.slow
 def test_config_changes_apply_without_restart(reload_server, model_root):
     server, channel, config, work = reload_server
     stub = model_service_pb2_grpc.ModelServiceStub(channel)
