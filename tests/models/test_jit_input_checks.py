@@ -83,6 +83,7 @@ def test_jit_and_plain_training_take_the_same_steps():
     assert losses[True][-1] < losses[True][0]
 
 
+@pytest.mark.slow
 def test_jit_gated_pixel_cnn_checks_levels_and_class_ids():
     keras.utils.set_random_seed(0)
     model = GatedPixelCNN(image_shape=(2, 2, 1), num_levels=4, num_layers=1, filters=4,

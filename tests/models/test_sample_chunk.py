@@ -85,7 +85,7 @@ def family(request):
     return request.param, model, conditions_for(model)
 
 
-@pytest.mark.parametrize("steps", [1, 7, 32])
+@pytest.mark.parametrize("steps", [1, 7, pytest.param(32, marks=pytest.mark.slow)])
 def test_chunk_equals_sample_steps(family, steps):
     """32 steps: past WaveNet's receptive field (17) and across 11 local-condition frames;
     the 64-step chunks of the stop tests below cover the rest of a transformer's cache."""

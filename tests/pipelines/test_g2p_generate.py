@@ -14,6 +14,8 @@ import pytest
 from pipelines import config as config_lib
 from pipelines.data import pairs
 
+pytestmark = pytest.mark.slow  # a pipeline run and an export per module
+
 WORDS = ["hello", "world", "cat", "phoneme"]
 TARGETS = ("savedmodel", "tflite")
 STOP = len(pairs.TARGET_ALPHABET)  # 49
