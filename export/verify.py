@@ -6,8 +6,9 @@ of the Keras model run eagerly, and integer outputs (x_next, x, lengths, index) 
 Then `sample_step` is driven for `num_steps` (>= 64) steps on every runtime, each feeding
 back its own `x_next` and `new_state_*`, from the same noise: the samples must be identical.
 
-Runners share one interface, `run(signature, feeds: {name: ndarray}) -> {name: ndarray}`;
-`runners_for(directory)` opens whatever `export_all` wrote there.
+Runners (`export.runners`, named here too) share one interface, `run(signature, feeds:
+{name: ndarray}) -> {name: ndarray}`; `runners_for(directory)` opens whatever `export_all`
+wrote there.
 """
 
 import pathlib
@@ -15,6 +16,15 @@ import pathlib
 import numpy as np
 
 from export import manifest as manifest_lib
+from export.runners import (  # noqa: F401  (callers reach the runners through verify)
+    RUNNERS,
+    keras_runner,
+    onnx_runner,
+    runners_for,
+    saved_model_runner,
+    tflite_runner,
+)
+from export.runners import as_numpy as _numpy
 from keras_ar import contract
 
 STEP_SCALE_RTOL = 1e-5  # sample_step params: tolerance per unit of the step's largest |param|
@@ -39,10 +49,6 @@ def _fill(spec, batch, length, rng, model):
     classes = int(getattr(model, "num_global_classes", 0) or 1)
     return (np.arange(int(np.prod(shape))) % classes).reshape(shape).astype(
         spec.dtype.as_numpy_dtype)
-
-
-def _numpy(tree):
-    return {k: np.asarray(v) for k, v in tree.items()}
 
 
 def example_conditions(model, batch, length, seed=0):
@@ -181,80 +187,6 @@ def _state_zero(model, batch, whole):
 
 
 # -------------------------------------------------------------------------------- runners
-def keras_runner(model, stop_token=None):
-    """Eager Keras (runtime checks on) through the same signature bodies the exports use
-    (`stop_token`: the one the artifacts were exported with; it ends `sample_chunk` and
-    `generate` rows)."""
-    from export import signatures as signatures_lib
-
-    built = signatures_lib.build_signatures(model, signatures_lib.ALL_SIGNATURES,
-                                            stop_token=stop_token)
-
-    def run(name, feeds):
-        signature = built[name]
-        return _numpy(signature.function.python_function(
-            *[feeds[s.name] for s in signature.inputs]))
-
-    return run
-
-
-def saved_model_runner(path):
-    """run(signature, feeds) on a SavedModel as the server runs it: serving's
-    `SignatureSession` (its own graph and session, signatures called by tensor name)."""
-    from serving.signature_session import SignatureSession
-
-    session = SignatureSession(path)
-
-    def run(name, feeds):
-        return session.run(name, {k: np.asarray(v) for k, v in feeds.items()})
-
-    run.session = session
-    return run
-
-
-def tflite_runner(path, file="model.tflite"):
-    """run(signature, feeds) on a TFLite file through serving's `TFLiteBackend`, which also
-    runs a fixed-batch export (`batch_size=N`) on any batch by splitting and padding."""
-    from serving.tflite_backend import TFLiteBackend
-
-    path = pathlib.Path(path)
-    backend = TFLiteBackend(path / file if path.is_dir() else path)
-
-    def run(name, feeds):
-        return backend.run(name, feeds)
-
-    return run
-
-
-def onnx_runner(path):
-    from export import onnx as onnx_export
-
-    sessions = {}
-
-    def run(name, feeds):
-        if name not in sessions:
-            sessions[name] = onnx_export.session(pathlib.Path(path) / f"{name}.onnx")
-        sess = sessions[name]
-        names = [o.name for o in sess.get_outputs()]
-        return dict(zip(names, sess.run(None, feeds)))
-
-    return run
-
-
-RUNNERS = {"savedmodel": saved_model_runner, "tflite": tflite_runner, "onnx": onnx_runner}
-
-
-def runners_for(directory, targets=None):
-    """{target: run} for the artifacts `export_all` wrote under `directory`."""
-    directory = pathlib.Path(directory)
-    found = {t: RUNNERS[t](directory / t) for t in RUNNERS
-             if (directory / t).is_dir() and (targets is None or t in targets)}
-    if not found:
-        raise FileNotFoundError(f"No exported targets under {str(directory)!r} (expected "
-                                f"sub-directories among {sorted(RUNNERS)}).")
-    return found
-
-
 # --------------------------------------------------------------------------------- checks
 def compare(reference, got, atol, rtol):
     """[(output, max_abs_diff, ok)] for every reference output."""

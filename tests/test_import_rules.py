@@ -20,7 +20,7 @@ TENSORFLOW = ("tensorflow", "keras")
 #: package -> (module prefixes it must never load, its modules that must not load TensorFlow)
 RULES = {
     "keras_ar": (("pipelines", "export", "serving"), ("keras_ar", "keras_ar.contract")),
-    # export/verify.py runs artifacts through serving's backends, importing them inside its
+    # export/runners.py runs artifacts through serving's backends, importing them inside its
     # runner functions only: importing any export module loads no serving module.
     "export": (("pipelines", "serving"), ()),
     "serving": (("keras_ar.models", "keras_ar.layers", "keras_ar.heads", "keras_ar.ops",
