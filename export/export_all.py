@@ -10,6 +10,11 @@ The whole directory is written atomically: if a conversion or the gate fails, `<
 left as it was (absent, or the previous export when overwriting). A failed conversion raises
 `ExportTargetError` naming the target; a failed gate raises `verify.ParityError`, whose
 `failed_targets` names the targets that differ.
+
+With `allow_missing_targets=True` a target other than the SavedModel that fails to convert
+or differs from Keras is left out instead (its folder removed, its gate rows dropped) and
+named with its error in `report["failures"]`; the other targets' conversions are kept, so
+nothing is converted twice.
 """
 
 from __future__ import annotations
@@ -60,7 +65,8 @@ def export_all(model: AutoregressiveModel, out: str | os.PathLike,
                eval_data: np.ndarray | dict[str, np.ndarray] | None = None,
                max_nll_increase: float | None = None,
                onnx_signatures: Sequence[str] | None = None,
-               tflite_batch_size: int | None = None) -> dict[str, Any]:
+               tflite_batch_size: int | None = None,
+               allow_missing_targets: bool = False) -> dict[str, Any]:
     """Export `model` to `targets` under `out` and gate on parity; return a report dict
     {"targets": {target: {"seconds": s, "bytes": n}}, "parity": rows}; with `quantize`,
     `eval_data`/`max_nll_increase` go to `export_tflite` and
@@ -68,6 +74,8 @@ def export_all(model: AutoregressiveModel, out: str | os.PathLike,
     (default all; the gate checks what each target holds, as its manifest lists).
     `tflite_batch_size`: export TFLite with this fixed batch instead of a dynamic one (static
     shapes in the loop bodies: the fastest on-device `generate`, docs/benchmarks.md).
+    `allow_missing_targets`: leave out (and name in report["failures"]) a target other than
+    the SavedModel that fails to convert or fails the gate, keeping the others.
 
     TF-dependent modules are imported here, so `from export import export_all` (and
     `export.manifest`) stay importable without TensorFlow."""
@@ -76,7 +84,7 @@ def export_all(model: AutoregressiveModel, out: str | os.PathLike,
     targets = parse_targets(targets)
     out = pathlib.Path(out)
     check_target(out, overwrite)
-    report = {"targets": {}, "parity": []}
+    report = {"targets": {}, "parity": [], "failures": {}}
     options = dict(stop_token=stop_token, training=training, quantize=quantize,
                    eval_data=eval_data, max_nll_increase=max_nll_increase,
                    onnx_signatures=onnx_signatures, tflite_batch_size=tflite_batch_size,
@@ -89,18 +97,49 @@ def export_all(model: AutoregressiveModel, out: str | os.PathLike,
             try:
                 _export_target(model, tmp, target, targets, report, options)
             except Exception as err:
-                raise ExportTargetError(target, err) from err
+                failure = ExportTargetError(target, err)
+                if not allow_missing_targets or target == "savedmodel":
+                    raise failure from err
+                _leave_out(tmp, report, {target: str(failure)})
+                continue
             report["targets"][target] = {"seconds": round(time.perf_counter() - start, 2),
                                          "bytes": _size(tmp / target)}
         if verify_parity:
             _advance(progress, f"parity gate ({num_steps} steps)")
-            rows = verify.verify(model, tmp, targets, num_steps=num_steps)
-            report["parity"] = rows
-            (tmp / "parity.txt").write_text(verify.table(rows) + "\n")
+            report["parity"] = _gate(model, tmp, report, num_steps, allow_missing_targets)
+            (tmp / "parity.txt").write_text(verify.table(report["parity"]) + "\n")
     if progress is not None:
         progress.update(1)
         progress.close()
     return report
+
+
+def _gate(model, tmp, report, num_steps, allow_missing_targets):
+    """The gate's rows over the targets converted so far; with `allow_missing_targets` a
+    target other than the SavedModel that fails is left out (its rows with it)."""
+    from export import verify
+
+    try:
+        return verify.verify(model, tmp, list(report["targets"]), num_steps=num_steps)
+    except verify.ParityError as err:
+        failed = err.failed_targets
+        if not allow_missing_targets or not failed or "savedmodel" in failed:
+            raise
+        _leave_out(tmp, report, {target: "Export parity gate failed (the target differs "
+                                 "from Keras):\n" + verify.table(
+                                     [r for r in err.rows if r[0] == target and not r[-1]])
+                                 for target in failed})
+        return [row for row in err.rows if row[0] not in failed]
+
+
+def _leave_out(tmp, report, failures):
+    """Drop the failed targets' folders and figures; name each with its error."""
+    for target, why in failures.items():
+        shutil.rmtree(tmp / target, ignore_errors=True)
+        report["targets"].pop(target, None)
+        report["failures"][target] = why
+    if "tflite" in failures:
+        report.pop("quantization", None)
 
 
 def _progress(total):

@@ -203,14 +203,29 @@ def _lengths_spec(model, batch):
 
 
 def build_signatures(model, names=ALL_SIGNATURES, batch=None, stop_token=None):
-    """`{name: Signature}` for `names`; outputs are identities named after their keys."""
+    """`{name: Signature}` for `names`; outputs are identities named after their keys.
+
+    A model's signatures are built once per (`batch`, `stop_token`) and shared by every later
+    call (kept on the model): each `tf.function` traces once, and the SavedModel, TFLite and
+    ONNX exports and the parity gate of one model reuse that trace instead of tracing the
+    whole model again. Variables are captured by reference, so new weights are exported."""
     unknown = sorted(set(names) - set(ALL_SIGNATURES))
     if unknown:
         raise ValueError(f"Unknown signatures {unknown}; choose from {list(ALL_SIGNATURES)}.")
-    bodies = _bodies(model, stop_token)
-    specs = input_specs(model, batch)
-    return {name: Signature(name, specs[name], _function(bodies[name], specs[name]))
-            for name in names}
+    # the model's __dict__ directly: Keras would track (and save) an attribute set on it
+    cache = model.__dict__.setdefault(_CACHE, {}).setdefault((batch, stop_token), {})
+    if not cache:
+        cache.update(bodies=_bodies(model, stop_token), specs=input_specs(model, batch),
+                     built={})
+    for name in names:
+        if name not in cache["built"]:
+            specs = cache["specs"][name]
+            cache["built"][name] = Signature(name, specs, _function(cache["bodies"][name],
+                                                                    specs))
+    return {name: cache["built"][name] for name in names}
+
+
+_CACHE = "_keras_ar_export_signatures"
 
 
 def _function(body, specs):

@@ -3,10 +3,10 @@
 The seam is `export.export_all(model, out, targets, verify_parity=...)` (one directory per
 target plus the manifest and the parity table), written atomically. The parity gate is a
 gate: a target that fails to convert or differs from Keras fails the Exporter, and so the
-run, before anything is pushed. With `export.allow_missing_targets: true` the export is
-redone without exactly the targets that failed (named by `ExportTargetError.target` and
-`ParityError.failed_targets`), each recorded with its error in `export_report.json`; the
-SavedModel is always required (the Pusher and SampleGen need it).
+run, before anything is pushed. With `export.allow_missing_targets: true` exactly the
+targets that failed are left out (`export_all(allow_missing_targets=True)`: the others'
+conversions are kept), each recorded with its error in `export_report.json`; the SavedModel
+is always required (the Pusher and SampleGen need it).
 """
 
 from pipelines import config as config_lib
@@ -28,25 +28,20 @@ def execute(inputs, outputs, params, context):
     targets = list(export.targets)
     if "savedmodel" not in targets:
         targets.insert(0, "savedmodel")  # Pusher and the samples need it
-    failures = {}
-    while True:
-        try:
-            report = _export_all(model, out / "export", targets, export, training)
-            break
-        except _gate_errors() as err:
-            failed = _failed_targets(err)
-            if not export.allow_missing_targets or not failed or "savedmodel" in failed:
-                raise ExportGateError(
-                    f"{err}\n\nThe Exporter stops the run: {', '.join(failed) or 'a target'} "
-                    "failed. Fix the model or the converter; or drop the target from "
-                    "export.targets; or set export.allow_missing_targets: true to push "
-                    "without it.") from err
-            for target in failed:
-                failures[target] = str(err).strip()[-2000:]
-                targets.remove(target)
-            context.log(f"Exporter: {', '.join(failed)} failed ({str(err)[:200]}); "
-                        "continuing without it (export.allow_missing_targets)")
-    report["failures"] = failures
+    try:
+        report = _export_all(model, out / "export", targets, export, training)
+    except _gate_errors() as err:
+        failed = _failed_targets(err)
+        raise ExportGateError(
+            f"{err}\n\nThe Exporter stops the run: {', '.join(failed) or 'a target'} "
+            "failed. Fix the model or the converter; or drop the target from "
+            "export.targets; or set export.allow_missing_targets: true to push "
+            "without it.") from err
+    for target, why in report["failures"].items():
+        report["failures"][target] = why.strip()[-2000:]
+        context.log(f"Exporter: {target} failed ({why[:200]}); continuing without it "
+                    "(export.allow_missing_targets)")
+    targets = [t for t in targets if t in report["targets"]]
     report["model_fingerprint"] = fingerprint(inputs["model"].path / "model.keras")
     write_json(out / "export_report.json", report)
     outputs["exported_model"].properties.update(targets=",".join(targets))
@@ -62,6 +57,7 @@ def _export_all(model, out, targets, export, training):
     stop = getattr(model, "metadata", {}).get("target_stop_id")
     return export_all(model, out, targets=targets, verify_parity=export.verify_parity,
                       num_steps=export.parity_steps, training=training,
+                      allow_missing_targets=export.allow_missing_targets,
                       stop_token=None if stop is None else int(stop))
 
 
