@@ -69,6 +69,7 @@ def test_the_savedmodel_is_never_left_out(tmp_path, monkeypatch):
     assert calls == ["export_saved_model"] and not out.exists()
 
 
+@pytest.mark.slow  # converts to TFLite and ONNX
 def test_the_targets_share_one_trace_of_each_signature(tmp_path):
     from export import onnx, signatures
 
