@@ -102,6 +102,7 @@ def test_exact_normalisation_binary():
         assert abs(total - 1.0) < 1e-5
 
 
+@pytest.mark.slow  # XLA compiles
 def test_jit_compiled_step_matches_eager():
     model = make(CONFIGS["all"])
     inputs = make_inputs(model)

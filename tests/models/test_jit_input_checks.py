@@ -38,6 +38,7 @@ def assert_unchanged(model, before):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow  # XLA compiles
 def test_keras_jit_step_alone_trains_on_bad_ids_silently():
     model = wavenet()
     model.train_on_batch({"x": ids()})  # builds the optimizer and compiles the step
@@ -46,6 +47,7 @@ def test_keras_jit_step_alone_trains_on_bad_ids_silently():
     assert any(np.abs(a - b).max() > 0 for a, b in zip(before, model.get_weights()))
 
 
+@pytest.mark.slow  # XLA compiles
 def test_jit_fit_on_a_dataset_raises_before_the_bad_batch_trains():
     model = wavenet()
     model.fit(tf.data.Dataset.from_tensor_slices({"x": ids()}).batch(8), verbose=0)
@@ -74,6 +76,7 @@ def test_jit_training_on_arrays_raises_value_error_naming_the_range():
     assert_unchanged(model, before)
 
 
+@pytest.mark.slow  # XLA compiles
 def test_jit_and_plain_training_take_the_same_steps():
     losses = {}
     for jit in (False, True):
@@ -100,6 +103,7 @@ def test_jit_gated_pixel_cnn_checks_levels_and_class_ids():
             model.fit(data, verbose=0)
 
 
+@pytest.mark.slow  # XLA compiles
 def test_jit_continuous_model_checks_values_within_lengths_only():
     keras.utils.set_random_seed(0)
     model = ContinuousSequenceModel(feature_dim=2, num_mixtures=2, num_layers=2, hidden_dim=4,

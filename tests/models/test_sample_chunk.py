@@ -153,6 +153,7 @@ def test_generate_equals_a_sequence_of_chunks(name):
         np.testing.assert_array_equal(x, np.asarray(whole[contract.X]))
 
 
+@pytest.mark.slow  # traces sample_chunk once per case
 def test_chunk_errors_name_the_tensor():
     model = _wavenet(num_global_classes=3, local_condition_dim=2, local_hop=3)
     conditions = conditions_for(model, 16)
