@@ -75,7 +75,8 @@ def export_all(model: AutoregressiveModel, out: str | os.PathLike,
     `tflite_batch_size`: export TFLite with this fixed batch instead of a dynamic one (static
     shapes in the loop bodies: the fastest on-device `generate`, docs/benchmarks.md).
     `allow_missing_targets`: leave out (and name in report["failures"]) a target other than
-    the SavedModel that fails to convert or fails the gate, keeping the others.
+    the SavedModel that fails to convert or fails the gate, keeping the others (when every
+    target fails, the export fails).
 
     TF-dependent modules are imported here, so `from export import export_all` (and
     `export.manifest`) stay importable without TensorFlow."""
@@ -98,7 +99,8 @@ def export_all(model: AutoregressiveModel, out: str | os.PathLike,
                 _export_target(model, tmp, target, targets, report, options)
             except Exception as err:
                 failure = ExportTargetError(target, err)
-                if not allow_missing_targets or target == "savedmodel":
+                last = target == targets[-1] and not report["targets"]  # none would be left
+                if not allow_missing_targets or target == "savedmodel" or last:
                     raise failure from err
                 _leave_out(tmp, report, {target: str(failure)})
                 continue
@@ -123,7 +125,8 @@ def _gate(model, tmp, report, num_steps, allow_missing_targets):
         return verify.verify(model, tmp, list(report["targets"]), num_steps=num_steps)
     except verify.ParityError as err:
         failed = err.failed_targets
-        if not allow_missing_targets or not failed or "savedmodel" in failed:
+        if (not allow_missing_targets or not failed or "savedmodel" in failed
+                or set(failed) >= set(report["targets"])):  # none would be left
             raise
         _leave_out(tmp, report, {target: "Export parity gate failed (the target differs "
                                  "from Keras):\n" + verify.table(

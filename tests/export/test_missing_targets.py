@@ -60,6 +60,15 @@ def test_without_it_a_failed_conversion_stops_the_export(tmp_path, monkeypatch):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_when_every_target_fails_the_export_fails(tmp_path, monkeypatch):
+    _failing(monkeypatch, tflite, "export_tflite")
+    out = tmp_path / "export"
+    with pytest.raises(ExportTargetError, match="tflite target failed.*broke"):
+        export_all(_model(), out, targets=("tflite",), verify_parity=False,
+                   allow_missing_targets=True)
+    assert not out.exists()
+
+
 def test_the_savedmodel_is_never_left_out(tmp_path, monkeypatch):
     calls = _failing(monkeypatch, saved_model, "export_saved_model")
     out = tmp_path / "export"
