@@ -44,7 +44,8 @@ def concurrent_clients(clients, work):
     `ready()` once its untimed setup is done. -> (wall seconds from the moment all are ready to
     the last finish, [work's results]). A failing client releases the others; RuntimeError
     names the failures after every thread has ended."""
-    barrier = threading.Barrier(clients + 1)
+    start = []  # set by the barrier's action, before any thread is released
+    barrier = threading.Barrier(clients + 1, action=lambda: start.append(time.perf_counter()))
     results, errors = [None] * clients, []
 
     def client(i):
@@ -61,10 +62,9 @@ def concurrent_clients(clients, work):
         barrier.wait()
     except threading.BrokenBarrierError:  # a client failed before the start
         pass
-    start = time.perf_counter()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - (start[0] if start else time.perf_counter())
     # clients released by another's failure raise BrokenBarrierError: report the cause
     failed = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)] or errors
     if failed:
