@@ -62,7 +62,8 @@ def export_onnx(model: AutoregressiveModel, path: str | os.PathLike,
     text = manifest_lib.dumps(manifest)
     with atomic_directory(path, overwrite) as tmp:
         for name, signature in built.items():
-            with branch_shapes(), one_walk_pruning(), one_copy_optimizing():
+            with branch_shapes(), one_walk_pruning(), one_copy_optimizing(), \
+                    lean_optimizer_passes():
                 proto, _ = tf2onnx.convert.from_function(
                     signature.function, input_signature=signature.inputs, opset=OPSET)
             rename_batch_dim(proto)
@@ -157,6 +158,41 @@ def one_copy_optimizing():
         yield
     finally:
         optimizer.optimize_graph = original
+
+
+@contextlib.contextmanager
+def lean_optimizer_passes():
+    """Let each tf2onnx optimizer pass skip the protobuf rebuild that no later pass reads.
+
+    tf2onnx 1.17 (`GraphOptimizerBase.optimize`) rebuilds every node's protobuf after each
+    pass (`update_proto`, which serialises every loop and branch body again) and counts the
+    graph's ops twice for a debug log line: about a quarter of each conversion, a third of
+    PixelCNN++'s. Between passes the graph lives in tf2onnx's node objects; the one pass that
+    reads the protobufs is `MergeDuplicatedNodesOptimizer`, which compares whole attribute
+    sets (bodies included, so two loops that differ only in their bodies are not merged):
+    they are rebuilt before that pass, and the final model is built from a fresh rebuild as
+    before. The result is tf2onnx's graph up to which of two identical nodes feeds which
+    output (tests/export/test_onnx_conversion_patches.py)."""
+    from tf2onnx.optimizer import optimizer_base
+    from tf2onnx.optimizer.merge_duplicated_nodes_optimizer import (
+        MergeDuplicatedNodesOptimizer,
+    )
+
+    original = optimizer_base.GraphOptimizerBase.optimize
+
+    def optimize(self, graph, iteration):
+        self.opt_iteration = iteration
+        if isinstance(self, MergeDuplicatedNodesOptimizer):
+            graph.update_proto()  # it compares attributes: body protobufs must be current
+        graph = self._optimize(graph)
+        graph.delete_unused_nodes(graph.outputs)
+        return graph
+
+    optimizer_base.GraphOptimizerBase.optimize = optimize
+    try:
+        yield
+    finally:
+        optimizer_base.GraphOptimizerBase.optimize = original
 
 
 def _sub_graph_nodes(graph, outputs_name, remove_unused_inputs=True):

@@ -1,8 +1,13 @@
 """export/onnx.py's conversion patches give tf2onnx's result: the one-walk pruning keeps
-the nodes the outputs need, and a failing optimizer pass falls back to tf2onnx's own
-error-tolerant run from the untouched copy."""
+the nodes the outputs need, a failing optimizer pass falls back to tf2onnx's own
+error-tolerant run from the untouched copy, and the lean optimizer passes build the same
+graph as tf2onnx's own (loops that differ only in their bodies stay apart)."""
+
+import collections
+import contextlib
 
 import numpy as np
+import onnx
 import onnxruntime
 import tensorflow as tf
 import tf2onnx
@@ -21,11 +26,35 @@ def _two_outputs(x):
     return {"y": y + 1.0, "z": tf.reduce_sum(y, axis=1)}
 
 
-def _convert():
-    with onnx_export.one_walk_pruning(), onnx_export.one_copy_optimizing():
-        proto, _ = tf2onnx.convert.from_function(_two_outputs, input_signature=SPEC,
+@tf.function(input_signature=SPEC)
+def _two_loops(x):
+    """Two loops with the same inputs whose bodies differ: merging them would be wrong."""
+    n = tf.shape(x)[0]
+    _, doubled = tf.while_loop(lambda i, v: i < n, lambda i, v: (i + 1, v * 2.0), (0, x))
+    _, shifted = tf.while_loop(lambda i, v: i < n, lambda i, v: (i + 1, v + 1.0), (0, x))
+    return {"doubled": doubled * 3.0, "shifted": shifted * 3.0}  # the loops feed other nodes
+
+
+def _convert(function=_two_outputs, patched=True):
+    with contextlib.ExitStack() as stack:
+        if patched:
+            for patch in (onnx_export.one_walk_pruning, onnx_export.one_copy_optimizing,
+                          onnx_export.lean_optimizer_passes):
+                stack.enter_context(patch())
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=SPEC,
                                                  opset=onnx_export.OPSET)
     return proto
+
+
+def _op_counts(graph, counts=None):
+    """{op type: count} over `graph` and every body inside it."""
+    counts = collections.Counter() if counts is None else counts
+    for node in graph.node:
+        counts[node.op_type] += 1
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                _op_counts(attribute.g, counts)
+    return counts
 
 
 def _run(proto, x):
@@ -68,3 +97,14 @@ def test_a_failing_pass_falls_back_to_tf2onnx_from_the_untouched_graph(monkeypat
     assert _FailsOnce.calls >= 2  # the fast run failed; tf2onnx's own run went again
     key = next(k for k in got if "y" in k)
     np.testing.assert_allclose(got[key], _two_outputs(tf.constant(x))["y"].numpy(), rtol=1e-6)
+
+
+def test_lean_passes_keep_loops_with_different_bodies_apart_and_match_tf2onnx():
+    x = np.random.default_rng(2).normal(size=(3, 3)).astype(np.float32)
+    lean, plain = _convert(_two_loops), _convert(_two_loops, patched=False)
+    assert _op_counts(lean.graph)["Loop"] == 2
+    assert _op_counts(lean.graph) == _op_counts(plain.graph)
+    got, want = _run(lean, x), _two_loops(tf.constant(x))
+    for name in ("doubled", "shifted"):
+        key = next(k for k in got if name in k)
+        np.testing.assert_allclose(got[key], want[name].numpy(), rtol=1e-6)
