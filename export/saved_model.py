@@ -1,9 +1,13 @@
 """Export to a TensorFlow SavedModel with every step-protocol signature.
 
-Built with `keras.export.ExportArchive` (the Keras 3 way that works for subclassed models
-with multi-input calls): one endpoint per signature with named `tf.TensorSpec`s, and
-`generate_seeded` registered again as `serving_default`, so TF Serving clients that name no
-signature get whole sequences from a seed. The SavedModel needs no keras_ar to load: its
+Written by `tf.saved_model.save` of a `tf.Module` that holds the model's variables, with one
+SavedModel signature per endpoint (named `tf.TensorSpec`s, the same traced functions the
+TFLite and ONNX exports convert) and `generate_seeded` registered again as
+`serving_default`, so TF Serving clients that name no signature get whole sequences from a
+seed. The endpoints are signatures only (what TF Serving and
+`tf.saved_model.load(path).signatures[name]` call), not functions of the object graph:
+saving a `tf.function` as an attribute traces it again under the save's variable policy,
+the whole model a second time (`keras.export.ExportArchive` does that). The SavedModel needs no keras_ar to load: its
 graphs use TensorFlow ops only. The manifest goes to `assets/generation_spec.json` and beside
 it at the top of the directory.
 """
@@ -15,7 +19,7 @@ import shutil
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import keras
+import tensorflow as tf
 
 from export import manifest as manifest_lib
 from export import signatures as signatures_lib
@@ -45,7 +49,7 @@ def export_saved_model(model: AutoregressiveModel, path: str | os.PathLike,
     manifest["serving_default"] = default
     with atomic_directory(path, overwrite) as tmp:
         out = tmp / "savedmodel"
-        write_archive(model, built, out, serving_default=default)
+        write_archive(built, out, serving_default=default)
         (out / "assets").mkdir(exist_ok=True)
         manifest_lib.write_manifest(manifest, out / "assets")
         manifest_lib.write_manifest(manifest, out)
@@ -55,15 +59,17 @@ def export_saved_model(model: AutoregressiveModel, path: str | os.PathLike,
     return manifest
 
 
-def write_archive(model: AutoregressiveModel, built: dict[str, signatures_lib.Signature],
-                  path: str | os.PathLike, serving_default: str | None = None) -> None:
-    """Write the signatures `built` ({name: Signature}) of `model` as a SavedModel at `path`
-    with ExportArchive; `serving_default` names the signature aliased as serving_default."""
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    for name, signature in built.items():
-        signature.concrete()  # traced once; ExportArchive reuses the traced tf.function
-        archive.add_endpoint(name, signature.function)
+def write_archive(built: dict[str, signatures_lib.Signature], path: str | os.PathLike,
+                  serving_default: str | None = None) -> None:
+    """Write the signatures `built` ({name: Signature}, from `build_signatures`) as a
+    SavedModel at `path` with the variables they read (each signature traced once, here or
+    earlier, and reused); `serving_default` names the signature aliased as serving_default."""
+    signatures = {name: signature.concrete() for name, signature in built.items()}
+    read = {}  # the variables the signatures read (TensorFlow's own, not Keras's wrappers)
+    for function in signatures.values():
+        read.update((id(v), v) for v in function.variables)
+    root = tf.Module()
+    root.signature_variables = list(read.values())
     if serving_default is not None:
-        archive.add_endpoint(SERVING_DEFAULT, built[serving_default].function)
-    archive.write_out(str(path), verbose=False)
+        signatures[SERVING_DEFAULT] = signatures[serving_default]
+    tf.saved_model.save(root, str(path), signatures=signatures)

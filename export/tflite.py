@@ -73,7 +73,7 @@ def export_tflite(model: AutoregressiveModel, path: str | os.PathLike,
         saved = saved_model_dir
         if saved is None or batch_size:
             saved = pathlib.Path(scratch) / "savedmodel"
-            saved_model.write_archive(model, built, saved)
+            saved_model.write_archive(built, saved)
         files, quantization = {}, {}
         for mode in ("float32",) + tuple(quantize):
             files[mode] = FILES[mode]
