@@ -1,15 +1,15 @@
 """Export to a TensorFlow SavedModel with every step-protocol signature.
 
-Written by `tf.saved_model.save` of a `tf.Module` that holds the model's variables, with one
+Written by `tf.saved_model.save` of a `tf.Module` that holds the variables the signatures read, one
 SavedModel signature per endpoint (named `tf.TensorSpec`s, the same traced functions the
 TFLite and ONNX exports convert) and `generate_seeded` registered again as
 `serving_default`, so TF Serving clients that name no signature get whole sequences from a
 seed. The endpoints are signatures only (what TF Serving and
 `tf.saved_model.load(path).signatures[name]` call), not functions of the object graph:
 saving a `tf.function` as an attribute traces it again under the save's variable policy,
-the whole model a second time (`keras.export.ExportArchive` does that). The SavedModel needs no keras_ar to load: its
-graphs use TensorFlow ops only. The manifest goes to `assets/generation_spec.json` and beside
-it at the top of the directory.
+the whole model a second time (`keras.export.ExportArchive` does that). The SavedModel
+needs no keras_ar to load: its graphs use TensorFlow ops only. The manifest goes to
+`assets/generation_spec.json` and beside it at the top of the directory.
 """
 
 from __future__ import annotations
