@@ -64,7 +64,8 @@ def concurrent_clients(clients, work):
         pass
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - (start[0] if start else time.perf_counter())
+    end = time.perf_counter()
+    wall = end - start[0] if start else 0.0  # no start: a client failed before it
     # clients released by another's failure raise BrokenBarrierError: report the cause
     failed = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)] or errors
     if failed:

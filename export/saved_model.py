@@ -63,13 +63,19 @@ def write_archive(built: dict[str, signatures_lib.Signature], path: str | os.Pat
                   serving_default: str | None = None) -> None:
     """Write the signatures `built` ({name: Signature}, from `build_signatures`) as a
     SavedModel at `path` with the variables they read (each signature traced once, here or
-    earlier, and reused); `serving_default` names the signature aliased as serving_default."""
+    earlier, and reused); `serving_default` names the signature aliased as serving_default.
+    Variables are the only resources saved: a signature that reads a lookup table (none of
+    keras_ar's models do) would fail to save, naming the untracked resource."""
     signatures = {name: signature.concrete() for name, signature in built.items()}
-    read = {}  # the variables the signatures read (TensorFlow's own, not Keras's wrappers)
+    read, order = {}, {}  # the variables the signatures read (TensorFlow's, not Keras's)
     for function in signatures.values():
         read.update((id(v), v) for v in function.variables)
+        for captured in function.captured_inputs:
+            order.setdefault(id(captured), len(order))
+    # in the order the traces captured them (`variables` is a set): numbered alike every run
+    variables = sorted(read.values(), key=lambda v: order.get(id(v.handle), len(order)))
     root = tf.Module()
-    root.signature_variables = list(read.values())
+    root.signature_variables = variables
     if serving_default is not None:
         signatures[SERVING_DEFAULT] = signatures[serving_default]
     tf.saved_model.save(root, str(path), signatures=signatures)
