@@ -173,8 +173,9 @@ def lean_optimizer_passes():
     they are rebuilt before that pass, and the final model is built from a fresh rebuild as
     before. The result is tf2onnx's graph up to which of two identical nodes feeds which
     output (tests/export/test_onnx_conversion_patches.py). A pass that leaves a body the
-    protobuf rebuild rejects is found at the next rebuild instead of in that pass; the
-    conversion then falls back to tf2onnx's own run (`one_copy_optimizing`)."""
+    protobuf rebuild rejects is found at the next rebuild instead of in that pass: before a
+    merge pass (the conversion then falls back to tf2onnx's own run, `one_copy_optimizing`)
+    or when the final model is built (the conversion fails, naming the body)."""
     from tf2onnx.optimizer import optimizer_base
     from tf2onnx.optimizer.merge_duplicated_nodes_optimizer import (
         MergeDuplicatedNodesOptimizer,
