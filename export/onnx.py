@@ -175,7 +175,7 @@ def lean_optimizer_passes():
     output (tests/export/test_onnx_conversion_patches.py). A pass that leaves a body the
     protobuf rebuild rejects is found at the next rebuild instead of in that pass: before a
     merge pass (the conversion then falls back to tf2onnx's own run, `one_copy_optimizing`)
-    or when the final model is built (the conversion fails, naming the body)."""
+    or when the final model is built (the conversion fails with tf2onnx's error)."""
     from tf2onnx.optimizer import optimizer_base
     from tf2onnx.optimizer.merge_duplicated_nodes_optimizer import (
         MergeDuplicatedNodesOptimizer,
